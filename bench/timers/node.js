@@ -1,0 +1,30 @@
+// 1,000,000 timers (timeout i % 2 ms) on Node.js setTimeout.
+// Prints: result impl=node ms=<wall> rss_kib=<VmHWM> count=<callbacks>
+'use strict';
+const fs = require('fs');
+const { performance } = require('perf_hooks');
+
+const N = Number(process.env.TIMERS_N) || 1000000;
+
+function peakRssKib() {
+  const m = /VmHWM:\s*(\d+)\s*kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : -1;
+}
+
+let count = 0;
+let tEnd = null;
+function cb() {
+  count++;
+  if (count === N) tEnd = performance.now();
+}
+
+const t0 = performance.now();
+for (let i = 1; i <= N; i++) {
+  setTimeout(cb, i % 2);
+}
+
+process.on('exit', () => {
+  const ms = tEnd === null ? -1 : tEnd - t0;
+  process.stdout.write(
+    `result impl=node ms=${ms.toFixed(1)} rss_kib=${peakRssKib()} count=${count}\n`);
+});

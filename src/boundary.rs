@@ -1,0 +1,257 @@
+//! The one boundary between Lua and Rust.
+//!
+//! Every function this module hands to Lua is made here. A Rust function
+//! returns `mlua::Result`; at this boundary a success becomes `true, ...`
+//! and a failure becomes `false, message, level`, and a two-line Lua shim
+//! (`lua/boundary.lua`) turns the latter into a plain-string `error()`. Lua
+//! programs therefore see ordinary string errors positioned at their own
+//! call (`file.lua:3: bad argument #2 to 'setTimeout' (function expected,
+//! got nil)`), never mlua's wrapped error objects. A Rust panic is caught
+//! here too and becomes an error: none may unwind into Lua.
+//!
+//! May touch: mlua values and the Lua registry. Never libuv.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use mlua::{Error, Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
+
+const SHIM: &str = include_str!("lua/boundary.lua");
+const SHIM_KEY: &str = "async.boundary";
+
+/// A failure worded for the Lua programmer, raised at the caller's line.
+#[derive(Debug)]
+struct Failure(String);
+
+/// An error that already carries its position and traceback (an error from
+/// a callback, re-raised by `go()`): raised as it is.
+#[derive(Debug)]
+struct Reraise(String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::fmt::Display for Reraise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Failure {}
+impl std::error::Error for Reraise {}
+
+/// An error with a message for the Lua programmer.
+pub fn fail<T>(message: impl Into<String>) -> Result<T> {
+    Err(Error::external(Failure(message.into())))
+}
+
+/// Wraps an error that already says where it happened, so that it is
+/// raised unchanged.
+pub fn reraise(error: Error) -> Error {
+    Error::external(Reraise(message_of(&error).0))
+}
+
+/// The text of an error and the `error()` level to raise it at: 2 (the
+/// caller's line) for our own messages, 0 for errors that came out of Lua
+/// code and already carry a position and a traceback.
+pub fn message_of(error: &Error) -> (String, i32) {
+    match error {
+        Error::ExternalError(inner) => {
+            if let Some(Failure(m)) = inner.downcast_ref::<Failure>() {
+                (m.clone(), 2)
+            } else if let Some(Reraise(m)) = inner.downcast_ref::<Reraise>() {
+                (m.clone(), 0)
+            } else {
+                (inner.to_string(), 2)
+            }
+        }
+        Error::RuntimeError(m) => (m.clone(), 0),
+        Error::CallbackError { cause, .. } => message_of(cause),
+        Error::WithContext { cause, .. } => message_of(cause),
+        other => (other.to_string(), 2),
+    }
+}
+
+
+/// The wording of an argument error, as Lua's own library puts it.
+pub fn bad_argument(i: usize, function: &str, expected: &str, got: &str) -> String {
+    format!("bad argument #{i} to '{function}' ({expected} expected, got {got})")
+}
+
+/// Wraps a raw function that follows the `true, ...` / `false, message,
+/// level` convention (a hot path written against the Lua C API).
+pub fn wrap(lua: &Lua, raw: Function) -> Result<Function> {
+    shim(lua)?.get::<Function>("wrap")?.call(raw)
+}
+
+/// Makes a Lua function that calls `f` with its arguments checked by name,
+/// raising plain-string errors at the caller.
+pub fn function<F, R>(lua: &Lua, name: &'static str, f: F) -> Result<Function>
+where
+    F: Fn(&Lua, Args) -> Result<R> + 'static,
+    R: IntoLuaMulti,
+{
+    wrap(lua, raw_function(lua, name, 0, f)?)
+}
+
+/// The unwrapped form used for handle methods: `false, message, level` on
+/// failure. `offset` is how many leading arguments are not the caller's
+/// (1 for methods, whose handle is bound in by `bind`).
+pub fn raw_function<F, R>(lua: &Lua, name: &'static str, offset: usize, f: F) -> Result<Function>
+where
+    F: Fn(&Lua, Args) -> Result<R> + 'static,
+    R: IntoLuaMulti,
+{
+    lua.create_function(move |lua, values: MultiValue| {
+        let args = Args { lua: lua.clone(), name, values, offset };
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(lua, args).and_then(|r| r.into_lua_multi(lua))));
+        let (message, level) = match outcome {
+            Ok(Ok(mut results)) => {
+                results.push_front(Value::Boolean(true));
+                return Ok(results);
+            }
+            Ok(Err(error)) => message_of(&error),
+            Err(panic) => (format!("internal error in '{name}': {}", panic_text(&panic)), 2),
+        };
+        (false, message, level).into_lua_multi(lua)
+    })
+}
+
+/// Binds `object` as the first argument of a raw method: the result is
+/// what `object.method` returns to Lua, so that methods are called with a
+/// dot. The closure is Lua so that its reference to `object` is visible
+/// to the garbage collector (a cycle through it is still collectable).
+pub fn bind(lua: &Lua, method: &Function, object: &Table) -> Result<Function> {
+    shim(lua)?.get::<Function>("bind")?.call((method, object))
+}
+
+fn shim(lua: &Lua) -> Result<Table> {
+    if let Ok(t) = lua.named_registry_value::<Table>(SHIM_KEY) {
+        return Ok(t);
+    }
+    let t: Table = lua.load(SHIM).set_name("=async.boundary").call(())?;
+    lua.set_named_registry_value(SHIM_KEY, &t)?;
+    Ok(t)
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+/// The arguments of one call, with checks that word their errors the way
+/// Lua's own library does.
+pub struct Args {
+    lua: Lua,
+    name: &'static str,
+    values: MultiValue,
+    offset: usize,
+}
+
+impl Args {
+    /// Argument `i` as the caller counts it (1-based), `nil` if absent.
+    pub fn get(&self, i: usize) -> Value {
+        self.values.get(i - 1 + self.offset).cloned().unwrap_or(Value::Nil)
+    }
+
+    /// The bound handle of a method call.
+    pub fn this(&self) -> Result<Table> {
+        match self.values.front() {
+            Some(Value::Table(t)) if self.offset == 1 => Ok(t.clone()),
+            _ => fail(format!("'{}' must be called on its handle", self.name)),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len().saturating_sub(self.offset)
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// All arguments from `i` on, as given.
+    pub fn rest(&self, i: usize) -> MultiValue {
+        self.values.iter().skip(i - 1 + self.offset).cloned().collect()
+    }
+
+    pub fn bad<T>(&self, i: usize, expected: &str) -> Result<T> {
+        let got = match self.get(i) {
+            Value::Nil if i > self.len() => "no value",
+            v => v.type_name(),
+        };
+        fail(bad_argument(i, self.name, expected, got))
+    }
+
+    pub fn number(&self, i: usize) -> Result<f64> {
+        match self.opt_number(i)? {
+            Some(n) => Ok(n),
+            None => self.bad(i, "number"),
+        }
+    }
+
+    pub fn opt_number(&self, i: usize) -> Result<Option<f64>> {
+        match self.get(i) {
+            Value::Nil => Ok(None),
+            Value::Integer(n) => Ok(Some(n as f64)),
+            Value::Number(n) => Ok(Some(n)),
+            Value::String(s) => match s.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()) {
+                Some(n) => Ok(Some(n)),
+                None => self.bad(i, "number"),
+            },
+            _ => self.bad(i, "number"),
+        }
+    }
+
+    pub fn function(&self, i: usize) -> Result<Function> {
+        match self.get(i) {
+            Value::Function(f) => Ok(f),
+            _ => self.bad(i, "function"),
+        }
+    }
+
+    pub fn opt_function(&self, i: usize) -> Result<Option<Function>> {
+        match self.get(i) {
+            Value::Nil => Ok(None),
+            Value::Function(f) => Ok(Some(f)),
+            _ => self.bad(i, "function"),
+        }
+    }
+
+    pub fn table(&self, i: usize) -> Result<Table> {
+        match self.get(i) {
+            Value::Table(t) => Ok(t),
+            _ => self.bad(i, "table"),
+        }
+    }
+
+    pub fn opt_table(&self, i: usize) -> Result<Option<Table>> {
+        match self.get(i) {
+            Value::Nil => Ok(None),
+            Value::Table(t) => Ok(Some(t)),
+            _ => self.bad(i, "table"),
+        }
+    }
+
+    /// A string argument; numbers are accepted and converted, as Lua does.
+    pub fn string(&self, i: usize) -> Result<mlua::LuaString> {
+        match self.opt_string(i)? {
+            Some(s) => Ok(s),
+            None => self.bad(i, "string"),
+        }
+    }
+
+    pub fn opt_string(&self, i: usize) -> Result<Option<mlua::LuaString>> {
+        match self.get(i) {
+            Value::Nil => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            v @ (Value::Integer(_) | Value::Number(_)) => self.lua.coerce_string(v),
+            _ => self.bad(i, "string"),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The handle core: what every handle object — timer now; TCP socket,
+//! pipe, TTY and process later — looks like to Lua, and how it stays alive.
+//!
+//! A handle is a Lua table with its kind's metatable. Its Rust state is
+//! reached through one private key (`STATE`); everything else in the table
+//! is the user's (`client.send = function ... end` works and reads back).
+//! Methods are called with a dot: the first read of `h.write` binds the
+//! kind's Rust method to `h` and caches the closure in the table, so later
+//! calls are a plain table hit. The module that owns a kind keeps a strong
+//! reference to the table while the handle is active (an armed timer, an
+//! open socket) and drops it when the handle closes, so an active handle
+//! lives without any Lua reference and a closed one is collected.
+//!
+//! May touch: Lua tables and the registry. Never libuv (see `uv_handle.rs`).
+
+use mlua::{Function, IntoLua, LightUserData, Lua, MultiValue, Result, Table, Value};
+
+use crate::boundary::{self, Args};
+
+/// A method of a handle kind; `args.this()` is the handle.
+pub type Method = fn(&Lua, Args) -> Result<MultiValue>;
+
+/// One kind of handle: its name (what `tostring` says) and its methods.
+pub struct Class {
+    pub kind: &'static str,
+    pub methods: &'static [(&'static str, Method)],
+}
+
+static STATE_ANCHOR: u8 = 0;
+
+/// The private key under which a handle table keeps its Rust state.
+pub fn state_key() -> Value {
+    Value::LightUserData(LightUserData(state_anchor()))
+}
+
+/// The same key as a raw pointer, for code on the Lua C API.
+pub fn state_anchor() -> *mut std::ffi::c_void {
+    &STATE_ANCHOR as *const u8 as *mut _
+}
+
+impl Class {
+    /// The metatable shared by every handle of this kind, made once per
+    /// Lua state.
+    pub fn metatable(&'static self, lua: &Lua) -> Result<Table> {
+        let key = format!("async.class.{}", self.kind);
+        if let Ok(mt) = lua.named_registry_value::<Table>(&key) {
+            return Ok(mt);
+        }
+        let methods = lua.create_table()?;
+        for (name, method) in self.methods {
+            methods.raw_set(*name, boundary::raw_function(lua, name, 1, *method)?)?;
+        }
+        let mt = lua.create_table()?;
+        mt.raw_set(
+            "__index",
+            lua.create_function(move |lua, (object, key): (Table, Value)| {
+                let Some(method) = methods.raw_get::<Option<Function>>(key.clone())? else {
+                    return Ok(Value::Nil);
+                };
+                let bound = boundary::bind(lua, &method, &object)?;
+                object.raw_set(key, &bound)?;
+                Ok(Value::Function(bound))
+            })?,
+        )?;
+        let kind = self.kind;
+        mt.raw_set(
+            "__tostring",
+            lua.create_function(move |_, object: Table| Ok(format!("{kind}: {:p}", object.to_pointer())))?,
+        )?;
+        lua.set_named_registry_value(&key, &mt)?;
+        Ok(mt)
+    }
+
+    /// A new handle table of this kind, with one private field set.
+    pub fn new_object(&'static self, lua: &Lua, metatable: &Table, key: Value, value: impl IntoLua) -> Result<Table> {
+        let object = lua.create_table_from([(key, value)])?;
+        object.set_metatable(Some(metatable.clone()))?;
+        Ok(object)
+    }
+}
+
+/// The Rust state of a handle table, as stored by `new_object`.
+pub fn state_of<T: mlua::FromLua>(object: &Table) -> Result<T> {
+    object.raw_get(state_key())
+}

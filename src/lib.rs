@@ -1,0 +1,78 @@
+//! `require 'async'`: a libuv event loop for LuaJIT with a Node.js-like API.
+//!
+//! This file only assembles the module: each capability lives in its own
+//! module and installs its functions into the table. Opening the module
+//! again in the same Lua state (busted does it per spec file) returns the
+//! same table and the same loop. `require 'async.time'` and the other
+//! submodules are found by Lua's all-in-one loader through the
+//! `luaopen_async_*` entry points below, and return the fields of `async`.
+
+mod boundary;
+mod errors;
+mod fiber;
+mod flow;
+mod handle;
+mod pcall;
+mod runtime;
+mod system;
+mod time;
+mod timer_queue;
+mod url;
+
+use mlua::{Lua, Result, Table, Value};
+
+const MODULE_KEY: &str = "async.module";
+
+/// What `require 'async'` returns.
+fn open(lua: &Lua) -> Result<Table> {
+    if let Ok(module) = lua.named_registry_value::<Table>(MODULE_KEY) {
+        return Ok(module);
+    }
+    // mlua would otherwise run every table and string creation under a
+    // protected call that allocates a closure each time (a tenfold cost on
+    // hot paths). Out-of-memory inside LuaJIT is the only thing it guards,
+    // and that ends a LuaJIT program anyway.
+    lua.skip_memory_check(true);
+    let module = lua.create_table()?;
+    time::install(lua, &module)?;
+    system::install(lua, &module)?;
+    fiber::install(lua, &module)?;
+    runtime::install(lua, &module)?;
+    flow::install(lua, &module)?;
+    pcall::install(lua, &module)?;
+    url::install(lua, &module)?;
+    lua.set_named_registry_value(MODULE_KEY, &module)?;
+    Ok(module)
+}
+
+fn submodule(lua: &Lua, name: &str) -> Result<Value> {
+    open(lua)?.get(name)
+}
+
+#[unsafe(no_mangle)]
+/// # Safety
+/// Called by Lua's `require` with a valid state.
+pub unsafe extern "C-unwind" fn luaopen_async(state: *mut mlua::lua_State) -> std::os::raw::c_int {
+    // SAFETY: `state` is the live state that `require` passes.
+    unsafe { Lua::entrypoint1(state, open) }
+}
+
+macro_rules! submodules {
+    ($($entry:ident => $field:literal),* $(,)?) => {$(
+        #[unsafe(no_mangle)]
+        /// # Safety
+        /// Called by Lua's `require` with a valid state.
+        pub unsafe extern "C-unwind" fn $entry(state: *mut mlua::lua_State) -> std::os::raw::c_int {
+            // SAFETY: `state` is the live state that `require` passes.
+            unsafe { Lua::entrypoint1(state, |lua| submodule(lua, $field)) }
+        }
+    )*};
+}
+
+submodules! {
+    luaopen_async_time => "time",
+    luaopen_async_fiber => "fiber",
+    luaopen_async_flow => "flow",
+    luaopen_async_pcall => "pcall",
+    luaopen_async_url => "url",
+}

@@ -1,0 +1,201 @@
+//! The event loop of one Lua state: `go`, `run`, `stop`, and the callback
+//! boundary every libuv callback passes through.
+//!
+//! There is one `Runtime` per Lua state, kept in mlua's app data (per
+//! state, never a Rust `static`), so opening the module again — as busted
+//! does for every spec file — finds the same loop. libuv reaches it through
+//! `uv_loop_t.data`.
+//!
+//! Callback policy: a callback runs protected; its error is kept, the loop
+//! is stopped, and `go()` raises it with the callback's traceback. Handles
+//! stay as they were, so calling `go()` again continues.
+//!
+//! May touch: the libuv loop, mlua app data, the timer queue (`time.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+
+use libuv_sys2 as uv;
+use mlua::{Error, Function, Lua, Result, Table};
+
+use crate::boundary::{self, Args, fail};
+use crate::time::TimerQueue;
+
+pub struct Runtime {
+    uv_loop: *mut uv::uv_loop_t,
+    /// The Lua state, for callbacks that start in libuv.
+    lua: mlua::WeakLua,
+    /// The first error raised by a callback since `go()` last returned.
+    failure: RefCell<Option<Error>>,
+    running: Cell<bool>,
+    pub timers: TimerQueue,
+    /// Open handles by kind, for `async.handles()`.
+    open: RefCell<BTreeMap<&'static str, usize>>,
+}
+
+impl Runtime {
+    /// The runtime of this Lua state, made on first use.
+    pub fn of(lua: &Lua) -> Result<Rc<Runtime>> {
+        if let Some(rt) = lua.app_data_ref::<Rc<Runtime>>() {
+            return Ok(rt.clone());
+        }
+        let rt = Rc::new(Runtime::new(lua)?);
+        // SAFETY: the loop was initialised in `new`; `data` points at the
+        // Runtime, which the app data keeps alive as long as the Lua state,
+        // and libuv only calls back from inside `uv_run`, i.e. while `go()`
+        // holds a strong reference to it.
+        unsafe { (*rt.uv_loop).data = Rc::as_ptr(&rt) as *mut _ };
+        rt.timers.init(rt.uv_loop)?;
+        lua.set_app_data(rt.clone());
+        Ok(rt)
+    }
+
+    fn new(lua: &Lua) -> Result<Runtime> {
+        // SAFETY: a zeroed uv_loop_t is valid input for uv_loop_init. The
+        // loop is never freed: it lives as long as the process, because
+        // handles may still be registered with it when the Lua state closes.
+        let uv_loop = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<uv::uv_loop_t>() }));
+        let rc = unsafe { uv::uv_loop_init(uv_loop) };
+        if rc != 0 {
+            return fail(crate::errors::uv_message(rc, None));
+        }
+        Ok(Runtime {
+            uv_loop,
+            lua: lua.weak(),
+            failure: RefCell::new(None),
+            running: Cell::new(false),
+            timers: TimerQueue::default(),
+            open: RefCell::new(BTreeMap::new()),
+        })
+    }
+
+    /// The runtime that owns `uv_loop`, from inside a libuv callback.
+    ///
+    /// # Safety
+    /// `uv_loop` must be a loop made by `Runtime::new`; the returned
+    /// reference must not outlive the callback.
+    pub unsafe fn from_loop<'a>(uv_loop: *const uv::uv_loop_t) -> &'a Runtime {
+        // SAFETY: per the contract above, `data` was set in `of` and the
+        // Runtime is alive while libuv runs callbacks.
+        unsafe { &*((*uv_loop).data as *const Runtime) }
+    }
+
+    /// The Lua state, unless it is being closed.
+    pub fn lua(&self) -> Option<Lua> {
+        self.lua.try_upgrade()
+    }
+
+    pub fn uv_loop(&self) -> *mut uv::uv_loop_t {
+        self.uv_loop
+    }
+
+    /// Loop time in milliseconds, as libuv caches it for this iteration.
+    pub fn now(&self) -> u64 {
+        // SAFETY: the loop is initialised and lives as long as the process.
+        unsafe { uv::uv_now(self.uv_loop) }
+    }
+
+    /// Runs one callback into Lua. An error (or a panic) is kept for
+    /// `go()` and stops the loop; returns false then, so that a dispatcher
+    /// of several callbacks stops too.
+    pub fn dispatch(&self, callback: impl FnOnce() -> Result<()>) -> bool {
+        let error = match catch_unwind(AssertUnwindSafe(callback)) {
+            Ok(Ok(())) => return true,
+            Ok(Err(error)) => error,
+            Err(_) => Error::RuntimeError("internal error: a Rust panic in a callback".into()),
+        };
+        self.failure.borrow_mut().get_or_insert(error);
+        // SAFETY: the loop is initialised; uv_stop only sets a flag.
+        unsafe { uv::uv_stop(self.uv_loop) };
+        false
+    }
+
+    /// Whether a callback has failed and the loop is on its way out.
+    pub fn failing(&self) -> bool {
+        self.failure.borrow().is_some()
+    }
+
+    pub fn opened(&self, kind: &'static str) {
+        *self.open.borrow_mut().entry(kind).or_insert(0) += 1;
+    }
+
+    pub fn closed(&self, kind: &'static str) {
+        if let Some(n) = self.open.borrow_mut().get_mut(kind) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Runs the loop until nothing is left to do, `stop()` is called, or a
+    /// callback fails.
+    fn go(&self, lua: &Lua, tick: Option<Function>) -> Result<()> {
+        if self.running.get() {
+            return fail("async.go: the loop is already running (go() called from inside a callback)");
+        }
+        let ticker = match tick {
+            Some(f) => Some(self.timers.every_ms(lua, f)?),
+            None => None,
+        };
+        self.running.set(true);
+        // SAFETY: uv_run is not re-entrant; `running` guards against that.
+        // Our callbacks never unwind (see `dispatch`).
+        unsafe { uv::uv_run(self.uv_loop, uv::uv_run_mode_UV_RUN_DEFAULT) };
+        self.running.set(false);
+        if let Some(id) = ticker {
+            self.timers.cancel(id, None)?;
+        }
+        match self.failure.borrow_mut().take() {
+            Some(error) => Err(boundary::reraise(error)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `async.go`, `async.run`, `async.stop`, `async.handles`.
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    module.set(
+        "go",
+        boundary::function(lua, "go", |lua, args: Args| {
+            Runtime::of(lua)?.go(lua, args.opt_function(1)?)
+        })?,
+    )?;
+    module.set(
+        "stop",
+        boundary::function(lua, "stop", |lua, _| {
+            let rt = Runtime::of(lua)?;
+            if rt.running.get() {
+                // SAFETY: the loop is initialised; uv_stop only sets a flag.
+                unsafe { uv::uv_stop(rt.uv_loop) };
+            }
+            Ok(())
+        })?,
+    )?;
+    let fiber_new: Function = module.get::<Table>("fiber")?.get("new")?;
+    module.set(
+        "run",
+        boundary::function(lua, "run", move |lua, args: Args| {
+            let f = args.function(1)?;
+            fiber_new.call::<()>(f)?;
+            Runtime::of(lua)?.go(lua, None)
+        })?,
+    )?;
+    module.set(
+        "handles",
+        boundary::function(lua, "handles", |lua, _| {
+            let rt = Runtime::of(lua)?;
+            let open = lua.create_table()?;
+            for (kind, n) in rt.open.borrow().iter() {
+                if *n > 0 {
+                    open.set(*kind, *n)?;
+                }
+            }
+            let timers = rt.timers.live();
+            if timers > 0 {
+                open.set("timer", timers)?;
+            }
+            Ok(open)
+        })?,
+    )?;
+    Ok(())
+}

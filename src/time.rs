@@ -1,0 +1,345 @@
+//! Timers: `setTimeout`, `setInterval`, `timer.clear()`.
+//!
+//! Every timer of a Lua state shares one libuv timer, the driver, set for
+//! the earliest deadline in the queue (`timer_queue.rs`: FIFO lists per
+//! duration, as Node.js does). A million timers therefore cost a million
+//! queue entries and Lua tables, not a million libuv handles.
+//!
+//! The Lua side of a timer is its handle table, which holds its callback;
+//! pending handles sit in one Lua table, `store[slot + 1]`, which keeps an
+//! unreferenced timer alive until it fires. A Rust reference per timer
+//! would not scale (mlua keeps each on a Lua stack of bounded size).
+//!
+//! May touch: the driver timer; the Runtime, to dispatch callbacks.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::rc::Rc;
+
+use libuv_sys2 as uv;
+use mlua::{Function, LightUserData, Lua, MultiValue, Result, Table, Value, ffi};
+
+use crate::boundary::{self, Args};
+use crate::handle::{self, Class};
+use crate::runtime::Runtime;
+use crate::timer_queue::{Due, Queue, Slot};
+
+static TIMER: Class = Class { kind: "timer", methods: &[("clear", clear)] };
+
+static CALLBACK_ANCHOR: u8 = 0;
+
+/// The private key under which a timer handle keeps its callback.
+fn callback_key() -> Value {
+    Value::LightUserData(LightUserData(&CALLBACK_ANCHOR as *const u8 as *mut _))
+}
+
+#[derive(Default)]
+pub struct TimerQueue {
+    queue: RefCell<Queue>,
+    driver: Cell<Option<*mut uv::uv_timer_t>>,
+    /// The deadline the driver is set for, while it runs.
+    armed: Cell<Option<u64>>,
+    lua_side: OnceCell<LuaSide>,
+}
+
+struct LuaSide {
+    /// `store[slot + 1]`: the handle of every pending timer.
+    store: Table,
+    metatable: Table,
+}
+
+impl TimerQueue {
+    /// Makes the driver timer; called once, when the runtime is made.
+    pub fn init(&self, uv_loop: *mut uv::uv_loop_t) -> Result<()> {
+        // SAFETY: zeroed memory is valid input for uv_timer_init. The driver
+        // is never freed: it belongs to the loop, which lives as long as
+        // the process.
+        let driver = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<uv::uv_timer_t>() }));
+        let rc = unsafe { uv::uv_timer_init(uv_loop, driver) };
+        if rc != 0 {
+            return boundary::fail(crate::errors::uv_message(rc, None));
+        }
+        self.driver.set(Some(driver));
+        Ok(())
+    }
+
+    /// User timers now pending.
+    pub fn live(&self) -> usize {
+        self.queue.borrow().live()
+    }
+
+    fn lua_side(&self, lua: &Lua) -> Result<&LuaSide> {
+        if let Some(side) = self.lua_side.get() {
+            return Ok(side);
+        }
+        let side = LuaSide { store: lua.create_table()?, metatable: TIMER.metatable(lua)? };
+        Ok(self.lua_side.get_or_init(|| side))
+    }
+
+    /// Queues a timer and stores its Lua side, `object` holding its callback.
+    fn add(&self, rt: &Runtime, store: &Table, object: &Table, ms: u64, repeat: bool, internal: bool) -> Result<Slot> {
+        let now = rt.now();
+        let slot = self.queue.borrow_mut().add(now, ms, repeat, internal);
+        store.raw_set(slot + 1, object)?;
+        if self.armed.get().is_none_or(|armed| now + ms < armed) {
+            self.arm(rt, now + ms);
+        }
+        Ok(slot)
+    }
+
+    fn arm(&self, rt: &Runtime, deadline: u64) {
+        let Some(driver) = self.driver.get() else { return };
+        // SAFETY: the driver was initialised in `init` and is never freed.
+        unsafe { uv::uv_timer_start(driver, Some(on_due), deadline.saturating_sub(rt.now()), 0) };
+        self.armed.set(Some(deadline));
+    }
+
+    fn rearm(&self, rt: &Runtime) {
+        let earliest = self.queue.borrow_mut().earliest();
+        match earliest {
+            Some(deadline) => self.arm(rt, deadline),
+            None => self.disarm(),
+        }
+    }
+
+    fn disarm(&self) {
+        if let Some(driver) = self.driver.get() {
+            // SAFETY: the driver was initialised in `init` and is never freed.
+            unsafe { uv::uv_timer_stop(driver) };
+        }
+        self.armed.set(None);
+    }
+
+    /// Calls `f()` every millisecond for the runtime itself (`go(fn)`);
+    /// returns the slot to cancel it with.
+    pub fn every_ms(&self, lua: &Lua, f: Function) -> Result<Slot> {
+        let rt = Runtime::of(lua)?;
+        let holder = lua.create_table()?;
+        holder.raw_set(callback_key(), f)?;
+        self.add(&rt, &self.lua_side(lua)?.store, &holder, 1, true, true)
+    }
+
+    /// Cancels the timer in `slot` if `object` (when given) is still the
+    /// handle there; nothing happens if it already fired or was cleared.
+    pub fn cancel(&self, slot: Slot, object: Option<&Table>) -> Result<()> {
+        let Some(LuaSide { store, .. }) = self.lua_side.get() else { return Ok(()) };
+        if let Some(object) = object {
+            let current: Option<Table> = store.raw_get(slot + 1)?;
+            if current.as_ref() != Some(object) {
+                return Ok(());
+            }
+        }
+        let (cancelled, empty) = {
+            let mut q = self.queue.borrow_mut();
+            (q.cancel(slot), q.is_empty())
+        };
+        if cancelled {
+            store.raw_set(slot + 1, Value::Nil)?;
+        }
+        if empty {
+            self.disarm();
+        }
+        Ok(())
+    }
+
+    /// Queues a timer for the raw `setTimeout` below: pure Rust, no Lua.
+    fn schedule(&self, rt: &Runtime, ms: u64, repeat: bool) -> Slot {
+        let now = rt.now();
+        let slot = self.queue.borrow_mut().add(now, ms, repeat, false);
+        if self.armed.get().is_none_or(|armed| now + ms < armed) {
+            self.arm(rt, now + ms);
+        }
+        slot
+    }
+
+    /// Fires every timer due now, in order, then sets the driver for the
+    /// next one. Timers armed meanwhile wait for the next loop iteration.
+    fn fire(&self, rt: &Runtime) {
+        self.armed.set(None);
+        let (Some(lua), Some(side)) = (rt.lua(), self.lua_side.get()) else { return };
+        let now = rt.now();
+        let limit = self.queue.borrow().next_order();
+        rt.dispatch(|| {
+            let mut failure = None;
+            // SAFETY: `fire_due` keeps to the stack discipline stated there.
+            unsafe { lua.exec_raw::<()>(&side.store, |state| failure = self.fire_due(state, now, limit))? };
+            failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
+        });
+        self.rearm(rt);
+    }
+
+    /// Calls each due callback with `pcall` straight through the Lua C API:
+    /// per timer a few stack operations instead of mlua's generic call
+    /// path, which doubles the cost of a million timers. Stops at the first
+    /// error and returns its message, traceback included.
+    ///
+    /// # Safety
+    /// `state` is a live Lua state whose stack holds exactly the store table.
+    unsafe fn fire_due(&self, state: *mut ffi::lua_State, now: u64, limit: u64) -> Option<String> {
+        const STORE: i32 = 1;
+        const HANDLER: i32 = 2;
+        const HANDLE: i32 = 3;
+        // SAFETY (whole block): every index used is on the stack as set
+        // up here; the stack is reset to HANDLER after each timer; no Rust
+        // borrow is held across lua_pcall, which may re-enter this module.
+        unsafe {
+            ffi::lua_pushcfunction(state, traceback);
+            loop {
+                let next = self.queue.borrow_mut().pop_due(now, limit);
+                let Some(Due { slot, repeats, internal }) = next else { return None };
+                ffi::lua_rawgeti(state, STORE, slot as ffi::lua_Integer + 1);
+                if ffi::lua_type(state, HANDLE) != ffi::LUA_TTABLE {
+                    ffi::lua_settop(state, HANDLER);
+                    continue;
+                }
+                if !repeats {
+                    ffi::lua_pushnil(state);
+                    ffi::lua_rawseti(state, STORE, slot as ffi::lua_Integer + 1);
+                }
+                ffi::lua_pushlightuserdata(state, anchor(&CALLBACK_ANCHOR));
+                ffi::lua_rawget(state, HANDLE);
+                ffi::lua_insert(state, HANDLE);
+                let nargs = if internal { 0 } else { 1 };
+                ffi::lua_settop(state, HANDLE + nargs);
+                if ffi::lua_pcall(state, nargs, 0, HANDLER) != 0 {
+                    return Some(string_at(state, -1));
+                }
+                ffi::lua_settop(state, HANDLER);
+            }
+        }
+    }
+}
+
+fn anchor(byte: &'static u8) -> *mut c_void {
+    byte as *const u8 as *mut c_void
+}
+
+/// The text of the error value at `index`.
+///
+/// # Safety
+/// `index` is a valid stack index of the live `state`.
+unsafe fn string_at(state: *mut ffi::lua_State, index: i32) -> String {
+    let mut len = 0;
+    // SAFETY: per the contract; lua_tolstring gives `len` valid bytes or null.
+    unsafe {
+        let text = ffi::lua_tolstring(state, index, &mut len);
+        if text.is_null() {
+            let kind = CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index)));
+            return format!("(error object is a {} value)", kind.to_string_lossy());
+        }
+        String::from_utf8_lossy(std::slice::from_raw_parts(text as *const u8, len)).into_owned()
+    }
+}
+
+/// The message handler of callbacks: appends the traceback to the error,
+/// as mlua and `debug.traceback` word it.
+unsafe extern "C-unwind" fn traceback(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by lua_pcall with the error value at index 1.
+    unsafe {
+        if ffi::lua_type(state, 1) == ffi::LUA_TSTRING {
+            let message = ffi::lua_tostring(state, 1);
+            ffi::luaL_traceback(state, state, message, 1);
+        } else {
+            let message = CString::new(string_at(state, 1)).unwrap_or_default();
+            ffi::luaL_traceback(state, state, message.as_ptr(), 1);
+        }
+    }
+    1
+}
+
+/// `setTimeout(ms, cb)` / `setInterval(ms, cb)` against the Lua C API: a
+/// million timers are set in a tight loop, and mlua's generic call path
+/// (argument lists, reference slots) would be most of their cost.
+/// Upvalues: 1 the Runtime (light userdata), 2 the store, 3 the metatable.
+/// Returns `true, handle` or `false, message, 2` (see boundary.rs).
+unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_State) -> c_int {
+    let name = if REPEAT { "setInterval" } else { "setTimeout" };
+    const MS: i32 = 1;
+    const CALLBACK: i32 = 2;
+    const HANDLE: i32 = 3;
+    // SAFETY (whole block): the indices are the call's arguments and the
+    // closure's upvalues as made in `install`. Upvalue 1 points at the
+    // Runtime, which lives as long as the Lua state. A Lua error (only
+    // out-of-memory can happen here) would unwind through this frame,
+    // which owns nothing that needs dropping.
+    unsafe {
+        if ffi::lua_isnumber(state, MS) == 0 {
+            return raise_bad_argument(state, MS, name, "number");
+        }
+        if ffi::lua_type(state, CALLBACK) != ffi::LUA_TFUNCTION {
+            return raise_bad_argument(state, CALLBACK, name, "function");
+        }
+        let ms = ffi::lua_tonumber(state, MS);
+        let ms = if ms.is_finite() && ms > 0.0 { ms as u64 } else { 0 };
+        let rt = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Runtime);
+        ffi::lua_settop(state, CALLBACK);
+        ffi::lua_createtable(state, 0, 2);
+        ffi::lua_pushlightuserdata(state, anchor(&CALLBACK_ANCHOR));
+        ffi::lua_pushvalue(state, CALLBACK);
+        ffi::lua_rawset(state, HANDLE);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
+        ffi::lua_setmetatable(state, HANDLE);
+        let slot = rt.timers.schedule(rt, ms, REPEAT);
+        ffi::lua_pushvalue(state, HANDLE);
+        ffi::lua_rawseti(state, ffi::lua_upvalueindex(2), slot as ffi::lua_Integer + 1);
+        ffi::lua_pushlightuserdata(state, handle::state_anchor());
+        ffi::lua_pushinteger(state, slot as ffi::lua_Integer);
+        ffi::lua_rawset(state, HANDLE);
+        ffi::lua_pushboolean(state, 1);
+        ffi::lua_insert(state, HANDLE);
+        2
+    }
+}
+
+/// Returns `false, message, 2` for a bad argument.
+///
+/// # Safety
+/// `index` is a valid stack index of the live `state`.
+unsafe fn raise_bad_argument(state: *mut ffi::lua_State, index: i32, name: &str, expected: &str) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        let got = if index > ffi::lua_gettop(state) {
+            "no value".to_string()
+        } else {
+            CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index))).to_string_lossy().into_owned()
+        };
+        let message = boundary::bad_argument(index as usize, name, expected, &got);
+        ffi::lua_pushboolean(state, 0);
+        ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
+        ffi::lua_pushinteger(state, 2);
+        3
+    }
+}
+
+extern "C" fn on_due(driver: *mut uv::uv_timer_t) {
+    // SAFETY: the driver belongs to a loop made by `Runtime::new`; this runs
+    // inside uv_run, while the Runtime is alive.
+    let rt = unsafe { Runtime::from_loop((*driver).loop_) };
+    rt.timers.fire(rt);
+}
+
+/// `timer.clear()`: harmless when repeated or after the timeout fired.
+fn clear(lua: &Lua, args: Args) -> Result<MultiValue> {
+    let this = args.this()?;
+    let slot: Slot = handle::state_of(&this)?;
+    Runtime::of(lua)?.timers.cancel(slot, Some(&this))?;
+    Ok(MultiValue::new())
+}
+
+/// `async.setTimeout`, `async.setInterval`, and the `async.time` table.
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    let rt = Runtime::of(lua)?;
+    let side = rt.timers.lua_side(lua)?;
+    let upvalues = (LightUserData(Rc::as_ptr(&rt) as *mut c_void), &side.store, &side.metatable);
+    // SAFETY: pushcclosure takes the three upvalues exec_raw pushed.
+    let set_timeout: Function = unsafe { lua.exec_raw(upvalues.clone(), |s| ffi::lua_pushcclosure(s, start_raw::<false>, 3)) }?;
+    let set_interval: Function = unsafe { lua.exec_raw(upvalues, |s| ffi::lua_pushcclosure(s, start_raw::<true>, 3)) }?;
+    let set_timeout = boundary::wrap(lua, set_timeout)?;
+    let set_interval = boundary::wrap(lua, set_interval)?;
+    let time = lua.create_table()?;
+    for t in [&time, module] {
+        t.set("setTimeout", &set_timeout)?;
+        t.set("setInterval", &set_interval)?;
+    }
+    module.set("time", time)
+}
