@@ -183,6 +183,8 @@ impl Args {
     pub fn bad<T>(&self, i: usize, expected: &str) -> Result<T> {
         let got = match self.get(i) {
             Value::Nil if i > self.len() => "no value",
+            // Lua 5.1 has one number type; mlua tells integers apart.
+            Value::Integer(_) => "number",
             v => v.type_name(),
         };
         fail(bad_argument(i, self.name, expected, got))

@@ -1,3 +1,116 @@
-//! placeholder
-use mlua::{Lua, Result, Table};
-pub fn install(_lua: &Lua, _module: &Table) -> Result<()> { Ok(()) }
+//! `async.flow`: helpers for pacing asynchronous work.
+//!
+//! `flow.ratelimiter(perSecond)` returns `limit(func, args)`: calls are
+//! queued and started in order, at most `perSecond` of them running in any
+//! second's slot; each is called as `func(unpack(args), done)` — or, when
+//! the last argument is already a callback, with that callback wrapped so
+//! that its call counts as done.
+//!
+//! May touch: the timers (through `setTimeout`), Lua tables.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use mlua::{Function, Lua, MultiValue, Result, Table, Value};
+
+use crate::boundary::{self, Args};
+
+struct Limiter {
+    /// Pending calls, `queue[i] = {func, args}`, from `head` to `tail`.
+    queue: Table,
+    head: i64,
+    tail: i64,
+    running: usize,
+    per_second: usize,
+    /// Whether a tick is scheduled.
+    ticking: bool,
+}
+
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    let set_interval: Function = module.get("setInterval")?;
+    let flow = lua.create_table()?;
+    flow.set(
+        "ratelimiter",
+        boundary::function(lua, "ratelimiter", move |lua, args: Args| {
+            let per_second = match args.opt_number(1)? {
+                None => 100.0,
+                Some(n) if n >= 1.0 && n.is_finite() => n,
+                Some(_) => return boundary::fail("bad argument #1 to 'ratelimiter' (number >= 1 expected)"),
+            };
+            let limiter = Rc::new(RefCell::new(Limiter {
+                queue: lua.create_table()?,
+                head: 1,
+                tail: 0,
+                running: 0,
+                per_second: per_second as usize,
+                ticking: false,
+            }));
+            let tick = make_tick(lua, limiter.clone())?;
+            let set_interval = set_interval.clone();
+            boundary::function(lua, "limit", move |lua, args: Args| {
+                let func = args.function(1)?;
+                let call_args = args.opt_table(2)?.map_or_else(|| lua.create_table(), Ok)?;
+                let start = {
+                    let mut l = limiter.borrow_mut();
+                    l.tail += 1;
+                    let entry = lua.create_sequence_from([Value::Function(func), Value::Table(call_args)])?;
+                    l.queue.raw_set(l.tail, entry)?;
+                    !std::mem::replace(&mut l.ticking, true)
+                };
+                if start {
+                    // The first call starts at once, the next ones one slot apart.
+                    tick.call::<()>(Value::Nil)?;
+                    set_interval.call::<()>((1000.0 / per_second, &tick))?;
+                }
+                Ok(())
+            })
+        })?,
+    )?;
+    module.set("flow", flow)
+}
+
+/// One slot of the limiter, called by its interval timer: start the next
+/// queued call if fewer than `per_second` run; stop ticking once the queue
+/// is empty.
+fn make_tick(lua: &Lua, limiter: Rc<RefCell<Limiter>>) -> Result<Function> {
+    lua.create_function(move |lua, timer: Option<Table>| {
+        let entry = {
+            let mut l = limiter.borrow_mut();
+            if l.head > l.tail {
+                l.ticking = false;
+                None
+            } else if l.running < l.per_second {
+                let entry: Table = l.queue.raw_get(l.head)?;
+                l.queue.raw_set(l.head, Value::Nil)?;
+                l.head += 1;
+                l.running += 1;
+                Some(entry)
+            } else {
+                None
+            }
+        };
+        if let Some(timer) = timer.filter(|_| !limiter.borrow().ticking) {
+            timer.get::<Function>("clear")?.call::<()>(())?;
+        }
+        let Some(entry) = entry else { return Ok(()) };
+        let func: Function = entry.raw_get(1)?;
+        let args: Table = entry.raw_get(2)?;
+        let mut values: Vec<Value> = args.sequence_values::<Value>().collect::<Result<_>>()?;
+        let given = match values.last() {
+            Some(Value::Function(_)) => match values.pop() {
+                Some(Value::Function(cb)) => Some(cb),
+                _ => None,
+            },
+            _ => None,
+        };
+        let finished = limiter.clone();
+        values.push(Value::Function(lua.create_function(move |_, results: MultiValue| {
+            finished.borrow_mut().running -= 1;
+            match &given {
+                Some(cb) => cb.call::<MultiValue>(results),
+                None => Ok(MultiValue::new()),
+            }
+        })?));
+        func.call::<()>(MultiValue::from_iter(values))
+    })
+}

@@ -1,3 +1,56 @@
-//! placeholder
-use mlua::{Lua, Result, Table};
-pub fn install(_lua: &Lua, _module: &Table) -> Result<()> { Ok(()) }
+//! `async.pcall(cb[, handler])`: wraps `cb` so that an error inside it is
+//! reported, not raised, with both the traceback where it happened and the
+//! one where the wrapper was made (the code that scheduled the callback,
+//! which an asynchronous traceback otherwise loses).
+//!
+//! The report goes to `handler(traceback, where, info)` — `info` being the
+//! `debug.getinfo` records of the frames that made the wrapper — or, with
+//! no handler, to stdout.
+//!
+//! May touch: Lua's `debug` library.
+
+use mlua::{Function, Lua, MultiValue, Result, Table};
+
+use crate::boundary::{self, Args, message_of};
+
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    module.set(
+        "pcall",
+        boundary::function(lua, "pcall", |lua, args: Args| {
+            let cb = args.function(1)?;
+            let handler = args.opt_function(2)?;
+            let debug: Table = lua.globals().get("debug")?;
+            let made_at: String = debug.get::<Function>("traceback")?.call(())?;
+            let info = frames(lua, &debug)?;
+            lua.create_function(move |lua, call_args: MultiValue| match cb.call::<MultiValue>(call_args) {
+                Ok(results) => Ok(results),
+                Err(error) => {
+                    let (traceback, _) = message_of(&error);
+                    match &handler {
+                        Some(handler) => handler.call::<()>((traceback, made_at.as_str(), &info))?,
+                        None => {
+                            let print: Function = lua.globals().get("print")?;
+                            let separator = "-".repeat(40);
+                            print.call::<()>(format!("{traceback}\n{separator}\n{made_at}"))?;
+                        }
+                    }
+                    Ok(MultiValue::new())
+                }
+            })
+        })?,
+    )
+}
+
+/// `debug.getinfo` of every frame above the caller of `async.pcall`.
+fn frames(lua: &Lua, debug: &Table) -> Result<Table> {
+    let getinfo: Function = debug.get("getinfo")?;
+    let list = lua.create_table()?;
+    // Level 1 is getinfo's caller (this C function), 2 the Lua wrapper.
+    for level in 2.. {
+        match getinfo.call::<Option<Table>>(level)? {
+            Some(info) => list.push(info)?,
+            None => break,
+        }
+    }
+    Ok(list)
+}

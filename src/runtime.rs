@@ -97,6 +97,15 @@ impl Runtime {
         unsafe { uv::uv_now(self.uv_loop) }
     }
 
+    /// The time to count a new timer from: libuv's cached loop time goes
+    /// stale while Lua code runs (before `go()`, or in a long callback), so
+    /// refresh it first — a cheap coarse-clock read.
+    pub fn fresh_now(&self) -> u64 {
+        // SAFETY: the loop is initialised and lives as long as the process.
+        unsafe { uv::uv_update_time(self.uv_loop) };
+        self.now()
+    }
+
     /// Runs one callback into Lua. An error (or a panic) is kept for
     /// `go()` and stops the loop; returns false then, so that a dispatcher
     /// of several callbacks stops too.

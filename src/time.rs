@@ -78,7 +78,7 @@ impl TimerQueue {
 
     /// Queues a timer and stores its Lua side, `object` holding its callback.
     fn add(&self, rt: &Runtime, store: &Table, object: &Table, ms: u64, repeat: bool, internal: bool) -> Result<Slot> {
-        let now = rt.now();
+        let now = rt.fresh_now();
         let slot = self.queue.borrow_mut().add(now, ms, repeat, internal);
         store.raw_set(slot + 1, object)?;
         if self.armed.get().is_none_or(|armed| now + ms < armed) {
@@ -144,7 +144,7 @@ impl TimerQueue {
 
     /// Queues a timer for the raw `setTimeout` below: pure Rust, no Lua.
     fn schedule(&self, rt: &Runtime, ms: u64, repeat: bool) -> Slot {
-        let now = rt.now();
+        let now = rt.fresh_now();
         let slot = self.queue.borrow_mut().add(now, ms, repeat, false);
         if self.armed.get().is_none_or(|armed| now + ms < armed) {
             self.arm(rt, now + ms);

@@ -1,0 +1,75 @@
+local async = require 'async'
+
+describe('the loop', function()
+   it('go() returns once nothing is left', function()
+      async.go()
+      assert.are.same({}, async.handles())
+   end)
+
+   it('re-raises a callback error with its traceback, and go() continues', function()
+      local after = false
+      async.setTimeout(1, function() error('boom in a timer') end)
+      async.setTimeout(20, function() after = true end)
+      local ok, err = pcall(async.go)
+      assert.is_false(ok)
+      assert.are.equal('string', type(err))
+      assert.matches('loop_spec.lua:%d+: boom in a timer', err)
+      assert.matches('stack traceback:', err)
+      assert.is_false(after)
+      assert.are.equal(1, async.handles().timer)
+      async.go()
+      assert.is_true(after)
+   end)
+
+   it('reports a non-string error value', function()
+      async.setTimeout(1, function() error({code = 7}) end)
+      local ok, err = pcall(async.go)
+      assert.is_false(ok)
+      assert.matches('error object is a table value', err)
+   end)
+
+   it('refuses go() from inside a callback', function()
+      local inner
+      async.setTimeout(1, function() inner = {pcall(async.go)} end)
+      async.go()
+      assert.is_false(inner[1])
+      assert.matches('already running', inner[2])
+   end)
+
+   it('stop() makes go() return after the current callback', function()
+      local ran = {}
+      async.setTimeout(1, function() ran[#ran + 1] = 1; async.stop() end)
+      local later = async.setTimeout(50, function() ran[#ran + 1] = 2 end)
+      async.go()
+      assert.are.same({1}, ran)
+      later.clear()
+   end)
+
+   it('stop() outside go() does nothing', function()
+      async.stop()
+      local fired = false
+      async.setTimeout(1, function() fired = true end)
+      async.go()
+      assert.is_true(fired)
+   end)
+
+   it('go(fn) calls fn about every millisecond while the loop runs', function()
+      local calls = 0
+      local done = false
+      async.setTimeout(30, function() done = true; async.stop() end)
+      async.go(function() calls = calls + 1 end)
+      assert.is_true(done)
+      assert.is_true(calls >= 5 and calls <= 40, calls .. ' calls')
+      assert.are.same({}, async.handles())
+   end)
+
+   it('run(fn) runs fn in a fiber, then the loop', function()
+      local steps = {}
+      async.run(function()
+         steps[#steps + 1] = async.fiber.context() ~= nil
+         async.fiber.sleep(5)
+         steps[#steps + 1] = 'woke'
+      end)
+      assert.are.same({true, 'woke'}, steps)
+   end)
+end)

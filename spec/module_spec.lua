@@ -1,0 +1,62 @@
+local async = require 'async'
+
+describe('the module', function()
+   it('is one table, whatever the route to it', function()
+      assert.are.equal(async, require 'async')
+      for _, name in ipairs({'time', 'fiber', 'flow', 'pcall', 'url'}) do
+         assert.are.equal(async[name], require('async.' .. name), name)
+         assert.is_not_nil(async[name], name)
+      end
+   end)
+
+   it('opens again after package.loaded is cleared, with the same loop', function()
+      local fired = false
+      async.setTimeout(1, function() fired = true end)
+      package.loaded.async = nil
+      local again = require 'async'
+      assert.are.equal(async, again)
+      again.go()
+      assert.is_true(fired)
+   end)
+
+   it('can be required from inside a coroutine and used from the main thread', function()
+      package.loaded.async = nil
+      local inner
+      local co = coroutine.create(function() inner = require 'async' end)
+      assert.is_true(coroutine.resume(co))
+      co = nil
+      collectgarbage('collect')
+      local fired = 0
+      inner.setTimeout(1, function() fired = fired + 1 end)
+      inner.go()
+      assert.are.equal(1, fired)
+   end)
+
+   it('names the kind of a handle in tostring and keeps user fields', function()
+      local t = async.setTimeout(1000, function() end)
+      assert.matches('^timer: 0x%x+$', tostring(t))
+      t.send = function() return 'mine' end
+      t.n = 42
+      assert.are.equal('mine', t.send())
+      assert.are.equal(42, t.n)
+      t.clear()
+   end)
+
+   it('raises plain-string errors that name the function and the argument', function()
+      local ok, err = pcall(async.setTimeout, 10)
+      assert.is_false(ok)
+      assert.are.equal('string', type(err))
+      assert.matches("bad argument #2 to 'setTimeout' %(function expected, got no value%)", err)
+      ok, err = pcall(async.setInterval, {}, print)
+      assert.matches("bad argument #1 to 'setInterval' %(number expected, got table%)", err)
+      ok, err = pcall(async.go, 5)
+      assert.matches("bad argument #1 to 'go' %(function expected, got number%)", err)
+      ok, err = pcall(async.run)
+      assert.matches("bad argument #1 to 'run'", err)
+   end)
+
+   it('positions an argument error at the caller', function()
+      local ok, err = pcall(function() async.setTimeout('soon', print) end)
+      assert.matches('module_spec.lua:%d+: bad argument #1', err)
+   end)
+end)
