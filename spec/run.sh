@@ -15,6 +15,8 @@ status=${PIPESTATUS[0]}
 set -e
 summary=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' "$module_dir/busted.log" | tail -1)
 passed=$(echo "$summary" | sed -E 's#^([0-9]+) success.*#\1#')
-failed=$(echo "$summary" | sed -E 's#^[0-9]+ successes? / ([0-9]+) failures? / ([0-9]+) errors?.*#\1+\2#' | bc)
+failures=$(echo "$summary" | sed -E 's#^[0-9]+ successes? / ([0-9]+) failures?.*#\1#')
+errors=$(echo "$summary" | sed -E 's#.* / ([0-9]+) errors?.*#\1#')
+failed=$(( ${failures:-1} + ${errors:-0} ))
 echo "busted: ${passed:-0} passed, ${failed:-1} failed"
 exit "$status"
