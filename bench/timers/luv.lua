@@ -1,16 +1,8 @@
 -- 1,000,000 timers (timeout i % 2 ms) on luv (Debian package lua-luv).
 -- One uv_timer_t per timeout, closed in its callback.
--- Prints: result impl=luv ms=<wall> rss_kib=<VmHWM> count=<callbacks>
+local measure = dofile((arg[0]:match('^(.*/)') or './') .. 'measure.lua')
 local uv = require 'luv'
-
-local N = tonumber(os.getenv('TIMERS_N')) or 1000000
-
-local function peak_rss_kib()
-  local f = assert(io.open('/proc/self/status', 'r'))
-  local s = f:read('*a')
-  f:close()
-  return tonumber(s:match('VmHWM:%s*(%d+)%s*kB')) or -1
-end
+local N = measure.N
 
 local count, t_end = 0, nil
 local function now_ms() return uv.hrtime() / 1e6 end -- uv.hrtime() is in ns
@@ -26,7 +18,4 @@ for i = 1, N do
   end)
 end
 uv.run()
-
-local ms = t_end and (t_end - t0) or -1
-io.write(string.format('result impl=luv ms=%.1f rss_kib=%d count=%d\n',
-  ms, peak_rss_kib(), count))
+measure.report('luv', t0, t_end, count)
