@@ -1,3 +1,894 @@
-//! placeholder
-use mlua::{Lua, Result, Table};
-pub fn install(_lua: &Lua, _module: &Table) -> Result<()> { Ok(()) }
+//! `async.url`: URL parsing, building and resolution (RFC 2396).
+//!
+//! The functions and their behaviour are those of LuaSocket's `socket.url`
+//! (`escape`, `unescape`, `parse`, `build`, `absolute`, `parse_path`,
+//! `build_path`), quirks included, so that code written for it works
+//! unchanged. The string work is plain Rust over bytes (Lua strings need
+//! not be UTF-8); the functions at the bottom only move values between Lua
+//! and that code.
+//!
+//! May touch: mlua values. Never libuv.
+
+use mlua::{Lua, LuaString, Result, Table, Value};
+
+use crate::boundary::{self, Args};
+
+// ---------------------------------------------------------------------------
+// Escaping
+
+/// `%xx` (lowercase hex) for every byte but ASCII letters, digits and `_`.
+pub fn escape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for &b in s {
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            out.push(b);
+        } else {
+            push_hex(&mut out, b, b"0123456789abcdef");
+        }
+    }
+    out
+}
+
+/// Decodes every `%` followed by two hex digits; anything else, including
+/// a stray `%`, is kept as it is.
+pub fn unescape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%'
+            && let (Some(hi), Some(lo)) = (hex_value(s.get(i + 1)), hex_value(s.get(i + 2)))
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Escapes a path segment: unlike `escape`, the characters RFC 2396 allows
+/// in a segment stay as they are, and the hex is uppercase.
+fn protect_segment(segment: &[u8], out: &mut Vec<u8>) {
+    const ALLOWED: &[u8] = b"-_.!~*'():@&=+$,";
+    for &b in segment {
+        if b.is_ascii_alphanumeric() || ALLOWED.contains(&b) {
+            out.push(b);
+        } else {
+            push_hex(out, b, b"0123456789ABCDEF");
+        }
+    }
+}
+
+fn push_hex(out: &mut Vec<u8>, b: u8, digits: &[u8; 16]) {
+    out.extend_from_slice(&[b'%', digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]);
+}
+
+fn hex_value(b: Option<&u8>) -> Option<u8> {
+    (*b? as char).to_digit(16).map(|d| d as u8)
+}
+
+// ---------------------------------------------------------------------------
+// Parsed URLs
+
+/// The parts of a URL, named as in RFC 2396 (and LuaSocket):
+/// `scheme://userinfo@host:port/path;params?query#fragment`, where
+/// `authority` is `userinfo@host:port` and `userinfo` is `user:password`.
+/// A part is `None` when it is absent, `Some(b"")` when present but empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Url {
+    pub scheme: Option<Vec<u8>>,
+    pub authority: Option<Vec<u8>>,
+    pub path: Option<Vec<u8>>,
+    pub params: Option<Vec<u8>>,
+    pub query: Option<Vec<u8>>,
+    pub fragment: Option<Vec<u8>>,
+    pub userinfo: Option<Vec<u8>>,
+    pub user: Option<Vec<u8>>,
+    pub password: Option<Vec<u8>>,
+    pub host: Option<Vec<u8>>,
+    pub port: Option<Vec<u8>>,
+}
+
+impl Url {
+    /// The parts of `url`, or `None` for an empty one.
+    pub fn parse(url: &[u8]) -> Option<Url> {
+        Url::parse_with(url, &Url::default())
+    }
+
+    /// The parts that parsing `url` sets, to be laid over `defaults` (the
+    /// caller copies the rest). As in LuaSocket, a default authority or
+    /// userinfo is split into its parts when `url` has none of its own.
+    pub fn parse_with(url: &[u8], defaults: &Url) -> Option<Url> {
+        if url.is_empty() {
+            return None;
+        }
+        let mut parts = split_generic(url);
+        let authority = parts.authority.clone().or_else(|| defaults.authority.clone());
+        if let Some(authority) = authority {
+            split_authority(&authority, &mut parts);
+            let userinfo = parts.userinfo.clone().or_else(|| defaults.userinfo.clone());
+            if let Some(userinfo) = userinfo {
+                split_userinfo(&userinfo, &mut parts);
+            }
+        }
+        Some(parts)
+    }
+
+    /// The URL as text. `host`, `port`, `user` and `password`, when there
+    /// is a host, take precedence over `authority` and `userinfo`.
+    pub fn build(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(scheme) = &self.scheme {
+            out.extend_from_slice(scheme);
+            out.push(b':');
+        }
+        if let Some(authority) = self.authority_text() {
+            out.extend_from_slice(b"//");
+            out.extend_from_slice(&authority);
+        }
+        if let Some(path) = &self.path {
+            out.extend_from_slice(path);
+        }
+        for (separator, part) in [(b';', &self.params), (b'?', &self.query), (b'#', &self.fragment)] {
+            if let Some(part) = part {
+                out.push(separator);
+                out.extend_from_slice(part);
+            }
+        }
+        out
+    }
+
+    fn authority_text(&self) -> Option<Vec<u8>> {
+        let Some(host) = &self.host else {
+            return self.authority.clone();
+        };
+        let mut out = Vec::new();
+        let userinfo = match &self.user {
+            Some(user) => Some(join_optional(user, b':', self.password.as_deref())),
+            None => self.userinfo.clone(),
+        };
+        if let Some(userinfo) = userinfo {
+            out.extend_from_slice(&userinfo);
+            out.push(b'@');
+        }
+        // A colon in the host can only be an IPv6 address, which is
+        // bracketed so that it is not taken for a port.
+        if host.contains(&b':') {
+            out.push(b'[');
+            out.extend_from_slice(host);
+            out.push(b']');
+        } else {
+            out.extend_from_slice(host);
+        }
+        if let Some(port) = &self.port {
+            out.push(b':');
+            out.extend_from_slice(port);
+        }
+        Some(out)
+    }
+}
+
+/// `first` followed by `separator` and `second` if there is a second.
+fn join_optional(first: &[u8], separator: u8, second: Option<&[u8]>) -> Vec<u8> {
+    let mut out = first.to_vec();
+    if let Some(second) = second {
+        out.push(separator);
+        out.extend_from_slice(second);
+    }
+    out
+}
+
+/// Scheme, authority, path, params, query and fragment. The authority runs
+/// to the next `/`, whatever it holds (a `?` or `#` in it included: that
+/// is LuaSocket's reading); then the first `#`, the first `?` and the first
+/// `;` of what is left start the fragment, query and params.
+fn split_generic(url: &[u8]) -> Url {
+    let mut parts = Url::default();
+    let mut rest = url;
+    if let Some((scheme, after)) = split_scheme(rest) {
+        parts.scheme = Some(scheme.to_vec());
+        rest = after;
+    }
+    if let Some(after) = rest.strip_prefix(b"//") {
+        let end = find(after, b'/').unwrap_or(after.len());
+        parts.authority = Some(after[..end].to_vec());
+        rest = &after[end..];
+    }
+    for (separator, part) in [(b'#', &mut parts.fragment), (b'?', &mut parts.query), (b';', &mut parts.params)] {
+        if let Some(at) = find(rest, separator) {
+            *part = Some(rest[at + 1..].to_vec());
+            rest = &rest[..at];
+        }
+    }
+    if !rest.is_empty() {
+        parts.path = Some(rest.to_vec());
+    }
+    parts
+}
+
+/// A leading `letter-or-digit *(letter | digit | + | - | .) :` is a scheme.
+fn split_scheme(url: &[u8]) -> Option<(&[u8], &[u8])> {
+    if !url.first()?.is_ascii_alphanumeric() {
+        return None;
+    }
+    let end = url.iter().position(|&b| !(b.is_ascii_alphanumeric() || b"+-.".contains(&b)))?;
+    (url[end] == b':').then(|| (&url[..end], &url[end + 1..]))
+}
+
+/// Sets the parts of `userinfo@host:port` that it has. The port follows
+/// the last colon unless a `]` comes after it (the colons were then an
+/// IPv6 address's); an empty host is absent, and a host loses its brackets.
+fn split_authority(authority: &[u8], parts: &mut Url) {
+    let mut rest = authority;
+    if let Some(at) = find(rest, b'@') {
+        parts.userinfo = Some(rest[..at].to_vec());
+        rest = &rest[at + 1..];
+    }
+    if let Some(colon) = rfind(rest, b':')
+        && !rest[colon..].contains(&b']')
+    {
+        parts.port = Some(rest[colon + 1..].to_vec());
+        rest = &rest[..colon];
+    }
+    parts.host = match rest {
+        [] => None,
+        [b'[', inner @ .., b']'] if !inner.is_empty() => Some(inner.to_vec()),
+        _ => Some(rest.to_vec()),
+    };
+}
+
+/// Sets the user (always) and password of `user:password`, split at the
+/// last colon.
+fn split_userinfo(userinfo: &[u8], parts: &mut Url) {
+    let (user, password) = match rfind(userinfo, b':') {
+        Some(colon) => (&userinfo[..colon], Some(userinfo[colon + 1..].to_vec())),
+        None => (userinfo, None),
+    };
+    parts.user = Some(user.to_vec());
+    parts.password = password;
+}
+
+fn find(s: &[u8], b: u8) -> Option<usize> {
+    s.iter().position(|&c| c == b)
+}
+
+fn rfind(s: &[u8], b: u8) -> Option<usize> {
+    s.iter().rposition(|&c| c == b)
+}
+
+// ---------------------------------------------------------------------------
+// Resolution
+
+/// `relative` resolved against `base`. `base` is its text and its parts,
+/// or `None` if it did not parse; `relative` is `None` when not given. As in
+/// LuaSocket, an unparsable side leaves the other as the result (`None`
+/// if that is missing too), and dot segments are removed from the whole
+/// result, not only from its path.
+fn resolve(base: Option<(&[u8], &Url)>, relative: Option<&[u8]>) -> Option<Vec<u8>> {
+    let relative_parts = relative.and_then(Url::parse);
+    let joined = match (base, relative_parts) {
+        (None, _) => relative?.to_vec(),
+        (Some((base_text, _)), None) => base_text.to_vec(),
+        (Some(_), Some(parts)) if parts.scheme.is_some() => relative?.to_vec(),
+        (Some((_, base_parts)), Some(parts)) => inherit(base_parts, parts).build(),
+    };
+    Some(remove_dot_segments(&joined))
+}
+
+/// A scheme-less reference completed from its base (RFC 2396 section
+/// 5.2): it takes the base's scheme, and each part it lacks from the
+/// authority on, up to its first part of its own. A relative path is
+/// joined to the base's directory.
+fn inherit(base: &Url, mut relative: Url) -> Url {
+    relative.scheme.clone_from(&base.scheme);
+    if relative.authority.is_some() {
+        return relative;
+    }
+    relative.authority.clone_from(&base.authority);
+    if let Some(path) = &relative.path {
+        relative.path = Some(join_paths(base.path.as_deref().unwrap_or_default(), path));
+        return relative;
+    }
+    relative.path.clone_from(&base.path);
+    if relative.params.is_none() {
+        relative.params.clone_from(&base.params);
+        if relative.query.is_none() {
+            relative.query.clone_from(&base.query);
+        }
+    }
+    relative
+}
+
+/// `relative` taken from the directory of `base` (all up to its last `/`;
+/// `/` if it has none).
+fn join_paths(base: &[u8], relative: &[u8]) -> Vec<u8> {
+    if relative.starts_with(b"/") {
+        return remove_dot_segments(relative);
+    }
+    let mut joined = match rfind(base, b'/') {
+        Some(slash) => base[..=slash].to_vec(),
+        None => b"/".to_vec(),
+    };
+    joined.extend_from_slice(relative);
+    remove_dot_segments(&joined)
+}
+
+/// Stands in for the empty segment between two slashes while dot segments
+/// are removed, so that `a//../b` keeps `a/`. Removed at the end, with any
+/// such byte the input had (as LuaSocket does).
+const MARKER: u8 = 1;
+
+/// Removes `.` and `..` segments the way LuaSocket does, which is applied
+/// to whole URLs too: `http:` counts as a segment, `..` at the root
+/// vanishes and never climbs above it.
+fn remove_dot_segments(path: &[u8]) -> Vec<u8> {
+    let marked = mark_empty_segments(path);
+    let without_dots = drop_dot_segments(&marked);
+    let mut out = collapse_parent_segments(&without_dots);
+    trim_dot_ends(&mut out);
+    out.retain(|&b| b != MARKER);
+    out
+}
+
+/// `//` becomes `/MARKER/`, so that no segment but the first and the last
+/// is empty.
+fn mark_empty_segments(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    for &b in path {
+        if b == b'/' && out.last() == Some(&b'/') {
+            out.push(MARKER);
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Every `/./` becomes `/`, including those that appear by doing so.
+fn drop_dot_segments(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    for &b in path {
+        out.push(b);
+        if out.ends_with(b"/./") {
+            out.truncate(out.len() - 2);
+        }
+    }
+    out
+}
+
+/// `segment/../next` becomes `next`, repeatedly, for a non-empty segment
+/// and a non-empty next one (so a `..` that ends the path, or stands at
+/// its start, stays for `trim_dot_ends`). A stack of segments does in one
+/// pass what LuaSocket's repeated leftmost rewriting does.
+fn collapse_parent_segments(path: &[u8]) -> Vec<u8> {
+    let mut kept: Vec<&[u8]> = Vec::new();
+    for segment in path.split(|&b| b == b'/') {
+        while !segment.is_empty()
+            && kept.len() >= 2
+            && kept[kept.len() - 1] == b".."
+            && !kept[kept.len() - 2].is_empty()
+        {
+            kept.truncate(kept.len() - 2);
+        }
+        kept.push(segment);
+    }
+    kept.join(&b'/')
+}
+
+/// The leftovers at the ends: a final `segment/..` (with any slashes after
+/// it) goes entirely, a final `/..` or `/.` leaves its `/`, and a leading
+/// `/../` becomes `/`.
+fn trim_dot_ends(path: &mut Vec<u8>) {
+    let end = path.len() - path.iter().rev().take_while(|&&b| b == b'/').count();
+    if path[..end].ends_with(b"/..") {
+        let slash = end - 3;
+        let start = rfind(&path[..slash], b'/').map_or(0, |i| i + 1);
+        if start < slash {
+            path.truncate(start);
+        }
+    }
+    if path.ends_with(b"/..") {
+        path.truncate(path.len() - 2);
+    }
+    if path.ends_with(b"/.") {
+        path.truncate(path.len() - 1);
+    }
+    if path.starts_with(b"/../") {
+        path.drain(..3);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Paths
+
+/// A path split into its segments, each unescaped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Path {
+    pub segments: Vec<Vec<u8>>,
+    /// It starts with `/`.
+    pub is_absolute: bool,
+    /// It ends with `/`.
+    pub is_directory: bool,
+}
+
+/// Splits at every `/`; empty segments are dropped.
+pub fn parse_path(path: &[u8]) -> Path {
+    Path {
+        segments: path.split(|&b| b == b'/').filter(|s| !s.is_empty()).map(unescape).collect(),
+        is_absolute: path.starts_with(b"/"),
+        is_directory: path.ends_with(b"/"),
+    }
+}
+
+/// Joins segments with `/`, escaping each unless `unsafe_segments`. The
+/// trailing `/` of a directory is only written after a segment.
+pub fn build_path(path: &Path, unsafe_segments: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    if path.is_absolute {
+        out.push(b'/');
+    }
+    for (i, segment) in path.segments.iter().enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        if unsafe_segments {
+            out.extend_from_slice(segment);
+        } else {
+            protect_segment(segment, &mut out);
+        }
+    }
+    if path.is_directory && !path.segments.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The Lua side
+
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    let url = lua.create_table()?;
+    url.set(
+        "escape",
+        boundary::function(lua, "escape", |lua, args| lua.create_string(escape(&args.string(1)?.as_bytes())))?,
+    )?;
+    url.set(
+        "unescape",
+        boundary::function(lua, "unescape", |lua, args| lua.create_string(unescape(&args.string(1)?.as_bytes())))?,
+    )?;
+    url.set("parse", boundary::function(lua, "parse", lua_parse)?)?;
+    url.set(
+        "build",
+        boundary::function(lua, "build", |lua, args| {
+            let parts = url_from_table(lua, &args, 1, &args.table(1)?)?;
+            lua.create_string(parts.build())
+        })?,
+    )?;
+    url.set("absolute", boundary::function(lua, "absolute", lua_absolute)?)?;
+    url.set("parse_path", boundary::function(lua, "parse_path", lua_parse_path)?)?;
+    url.set("build_path", boundary::function(lua, "build_path", lua_build_path)?)?;
+    module.set("url", url)
+}
+
+const FIELDS: [&str; 11] =
+    ["scheme", "authority", "path", "params", "query", "fragment", "userinfo", "user", "password", "host", "port"];
+
+impl Url {
+    /// The parts in the order of `FIELDS`.
+    fn fields_mut(&mut self) -> [&mut Option<Vec<u8>>; 11] {
+        [
+            &mut self.scheme,
+            &mut self.authority,
+            &mut self.path,
+            &mut self.params,
+            &mut self.query,
+            &mut self.fragment,
+            &mut self.userinfo,
+            &mut self.user,
+            &mut self.password,
+            &mut self.host,
+            &mut self.port,
+        ]
+    }
+}
+
+/// `parse(url[, defaults])`: a table of the parts, over a copy of
+/// `defaults`; `nil, "invalid url"` for a missing or empty url.
+fn lua_parse(lua: &Lua, args: Args) -> Result<std::result::Result<Table, &'static str>> {
+    let defaults = match args.get(2) {
+        Value::Nil | Value::Boolean(false) => None,
+        Value::Table(t) => Some(t),
+        _ => return args.bad(2, "table"),
+    };
+    let text = match optional_string(&args, 1)? {
+        Some(text) if !text.as_bytes().is_empty() => text,
+        _ => return Ok(Err("invalid url")),
+    };
+    let parsed = lua.create_table()?;
+    let mut fallback = Url::default();
+    if let Some(defaults) = &defaults {
+        defaults.for_each(|k: Value, v: Value| parsed.raw_set(k, v))?;
+        fallback.authority = text_field(lua, &args, 2, "field 'authority'", defaults.raw_get("authority")?)?;
+        fallback.userinfo = text_field(lua, &args, 2, "field 'userinfo'", defaults.raw_get("userinfo")?)?;
+    }
+    let mut parts = Url::parse_with(&text.as_bytes(), &fallback).unwrap_or_default();
+    for (name, part) in FIELDS.into_iter().zip(parts.fields_mut()) {
+        if let Some(part) = part.take() {
+            parsed.raw_set(name, lua.create_string(part)?)?;
+        }
+    }
+    Ok(Ok(parsed))
+}
+
+/// `absolute(base, relative)`: `base` is a URL or a parsed table.
+fn lua_absolute(lua: &Lua, args: Args) -> Result<LuaString> {
+    let base = match args.get(1) {
+        Value::Table(t) => {
+            let parts = url_from_table(lua, &args, 1, &t)?;
+            Some((parts.build(), parts))
+        }
+        Value::Nil | Value::Boolean(false) => None,
+        Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+            let text = args.string(1)?.as_bytes().to_vec();
+            Url::parse(&text).map(|parts| (text, parts))
+        }
+        _ => return args.bad(1, "string or table"),
+    };
+    let relative = optional_string(&args, 2)?;
+    let relative = relative.as_ref().map(|s| s.as_bytes());
+    let base = base.as_ref().map(|(text, parts)| (text.as_slice(), parts));
+    match resolve(base, relative.as_deref()) {
+        Some(resolved) => lua.create_string(resolved),
+        None => args.bad(2, "string"),
+    }
+}
+
+/// `parse_path(path)`: the unescaped segments, with `is_absolute` and
+/// `is_directory` set to 1 when true.
+fn lua_parse_path(lua: &Lua, args: Args) -> Result<Table> {
+    let text = optional_string(&args, 1)?;
+    let path = parse_path(text.as_ref().map(|s| s.as_bytes()).as_deref().unwrap_or_default());
+    let table = lua.create_table_with_capacity(path.segments.len(), 2)?;
+    for segment in path.segments {
+        table.raw_push(lua.create_string(segment)?)?;
+    }
+    if path.is_absolute {
+        table.raw_set("is_absolute", 1)?;
+    }
+    if path.is_directory {
+        table.raw_set("is_directory", 1)?;
+    }
+    Ok(table)
+}
+
+/// `build_path(segments[, unsafe])`.
+fn lua_build_path(lua: &Lua, args: Args) -> Result<LuaString> {
+    let table = args.table(1)?;
+    let mut path = Path {
+        segments: Vec::with_capacity(table.raw_len()),
+        is_absolute: truthy(&table.get::<Value>("is_absolute")?),
+        is_directory: truthy(&table.get::<Value>("is_directory")?),
+    };
+    for i in 1..=table.raw_len() {
+        let segment: Value = table.get(i)?;
+        match as_text(lua, &segment)? {
+            Some(text) => path.segments.push(text),
+            None => return element_error(&args, 1, &format!("element {i}"), segment.type_name()),
+        }
+    }
+    lua.create_string(build_path(&path, truthy(&args.get(2))))
+}
+
+/// The named parts of a parsed-URL table (`__index` honoured, as LuaSocket
+/// reads them with plain indexing).
+fn url_from_table(lua: &Lua, args: &Args, arg: usize, table: &Table) -> Result<Url> {
+    let mut url = Url::default();
+    for (name, part) in FIELDS.into_iter().zip(url.fields_mut()) {
+        *part = text_field(lua, args, arg, &format!("field '{name}'"), table.get(name)?)?;
+    }
+    Ok(url)
+}
+
+/// A string argument that may be absent (`nil` or `false`).
+fn optional_string(args: &Args, i: usize) -> Result<Option<LuaString>> {
+    match args.get(i) {
+        Value::Nil | Value::Boolean(false) => Ok(None),
+        _ => args.string(i).map(Some),
+    }
+}
+
+/// A part read from a table: absent when `nil` or `false`; numbers become
+/// their text, as Lua's concatenation makes them.
+fn text_field(lua: &Lua, args: &Args, arg: usize, what: &str, value: Value) -> Result<Option<Vec<u8>>> {
+    if !truthy(&value) {
+        return Ok(None);
+    }
+    match as_text(lua, &value)? {
+        Some(text) => Ok(Some(text)),
+        None => element_error(args, arg, what, value.type_name()),
+    }
+}
+
+/// A string or number as bytes; `None` for any other value.
+fn as_text(lua: &Lua, value: &Value) -> Result<Option<Vec<u8>>> {
+    Ok(lua.coerce_string(value.clone())?.map(|s| s.as_bytes().to_vec()))
+}
+
+fn element_error<T>(args: &Args, arg: usize, what: &str, got: &str) -> Result<T> {
+    boundary::fail(format!("bad argument #{arg} to '{}' ({what} must be a string, got {got})", args.name()))
+}
+
+fn truthy(value: &Value) -> bool {
+    !matches!(value, Value::Nil | Value::Boolean(false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(url: &str) -> Url {
+        Url::parse(url.as_bytes()).expect("parses")
+    }
+
+    fn some(s: &str) -> Option<Vec<u8>> {
+        Some(s.as_bytes().to_vec())
+    }
+
+    /// `absolute` with both sides given as text.
+    fn absolute(base: &[u8], relative: &[u8]) -> Vec<u8> {
+        let parsed = Url::parse(base);
+        resolve(parsed.as_ref().map(|url| (base, url)), Some(relative)).unwrap_or_default()
+    }
+
+    #[test]
+    fn escape_and_unescape_round_trip_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        let escaped = escape(&all);
+        assert!(escaped.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'%'));
+        assert_eq!(unescape(&escaped), all);
+        for b in 0..=255u8 {
+            assert_eq!(unescape(&escape(&[b])), [b]);
+        }
+    }
+
+    #[test]
+    fn escape_uses_lowercase_hex() {
+        assert_eq!(escape(b"a b/\xff_Z9"), b"a%20b%2f%ff_Z9");
+    }
+
+    #[test]
+    fn unescape_keeps_malformed_escapes() {
+        assert_eq!(unescape(b"%41%4a%4A"), b"AJJ");
+        assert_eq!(unescape(b"%%41%4%g1%"), b"%A%4%g1%");
+        assert_eq!(unescape(b"%2541"), b"%41");
+    }
+
+    #[test]
+    fn parses_a_full_url() {
+        let url = parsed("http://user:pw@host:8080/a/b;p?q=1#f");
+        assert_eq!(
+            url,
+            Url {
+                scheme: some("http"),
+                authority: some("user:pw@host:8080"),
+                path: some("/a/b"),
+                params: some("p"),
+                query: some("q=1"),
+                fragment: some("f"),
+                userinfo: some("user:pw"),
+                user: some("user"),
+                password: some("pw"),
+                host: some("host"),
+                port: some("8080"),
+            }
+        );
+    }
+
+    #[test]
+    fn parses_ipv6_hosts() {
+        let url = parsed("http://[::1]:80/x");
+        assert_eq!((url.host, url.port), (some("::1"), some("80")));
+        let url = parsed("http://[fe80::1%25eth0]/");
+        assert_eq!((url.host, url.port), (some("fe80::1%25eth0"), None));
+        assert_eq!(parsed("//[]").host, some("[]"));
+    }
+
+    #[test]
+    fn parses_luasocket_quirks() {
+        assert_eq!(Url::parse(b""), None);
+        // The authority runs to the next slash, '?' and '#' included.
+        let url = parsed("http://host?q#f");
+        assert_eq!((url.authority, url.query, url.fragment), (some("host?q#f"), None, None));
+        // Empty parts are present, not absent.
+        let url = parsed("http://h:/p;?#");
+        assert_eq!((url.port, url.params, url.query, url.fragment), (some(""), some(""), some(""), some("")));
+        // A digit may start a scheme.
+        assert_eq!(parsed("1a+b-c.d:x").scheme, some("1a+b-c.d"));
+        assert_eq!(parsed("+a:x").scheme, None);
+        // The password follows the last colon; the user is always set.
+        let url = parsed("//a:b:c@h");
+        assert_eq!((url.user, url.password), (some("a:b"), some("c")));
+        assert_eq!(parsed("//@h").user, some(""));
+        assert_eq!(parsed("file:///etc").host, None);
+    }
+
+    #[test]
+    fn parse_splits_a_default_authority() {
+        let defaults = Url { authority: some("u@h:1"), ..Url::default() };
+        let url = Url::parse_with(b"/x", &defaults).unwrap();
+        assert_eq!((url.user, url.host, url.port, url.authority), (some("u"), some("h"), some("1"), None));
+        let defaults = Url { userinfo: some("a:b"), ..Url::default() };
+        let url = Url::parse_with(b"//h/x", &defaults).unwrap();
+        assert_eq!((url.user, url.password, url.userinfo), (some("a"), some("b"), None));
+    }
+
+    #[test]
+    fn build_inverts_parse() {
+        for url in [
+            "http://user:pw@host:8080/a/b;p?q=1#f",
+            "http://[::1]:80/x",
+            "ftp://u@h/",
+            "mailto:someone@example.com",
+            "/just/a/path?x",
+            "//host",
+            "http://h:/p;?#",
+            "g;x?y#s",
+            "#only",
+            "urn:isbn:0451450523",
+        ] {
+            assert_eq!(String::from_utf8(parsed(url).build()).unwrap(), url);
+        }
+    }
+
+    #[test]
+    fn build_prefers_host_to_authority() {
+        let url = Url { host: some("h"), authority: some("ignored"), userinfo: some("ui"), ..Url::default() };
+        assert_eq!(url.build(), b"//ui@h");
+        let url = Url { host: some("::1"), user: some("u"), password: some("p"), port: some("9"), ..Url::default() };
+        assert_eq!(url.build(), b"//u:p@[::1]:9");
+    }
+
+    /// RFC 2396 appendix C, with LuaSocket's answers where they differ
+    /// from the RFC's (marked).
+    #[test]
+    fn absolute_resolves_the_rfc_2396_examples() {
+        let base = b"http://a/b/c/d;p?q";
+        let cases = [
+            ("g:h", "g:h"),
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g"),
+            ("?y", "http://a/b/c/d;p?y"), // RFC: http://a/b/c/?y
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q#s"),
+            ("g#s", "http://a/b/c/g#s"),
+            ("g?y#s", "http://a/b/c/g?y#s"),
+            (";x", "http://a/b/c/d;x"), // RFC: http://a/b/c/;x
+            ("g;x", "http://a/b/c/g;x"),
+            ("g;x?y#s", "http://a/b/c/g;x?y#s"),
+            (".", "http://a/b/c/"),
+            ("./", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../", "http://a/"),
+            ("../../g", "http://a/g"),
+            ("", "http://a/b/c/d;p?q"),
+            ("../../../g", "http://a/g"),    // RFC: http://a/../g
+            ("../../../../g", "http://a/g"), // RFC: http://a/../../g
+            ("/./g", "http://a/g"),          // RFC: http://a/./g
+            ("/../g", "http://a/g"),         // RFC: http://a/../g
+            ("g.", "http://a/b/c/g."),
+            (".g", "http://a/b/c/.g"),
+            ("g..", "http://a/b/c/g.."),
+            ("..g", "http://a/b/c/..g"),
+            ("./../g", "http://a/b/g"),
+            ("./g/.", "http://a/b/c/g/"),
+            ("g/./h", "http://a/b/c/g/h"),
+            ("g/../h", "http://a/b/c/h"),
+            ("g;x=1/./y", "http://a/b/c/g;x=1/y"),
+            ("g;x=1/../y", "http://a/b/c/y"),
+            ("g?y/./x", "http://a/b/c/g?y/x"),  // RFC: http://a/b/c/g?y/./x
+            ("g?y/../x", "http://a/b/c/x"),     // RFC: http://a/b/c/g?y/../x
+            ("g#s/./x", "http://a/b/c/g#s/x"),  // RFC: http://a/b/c/g#s/./x
+            ("g#s/../x", "http://a/b/c/x"),     // RFC: http://a/b/c/g#s/../x
+            ("http:g", "http:g"),
+        ];
+        for (relative, expected) in cases {
+            let resolved = absolute(base, relative.as_bytes());
+            assert_eq!(String::from_utf8(resolved).unwrap(), expected, "relative {relative:?}");
+        }
+    }
+
+    #[test]
+    fn absolute_with_missing_sides() {
+        assert_eq!(absolute(b"", b"a/./b"), b"a/b");
+        assert_eq!(absolute(b"http://a/b/../c", b""), b"http://a/c");
+        assert_eq!(resolve(None, None), None);
+        assert_eq!(absolute(b"http://a", b"b"), b"http://a/b");
+        assert_eq!(absolute(b"http://a//b/c", b"../d"), b"http://a//d");
+    }
+
+    #[test]
+    fn paths_split_and_join() {
+        let path = parse_path(b"/a%20b//c%2Fd/");
+        assert_eq!(path.segments, [b"a b".to_vec(), b"c/d".to_vec()]);
+        assert!(path.is_absolute && path.is_directory);
+        assert_eq!(build_path(&path, false), b"/a%20b/c%2Fd/");
+        assert_eq!(build_path(&path, true), b"/a b/c/d/");
+        assert_eq!(parse_path(b""), Path::default());
+        let root = parse_path(b"/");
+        assert_eq!(build_path(&root, false), b"/");
+        let kept = Path { segments: vec![b"-_.!~*'():@&=+$,".to_vec(), b"%?#".to_vec()], ..Path::default() };
+        assert_eq!(build_path(&kept, false), b"-_.!~*'():@&=+$,/%25%3F%23");
+    }
+
+    /// LuaSocket's dot removal done literally (each rule rewritten at its
+    /// leftmost match until nothing changes), to check the one-pass
+    /// version against.
+    fn reference_remove_dots(path: &[u8]) -> Vec<u8> {
+        fn replace_first(s: &mut Vec<u8>, from: &[u8], to: &[u8]) -> bool {
+            match s.windows(from.len()).position(|w| w == from) {
+                Some(at) => {
+                    s.splice(at..at + from.len(), to.iter().copied());
+                    true
+                }
+                None => false,
+            }
+        }
+        let run = |s: &[u8], from: usize| from + s[from..].iter().take_while(|&&b| b != b'/').count();
+        let mut s = path.to_vec();
+        while replace_first(&mut s, b"//", &[b'/', MARKER, b'/']) {}
+        while replace_first(&mut s, b"/./", b"/") {}
+        'again: loop {
+            for start in 0..s.len() {
+                let end = run(&s, start);
+                if end > start && s[end..].starts_with(b"/../") {
+                    let next = run(&s, end + 4);
+                    if next > end + 4 {
+                        s.drain(start..end + 4);
+                        continue 'again;
+                    }
+                }
+            }
+            break;
+        }
+        for start in 0..s.len() {
+            let end = run(&s, start);
+            if end > start && s[end..].starts_with(b"/..") && s[end + 3..].iter().all(|&b| b == b'/') {
+                s.truncate(start);
+                break;
+            }
+        }
+        if s.ends_with(b"/..") {
+            s.truncate(s.len() - 2);
+        }
+        if s.ends_with(b"/.") {
+            s.truncate(s.len() - 1);
+        }
+        if s.starts_with(b"/../") {
+            s.drain(..3);
+        }
+        s.retain(|&b| b != MARKER);
+        s
+    }
+
+    #[test]
+    fn dot_removal_matches_the_literal_rewriting() {
+        let alphabet = [b'/', b'/', b'.', b'.', b'a', MARKER];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 14) as usize;
+            let path: Vec<u8> = (0..len).map(|i| alphabet[((state >> (8 + 3 * i)) % 6) as usize]).collect();
+            let shown = String::from_utf8_lossy(&path);
+            assert_eq!(remove_dot_segments(&path), reference_remove_dots(&path), "path {shown:?}");
+        }
+    }
+}
