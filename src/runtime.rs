@@ -57,6 +57,7 @@ impl Runtime {
         // loop is never freed: it lives as long as the process, because
         // handles may still be registered with it when the Lua state closes.
         let uv_loop = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<uv::uv_loop_t>() }));
+        // SAFETY: `uv_loop` is a fresh, exclusively owned allocation.
         let rc = unsafe { uv::uv_loop_init(uv_loop) };
         if rc != 0 {
             return fail(crate::errors::uv_message(rc, None));

@@ -38,6 +38,8 @@ fn cpu_info(lua: &Lua) -> Result<Table> {
     if rc != 0 {
         return fail(uv_message(rc, None));
     }
+    // SAFETY: uv_cpu_info succeeded, so `infos` holds `count` entries
+    // until uv_free_cpu_info below.
     let entries = unsafe { std::slice::from_raw_parts(infos, count.max(0) as usize) };
     let result = (|| {
         let list = lua.create_table()?;

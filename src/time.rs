@@ -55,6 +55,8 @@ impl TimerQueue {
         // is never freed: it belongs to the loop, which lives as long as
         // the process.
         let driver = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<uv::uv_timer_t>() }));
+        // SAFETY: `uv_loop` is the runtime's initialised loop; `driver` is
+        // a fresh allocation that stays where it is for good.
         let rc = unsafe { uv::uv_timer_init(uv_loop, driver) };
         if rc != 0 {
             return boundary::fail(crate::errors::uv_message(rc, None));
