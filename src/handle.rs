@@ -20,10 +20,15 @@ use crate::boundary::{self, Args};
 /// A method of a handle kind; `args.this()` is the handle.
 pub type Method = fn(&Lua, Args) -> Result<MultiValue>;
 
-/// One kind of handle: its name (what `tostring` says) and its methods.
+/// One kind of handle: its name (what `tostring` says) and its methods,
+/// in groups (a TCP socket has the stream methods and its own).
 pub struct Class {
     pub kind: &'static str,
-    pub methods: &'static [(&'static str, Method)],
+    pub methods: &'static [&'static [(&'static str, Method)]],
+    /// Methods that must be Lua (those that suspend a fiber): a function
+    /// returning a table of `function(handle, ...)` that follow the
+    /// `true, ...` convention of boundary.rs.
+    pub lua_methods: Option<fn(&Lua) -> Result<Table>>,
 }
 
 static STATE_ANCHOR: u8 = 0;
@@ -47,8 +52,16 @@ impl Class {
             return Ok(mt);
         }
         let methods = lua.create_table()?;
-        for (name, method) in self.methods {
-            methods.raw_set(*name, boundary::raw_function(lua, name, 1, *method)?)?;
+        for group in self.methods {
+            for (name, method) in group.iter() {
+                methods.raw_set(*name, boundary::raw_function(lua, name, 1, *method)?)?;
+            }
+        }
+        if let Some(lua_methods) = self.lua_methods {
+            for pair in lua_methods(lua)?.pairs::<Value, Function>() {
+                let (name, method) = pair?;
+                methods.raw_set(name, method)?;
+            }
         }
         let mt = lua.create_table()?;
         mt.raw_set(

@@ -7,17 +7,26 @@
 //! submodules are found by Lua's all-in-one loader through the
 //! `luaopen_async_*` entry points below, and return the fields of `async`.
 
+mod address;
 mod boundary;
+mod buffer;
+mod dns;
 mod errors;
 mod fiber;
 mod flow;
 mod handle;
+mod lua_raw;
 mod pcall;
+mod request;
 mod runtime;
+mod split;
+mod stream;
 mod system;
+mod tcp;
 mod time;
 mod timer_queue;
 mod url;
+mod uv_handle;
 
 use mlua::{Lua, Result, Table, Value};
 
@@ -33,6 +42,7 @@ fn open(lua: &Lua) -> Result<Table> {
     // hot paths). Out-of-memory inside LuaJIT is the only thing it guards,
     // and that ends a LuaJIT program anyway.
     lua.skip_memory_check(true);
+    ignore_sigpipe();
     let module = lua.create_table()?;
     time::install(lua, &module)?;
     system::install(lua, &module)?;
@@ -41,8 +51,25 @@ fn open(lua: &Lua) -> Result<Table> {
     flow::install(lua, &module)?;
     pcall::install(lua, &module)?;
     url::install(lua, &module)?;
+    dns::install(lua, &module)?;
+    tcp::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
+}
+
+/// Writing to a socket the peer has reset raises SIGPIPE, whose default
+/// action kills the process; Rust programs ignore it at start-up, but a
+/// library loaded into `luajit` must do it itself. A handler the host
+/// program installed is left alone.
+fn ignore_sigpipe() {
+    // SAFETY: reading and setting the disposition of one signal; no
+    // handler code of ours is involved.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_DFL {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    }
 }
 
 fn submodule(lua: &Lua, name: &str) -> Result<Value> {
@@ -75,4 +102,5 @@ submodules! {
     luaopen_async_flow => "flow",
     luaopen_async_pcall => "pcall",
     luaopen_async_url => "url",
+    luaopen_async_tcp => "tcp",
 }

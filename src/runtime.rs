@@ -33,7 +33,14 @@ pub struct Runtime {
     pub timers: TimerQueue,
     /// Open handles by kind, for `async.handles()`.
     open: RefCell<BTreeMap<&'static str, usize>>,
+    /// The buffer every stream reads into. A read callback consumes the
+    /// bytes before it returns, and libuv makes one read at a time, so one
+    /// buffer serves all streams (as Node's slab does): idle connections
+    /// hold no read memory.
+    read_buffer: *mut u8,
 }
+
+const READ_BUFFER_SIZE: usize = 64 * 1024;
 
 impl Runtime {
     /// The runtime of this Lua state, made on first use.
@@ -69,6 +76,8 @@ impl Runtime {
             running: Cell::new(false),
             timers: TimerQueue::default(),
             open: RefCell::new(BTreeMap::new()),
+            // Never freed, like the loop: it lives as long as the process.
+            read_buffer: Box::into_raw(vec![0u8; READ_BUFFER_SIZE].into_boxed_slice()) as *mut u8,
         })
     }
 
@@ -86,6 +95,11 @@ impl Runtime {
     /// The Lua state, unless it is being closed.
     pub fn lua(&self) -> Option<Lua> {
         self.lua.try_upgrade()
+    }
+
+    /// The shared read buffer, for an alloc callback.
+    pub fn read_buffer(&self) -> uv::uv_buf_t {
+        uv::uv_buf_t { base: self.read_buffer as *mut _, len: READ_BUFFER_SIZE }
     }
 
     pub fn uv_loop(&self) -> *mut uv::uv_loop_t {

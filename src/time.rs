@@ -13,7 +13,7 @@
 //! May touch: the driver timer; the Runtime, to dispatch callbacks.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
@@ -21,10 +21,11 @@ use mlua::{Function, LightUserData, Lua, MultiValue, Result, Table, Value, ffi};
 
 use crate::boundary::{self, Args};
 use crate::handle::{self, Class};
+use crate::lua_raw;
 use crate::runtime::Runtime;
 use crate::timer_queue::{Due, Queue, Slot};
 
-static TIMER: Class = Class { kind: "timer", methods: &[("clear", clear)] };
+static TIMER: Class = Class { kind: "timer", methods: &[&[("clear", clear)]], lua_methods: None };
 
 static CALLBACK_ANCHOR: u8 = 0;
 
@@ -115,10 +116,20 @@ impl TimerQueue {
     /// Calls `f()` every millisecond for the runtime itself (`go(fn)`);
     /// returns the slot to cancel it with.
     pub fn every_ms(&self, lua: &Lua, f: Function) -> Result<Slot> {
+        self.internal(lua, f, 1, true)
+    }
+
+    /// Calls `f()` once on the next turn of the loop: for callbacks that
+    /// must not run inside the call that triggers them (Node's nextTick).
+    pub fn defer(&self, lua: &Lua, f: Function) -> Result<()> {
+        self.internal(lua, f, 0, false).map(drop)
+    }
+
+    fn internal(&self, lua: &Lua, f: Function, ms: u64, repeat: bool) -> Result<Slot> {
         let rt = Runtime::of(lua)?;
         let holder = lua.create_table()?;
         holder.raw_set(callback_key(), f)?;
-        self.add(&rt, &self.lua_side(lua)?.store, &holder, 1, true, true)
+        self.add(&rt, &self.lua_side(lua)?.store, &holder, ms, repeat, true)
     }
 
     /// Cancels the timer in `slot` if `object` (when given) is still the
@@ -185,7 +196,7 @@ impl TimerQueue {
         // up here; the stack is reset to HANDLER after each timer; no Rust
         // borrow is held across lua_pcall, which may re-enter this module.
         unsafe {
-            ffi::lua_pushcfunction(state, traceback);
+            ffi::lua_pushcfunction(state, lua_raw::traceback);
             loop {
                 let next = self.queue.borrow_mut().pop_due(now, limit);
                 let Some(Due { slot, repeats, internal }) = next else { return None };
@@ -198,55 +209,18 @@ impl TimerQueue {
                     ffi::lua_pushnil(state);
                     ffi::lua_rawseti(state, STORE, slot as ffi::lua_Integer + 1);
                 }
-                ffi::lua_pushlightuserdata(state, anchor(&CALLBACK_ANCHOR));
+                ffi::lua_pushlightuserdata(state, lua_raw::anchor(&CALLBACK_ANCHOR));
                 ffi::lua_rawget(state, HANDLE);
                 ffi::lua_insert(state, HANDLE);
                 let nargs = if internal { 0 } else { 1 };
                 ffi::lua_settop(state, HANDLE + nargs);
                 if ffi::lua_pcall(state, nargs, 0, HANDLER) != 0 {
-                    return Some(string_at(state, -1));
+                    return Some(lua_raw::string_at(state, -1));
                 }
                 ffi::lua_settop(state, HANDLER);
             }
         }
     }
-}
-
-fn anchor(byte: &'static u8) -> *mut c_void {
-    byte as *const u8 as *mut c_void
-}
-
-/// The text of the error value at `index`.
-///
-/// # Safety
-/// `index` is a valid stack index of the live `state`.
-unsafe fn string_at(state: *mut ffi::lua_State, index: i32) -> String {
-    let mut len = 0;
-    // SAFETY: per the contract; lua_tolstring gives `len` valid bytes or null.
-    unsafe {
-        let text = ffi::lua_tolstring(state, index, &mut len);
-        if text.is_null() {
-            let kind = CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index)));
-            return format!("(error object is a {} value)", kind.to_string_lossy());
-        }
-        String::from_utf8_lossy(std::slice::from_raw_parts(text as *const u8, len)).into_owned()
-    }
-}
-
-/// The message handler of callbacks: appends the traceback to the error,
-/// as mlua and `debug.traceback` word it.
-unsafe extern "C-unwind" fn traceback(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by lua_pcall with the error value at index 1.
-    unsafe {
-        if ffi::lua_type(state, 1) == ffi::LUA_TSTRING {
-            let message = ffi::lua_tostring(state, 1);
-            ffi::luaL_traceback(state, state, message, 1);
-        } else {
-            let message = CString::new(string_at(state, 1)).unwrap_or_default();
-            ffi::luaL_traceback(state, state, message.as_ptr(), 1);
-        }
-    }
-    1
 }
 
 /// `setTimeout(ms, cb)` / `setInterval(ms, cb)` against the Lua C API: a
@@ -266,17 +240,17 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
     // which owns nothing that needs dropping.
     unsafe {
         if ffi::lua_isnumber(state, MS) == 0 {
-            return raise_bad_argument(state, MS, name, "number");
+            return lua_raw::bad_argument(state, MS, name, "number");
         }
         if ffi::lua_type(state, CALLBACK) != ffi::LUA_TFUNCTION {
-            return raise_bad_argument(state, CALLBACK, name, "function");
+            return lua_raw::bad_argument(state, CALLBACK, name, "function");
         }
         let ms = ffi::lua_tonumber(state, MS);
         let ms = if ms.is_finite() && ms > 0.0 { ms as u64 } else { 0 };
         let rt = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Runtime);
         ffi::lua_settop(state, CALLBACK);
         ffi::lua_createtable(state, 0, 2);
-        ffi::lua_pushlightuserdata(state, anchor(&CALLBACK_ANCHOR));
+        ffi::lua_pushlightuserdata(state, lua_raw::anchor(&CALLBACK_ANCHOR));
         ffi::lua_pushvalue(state, CALLBACK);
         ffi::lua_rawset(state, HANDLE);
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
@@ -290,26 +264,6 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
         ffi::lua_pushboolean(state, 1);
         ffi::lua_insert(state, HANDLE);
         2
-    }
-}
-
-/// Returns `false, message, 2` for a bad argument.
-///
-/// # Safety
-/// `index` is a valid stack index of the live `state`.
-unsafe fn raise_bad_argument(state: *mut ffi::lua_State, index: i32, name: &str, expected: &str) -> c_int {
-    // SAFETY: per the contract.
-    unsafe {
-        let got = if index > ffi::lua_gettop(state) {
-            "no value".to_string()
-        } else {
-            CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index))).to_string_lossy().into_owned()
-        };
-        let message = boundary::bad_argument(index as usize, name, expected, &got);
-        ffi::lua_pushboolean(state, 0);
-        ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
-        ffi::lua_pushinteger(state, 2);
-        3
     }
 }
 

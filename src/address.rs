@@ -1,0 +1,133 @@
+//! Where to listen or connect: the `domain` argument of `tcp.listen`,
+//! `tcp.connect` (and of the HTTP, JSON and REPL servers built on them):
+//! a table `{host=, port=}` (port a number or a numeric string) or a URL
+//! string `'tcp://host:port/'`, IPv6 literals in brackets.
+//!
+//! Pure Rust apart from reading the Lua table.
+
+use mlua::{Table, Value};
+
+use crate::boundary::fail;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Domain {
+    pub host: String,
+    pub port: u16,
+    pub backlog: Option<i32>,
+}
+
+/// A port given as a number or a numeric string.
+fn port_of(value: &Value, function: &str) -> mlua::Result<Option<u16>> {
+    let n = match value {
+        Value::Nil => return Ok(None),
+        Value::Integer(n) => *n as f64,
+        Value::Number(n) => *n,
+        Value::String(s) => match s.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()) {
+            Some(n) => n,
+            None => return fail(format!("{function}: bad port '{}'", s.to_string_lossy())),
+        },
+        other => return fail(format!("{function}: port must be a number, got {}", other.type_name())),
+    };
+    if !(0.0..=65535.0).contains(&n) || n.fract() != 0.0 {
+        return fail(format!("{function}: port {n} is out of range (0 to 65535)"));
+    }
+    Ok(Some(n as u16))
+}
+
+/// Reads `domain` from a table or a URL string. `default_port` fills a
+/// missing port from the URL's scheme (`tcp.protocols`).
+pub fn domain_of(
+    value: &Value,
+    function: &str,
+    default_host: &str,
+    default_port: impl Fn(&str) -> Option<u16>,
+) -> mlua::Result<Domain> {
+    match value {
+        Value::Table(t) => from_table(t, function, default_host),
+        Value::String(s) => parse_url(&s.to_str()?, function, default_host, default_port),
+        other => fail(format!(
+            "bad argument #1 to '{function}' (table or string expected, got {})",
+            if other.is_nil() { "nil" } else { other.type_name() }
+        )),
+    }
+}
+
+fn from_table(t: &Table, function: &str, default_host: &str) -> mlua::Result<Domain> {
+    let host = match t.get::<Value>("host")? {
+        Value::Nil => default_host.to_string(),
+        Value::String(s) => s.to_str()?.to_string(),
+        other => return fail(format!("{function}: host must be a string, got {}", other.type_name())),
+    };
+    let Some(port) = port_of(&t.get("port")?, function)? else {
+        return fail(format!("{function}: the domain needs a port"));
+    };
+    let backlog = match t.get::<Value>("backlog")? {
+        Value::Nil => None,
+        Value::Integer(n) if n > 0 => Some(n.min(i32::MAX as i64) as i32),
+        Value::Number(n) if n >= 1.0 => Some(n.min(i32::MAX as f64) as i32),
+        _ => return fail(format!("{function}: backlog must be a positive number")),
+    };
+    Ok(Domain { host: unbracket(&host).to_string(), port, backlog })
+}
+
+fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
+}
+
+/// `scheme://host[:port][/...]`, the host possibly `[v6]`.
+fn parse_url(url: &str, function: &str, default_host: &str, default_port: impl Fn(&str) -> Option<u16>) -> mlua::Result<Domain> {
+    let bad = || fail(format!("{function}: cannot read '{url}' as scheme://host:port/"));
+    let Some((scheme, rest)) = url.split_once("://") else { return bad() };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let Some((host, after)) = v6.split_once(']') else { return bad() };
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port.filter(|p| !p.is_empty()) {
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) => p,
+            Err(_) => return fail(format!("{function}: bad port '{p}' in '{url}'")),
+        },
+        None => match default_port(&scheme.to_ascii_lowercase()) {
+            Some(p) => p,
+            None => return fail(format!("{function}: '{url}' has no port and '{scheme}' no default port")),
+        },
+    };
+    let host = if host.is_empty() { default_host } else { host };
+    Ok(Domain { host: host.to_string(), port, backlog: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Domain {
+        parse_url(s, "listen", "0.0.0.0", |scheme| (scheme == "http").then_some(80)).unwrap()
+    }
+
+    #[test]
+    fn urls_give_host_and_port() {
+        assert_eq!(url("tcp://localhost:8080/"), Domain { host: "localhost".into(), port: 8080, backlog: None });
+        assert_eq!(url("tcp://127.0.0.1:0").port, 0);
+        assert_eq!(url("http://example.com/x").port, 80);
+        assert_eq!(url("tcp://[::1]:9000/").host, "::1");
+        assert_eq!(url("tcp://[::1]:9000/").port, 9000);
+        assert_eq!(url("tcp://:7000/").host, "0.0.0.0");
+        assert_eq!(url("tcp://user@host:1/").host, "host");
+    }
+
+    #[test]
+    fn bad_urls_are_errors() {
+        let parse = |s: &str| parse_url(s, "listen", "0.0.0.0", |_| None);
+        assert!(parse("localhost:80").is_err());
+        assert!(parse("tcp://host:99999/").is_err());
+        assert!(parse("tcp://host/").is_err());
+        assert!(parse("tcp://[::1/").is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! Name resolution: `async.getAddrInfo`, and `resolve` for the TCP layer
+//! (which accepts host names wherever an address is expected).
+//!
+//! Both go through libuv's `uv_getaddrinfo` (the system resolver on libuv's
+//! thread pool). The result list is copied into Rust values and freed in
+//! the completion callback.
+//!
+//! May touch: getaddrinfo requests; the Runtime, to dispatch callbacks.
+
+use std::ffi::{CStr, CString, c_int};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+use libuv_sys2 as uv;
+use mlua::{Lua, Result, Table, Value};
+
+use crate::boundary::{self, Args};
+use crate::errors::uv_message;
+use crate::request::{Callback, Request};
+use crate::runtime::Runtime;
+
+/// One address found for a name.
+pub struct Found {
+    pub addr: SocketAddr,
+    pub socktype: c_int,
+    pub protocol: c_int,
+    pub canonname: Option<String>,
+}
+
+/// What to ask the resolver for.
+#[derive(Clone, Copy, Default)]
+pub struct Hints {
+    pub family: c_int,
+    pub socktype: c_int,
+    pub flags: c_int,
+}
+
+type Then = Box<dyn FnOnce(&Runtime, std::result::Result<Vec<Found>, String>)>;
+
+/// Looks up `host` (and `port`), then calls `then` from the loop with the
+/// addresses or the error, worded `"CODE: message \"host\""`.
+pub fn resolve(rt: &Runtime, host: &str, port: Option<u16>, hints: Hints, then: Then) {
+    let (Ok(node), Ok(service)) = (CString::new(host), CString::new(port.map(|p| p.to_string()).unwrap_or_default()))
+    else {
+        return then(rt, Err(format!("EINVAL: invalid host name \"{}\"", host.escape_debug())));
+    };
+    // SAFETY: zeroed addrinfo is the documented "no hints" value.
+    let mut c_hints: uv::addrinfo = unsafe { std::mem::zeroed() };
+    c_hints.ai_family = hints.family;
+    c_hints.ai_socktype = hints.socktype;
+    c_hints.ai_flags = hints.flags;
+    let state = (then, host.to_string());
+    let uv_loop = rt.uv_loop();
+    let started = Request::<uv::uv_getaddrinfo_t, (Then, String)>::start(state, |req| {
+        let service = if port.is_some() { service.as_ptr() } else { std::ptr::null() };
+        // SAFETY: `req` lives until `on_resolved`; libuv copies the node,
+        // service and hints before returning.
+        unsafe { uv::uv_getaddrinfo(uv_loop, req, Some(on_resolved), node.as_ptr(), service, &c_hints) }
+    });
+    if let Err((rc, (then, host))) = started {
+        then(rt, Err(uv_message(rc, Some(&host))));
+    }
+}
+
+extern "C" fn on_resolved(req: *mut uv::uv_getaddrinfo_t, status: c_int, list: *mut uv::addrinfo) {
+    // SAFETY: the request was started by `resolve`; this is its completion.
+    let request = unsafe { Request::<uv::uv_getaddrinfo_t, (Then, String)>::finish(req) };
+    // SAFETY: the request's loop is a runtime's; this runs inside uv_run.
+    let rt = unsafe { Runtime::from_loop(request.raw().loop_) };
+    let (then, host) = request.state;
+    if status < 0 {
+        return then(rt, Err(uv_message(status, Some(&host))));
+    }
+    let mut found = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list libuv gave us, freed below.
+        let info = unsafe { &*entry };
+        // SAFETY: ai_addr points at ai_addrlen bytes of a socket address.
+        if let Some(addr) = unsafe { socket_addr(info.ai_addr as *const libc::sockaddr) } {
+            let canonname = (!info.ai_canonname.is_null())
+                // SAFETY: a non-null canonname is a C string of the list.
+                .then(|| unsafe { CStr::from_ptr(info.ai_canonname) }.to_string_lossy().into_owned());
+            found.push(Found { addr, socktype: info.ai_socktype, protocol: info.ai_protocol, canonname });
+        }
+        entry = info.ai_next;
+    }
+    // SAFETY: the list came from this request and is not used after this.
+    unsafe { uv::uv_freeaddrinfo(list) };
+    then(rt, Ok(found))
+}
+
+/// A socket address read from C.
+///
+/// # Safety
+/// `sa` is null or points at a socket address of its family's size.
+pub unsafe fn socket_addr(sa: *const libc::sockaddr) -> Option<SocketAddr> {
+    if sa.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract, the family tells the size.
+    unsafe {
+        match (*sa).sa_family as c_int {
+            libc::AF_INET => {
+                let v4 = &*(sa as *const libc::sockaddr_in);
+                let ip = Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+                Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(v4.sin_port))))
+            }
+            libc::AF_INET6 => {
+                let v6 = &*(sa as *const libc::sockaddr_in6);
+                let ip = Ipv6Addr::from(v6.sin6_addr.s6_addr);
+                Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(v6.sin6_port), v6.sin6_flowinfo, v6.sin6_scope_id)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A socket address for C calls (`uv_tcp_bind`, `uv_tcp_connect`).
+pub fn c_socket_addr(addr: &SocketAddr) -> libc::sockaddr_storage {
+    // SAFETY: zeroed sockaddr_storage is valid; each arm writes a complete
+    // sockaddr of its family at its start, which the storage is sized for.
+    unsafe {
+        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+        match addr {
+            SocketAddr::V4(a) => {
+                let v4 = &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in);
+                v4.sin_family = libc::AF_INET as _;
+                v4.sin_port = a.port().to_be();
+                v4.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+            }
+            SocketAddr::V6(a) => {
+                let v6 = &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6);
+                v6.sin6_family = libc::AF_INET6 as _;
+                v6.sin6_port = a.port().to_be();
+                v6.sin6_addr.s6_addr = a.ip().octets();
+                v6.sin6_flowinfo = a.flowinfo();
+                v6.sin6_scope_id = a.scope_id();
+            }
+        }
+        storage
+    }
+}
+
+/// `{address=, port=, family=}` as sockname/peername carry it (family the
+/// numeric address family, as the original gave it).
+pub fn address_table(lua: &Lua, addr: &SocketAddr) -> Result<Table> {
+    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    lua.create_table_from([
+        ("address", Value::String(lua.create_string(addr.ip().to_string())?)),
+        ("port", Value::Integer(addr.port() as _)),
+        ("family", Value::Integer(family as _)),
+    ])
+}
+
+fn socktype_name(socktype: c_int) -> Option<&'static str> {
+    match socktype {
+        libc::SOCK_STREAM => Some("STREAM"),
+        libc::SOCK_DGRAM => Some("DGRAM"),
+        libc::SOCK_RAW => Some("RAW"),
+        _ => None,
+    }
+}
+
+fn protocol_name(protocol: c_int) -> Option<&'static str> {
+    match protocol {
+        libc::IPPROTO_TCP => Some("tcp"),
+        libc::IPPROTO_UDP => Some("udp"),
+        _ => None,
+    }
+}
+
+/// Reads `[1] = {socktype=, family=, addrconfig=}` of getAddrInfo's options.
+fn hints_of(args: &Args, options: &Table) -> Result<Hints> {
+    let mut hints = Hints::default();
+    let Some(given) = options.get::<Option<Table>>(1)? else { return Ok(hints) };
+    hints.socktype = match given.get::<Option<String>>("socktype")?.as_deref() {
+        None => 0,
+        Some("STREAM") | Some("stream") => libc::SOCK_STREAM,
+        Some("DGRAM") | Some("dgram") => libc::SOCK_DGRAM,
+        Some(other) => return boundary::fail(format!("{}: unknown socktype '{other}' (STREAM or DGRAM)", args.name())),
+    };
+    hints.family = match given.get::<Option<String>>("family")?.as_deref() {
+        None => libc::AF_UNSPEC,
+        Some("INET") | Some("inet") | Some("IPv4") => libc::AF_INET,
+        Some("INET6") | Some("inet6") | Some("IPv6") => libc::AF_INET6,
+        Some("UNSPEC") | Some("unspec") => libc::AF_UNSPEC,
+        Some(other) => return boundary::fail(format!("{}: unknown family '{other}' (INET or INET6)", args.name())),
+    };
+    if given.get::<Option<bool>>("addrconfig")?.unwrap_or(false) {
+        hints.flags |= libc::AI_ADDRCONFIG;
+    }
+    if given.get::<Option<bool>>("canonname")?.unwrap_or(false) {
+        hints.flags |= libc::AI_CANONNAME;
+    }
+    Ok(hints)
+}
+
+/// `async.getAddrInfo({path=host, port=n, [1]={...}}, cb)`: `cb(results)`,
+/// or `cb({}, err)` on failure.
+fn get_addr_info(lua: &Lua, args: Args) -> Result<()> {
+    let options = args.table(1)?;
+    let callback = Callback::new(lua, args.function(2)?)?;
+    let host: String = match options.get::<Value>("path")? {
+        Value::String(s) => s.to_str()?.to_string(),
+        Value::Nil => match options.get::<Option<String>>("host")? {
+            Some(h) => h,
+            None => return boundary::fail("getAddrInfo: the options need a host name in 'path'"),
+        },
+        other => return args.bad(1, &format!("string in 'path' ({} given)", other.type_name())),
+    };
+    let port = match options.get::<Value>("port")? {
+        Value::Nil => None,
+        Value::Integer(n) if (0..=65535).contains(&n) => Some(n as u16),
+        Value::Number(n) if (0.0..=65535.0).contains(&n) && n.fract() == 0.0 => Some(n as u16),
+        Value::String(s) => match s.to_str()?.parse::<u16>() {
+            Ok(p) => Some(p),
+            Err(_) => return boundary::fail(format!("getAddrInfo: bad port '{}'", s.to_string_lossy())),
+        },
+        _ => return boundary::fail("getAddrInfo: port must be a number from 0 to 65535"),
+    };
+    let hints = hints_of(&args, &options)?;
+    let rt = Runtime::of(lua)?;
+    resolve(&rt, &host, port, hints, Box::new(move |rt, outcome| {
+        callback.call(rt, |lua| {
+            let results = lua.create_table()?;
+            let error = match outcome {
+                Ok(found) => {
+                    for (i, f) in found.iter().enumerate() {
+                        let entry = lua.create_table()?;
+                        entry.set("addr", f.addr.ip().to_string())?;
+                        entry.set("port", f.addr.port())?;
+                        entry.set("family", if f.addr.is_ipv4() { "IPv4" } else { "IPv6" })?;
+                        entry.set("socktype", socktype_name(f.socktype))?;
+                        entry.set("protocol", protocol_name(f.protocol))?;
+                        entry.set("canonname", f.canonname.clone())?;
+                        results.raw_set(i + 1, entry)?;
+                    }
+                    None
+                }
+                Err(message) => Some(message),
+            };
+            Ok((results, error))
+        });
+    }));
+    Ok(())
+}
+
+/// An IP literal, with or without IPv6 brackets.
+pub fn ip_literal(host: &str) -> Option<IpAddr> {
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host).parse().ok()
+}
+
+/// `async.getAddrInfo`.
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    module.set("getAddrInfo", boundary::function(lua, "getAddrInfo", get_addr_info)?)
+}

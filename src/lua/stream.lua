@@ -1,0 +1,36 @@
+-- The fiber reads of a stream (src/stream.rs): read, readsplit, readline.
+-- Lua because they suspend the calling fiber, and LuaJIT cannot yield
+-- across a C call. They rest on two Rust primitives: take(h, sep) gives
+-- the next chunk or piece, nil (+ error) at the end, or false when the
+-- fiber must wait; park(h, wake) has `wake` called when that changes.
+-- Methods follow boundary.rs's convention: return true, ... on success.
+local take, park = ...
+local running, yield, resume = coroutine.running, coroutine.yield, coroutine.resume
+local traceback, error, tostring = debug.traceback, error, tostring
+
+local function await(h, name, separator)
+   local co = running()
+   if co == nil then
+      error("'" .. name .. "' must be called inside a fiber (see async.fiber)", 3)
+   end
+   while true do
+      local piece, err = take(h, separator)
+      if piece ~= false then return true, piece, err end
+      park(h, function()
+         local ok, message = resume(co)
+         if not ok then error(traceback(co, tostring(message)), 0) end
+      end)
+      yield()
+   end
+end
+
+return {
+   read = function(h) return await(h, 'read') end,
+   readsplit = function(h, separator)
+      if type(separator) ~= 'string' then
+         error("bad argument #1 to 'readsplit' (string expected, got " .. type(separator) .. ")", 3)
+      end
+      return await(h, 'readsplit', separator)
+   end,
+   readline = function(h) return await(h, 'readline', '\n') end,
+}

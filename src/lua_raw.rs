@@ -1,0 +1,90 @@
+//! Small pieces of the Lua C API shared by the hot paths (timers firing,
+//! stream reads): calling a Lua function protected, with a traceback, and
+//! reading error values. mlua's generic call path costs more than the work
+//! itself on these paths; everything else goes through mlua.
+//!
+//! May touch: the Lua stack it is given. Never libuv.
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+
+use mlua::ffi;
+
+use crate::boundary;
+
+/// A private key made from the address of a static byte.
+pub fn anchor(byte: &'static u8) -> *mut c_void {
+    byte as *const u8 as *mut c_void
+}
+
+/// Calls the function below the top `nargs` values, protected, with
+/// `traceback` as message handler; pops it and its arguments. Returns the
+/// error message, traceback included, if it raised.
+///
+/// # Safety
+/// `state` is a live Lua state with a function and `nargs` values on top.
+pub unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result<(), String> {
+    // SAFETY: per the contract; the handler goes below the function and is
+    // removed again, leaving the stack as it was before the function.
+    unsafe {
+        let base = ffi::lua_gettop(state) - nargs;
+        ffi::lua_pushcfunction(state, traceback);
+        ffi::lua_insert(state, base);
+        let status = ffi::lua_pcall(state, nargs, 0, base);
+        let outcome = if status == 0 { Ok(()) } else { Err(string_at(state, -1)) };
+        ffi::lua_settop(state, base - 1);
+        outcome
+    }
+}
+
+/// The text of the error value at `index`.
+///
+/// # Safety
+/// `index` is a valid stack index of the live `state`.
+pub unsafe fn string_at(state: *mut ffi::lua_State, index: i32) -> String {
+    let mut len = 0;
+    // SAFETY: per the contract; lua_tolstring gives `len` valid bytes or null.
+    unsafe {
+        let text = ffi::lua_tolstring(state, index, &mut len);
+        if text.is_null() {
+            let kind = CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index)));
+            return format!("(error object is a {} value)", kind.to_string_lossy());
+        }
+        String::from_utf8_lossy(std::slice::from_raw_parts(text as *const u8, len)).into_owned()
+    }
+}
+
+/// The message handler of callbacks: appends the traceback to the error,
+/// as mlua and `debug.traceback` word it.
+pub unsafe extern "C-unwind" fn traceback(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by lua_pcall with the error value at index 1.
+    unsafe {
+        if ffi::lua_type(state, 1) == ffi::LUA_TSTRING {
+            let message = ffi::lua_tostring(state, 1);
+            ffi::luaL_traceback(state, state, message, 1);
+        } else {
+            let message = CString::new(string_at(state, 1)).unwrap_or_default();
+            ffi::luaL_traceback(state, state, message.as_ptr(), 1);
+        }
+    }
+    1
+}
+
+/// Returns `false, message, 2` for a bad argument (see boundary.rs).
+///
+/// # Safety
+/// `index` is a valid stack index of the live `state`.
+pub unsafe fn bad_argument(state: *mut ffi::lua_State, index: i32, name: &str, expected: &str) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        let got = if index > ffi::lua_gettop(state) {
+            "no value".to_string()
+        } else {
+            CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index))).to_string_lossy().into_owned()
+        };
+        let message = boundary::bad_argument(index as usize, name, expected, &got);
+        ffi::lua_pushboolean(state, 0);
+        ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
+        ffi::lua_pushinteger(state, 2);
+        3
+    }
+}

@@ -1,0 +1,896 @@
+//! The stream layer: what every TCP socket, process pipe and TTY offers Lua
+//! (`async.handle` in the contract). Reading in one of several modes
+//! (`ondata` strings, `onrawdata` buffers, `onsplitdata` pieces, fiber
+//! reads after `sync()`), ordered writes with backpressure, an idle
+//! timeout, and a close that flushes what is queued.
+//!
+//! The state of a stream is `Stream`, held in the handle allocation of
+//! `uv_handle.rs`; its Lua callbacks are kept in its Lua object under
+//! private keys, so they are visible to the garbage collector and go with
+//! the object. A kind of stream (tcp.rs, and pipes and TTYs) makes the
+//! libuv handle and a `Stream`, and lists `METHODS` in its class.
+//!
+//! Every callback into Lua goes through the runtime's dispatch (an error
+//! stops the loop); a stream's own failure (reset, broken pipe) goes to its
+//! `onerr` handler or stderr and closes that stream only.
+//!
+//! May touch: libuv streams and their requests; the stream's Lua object.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void};
+
+use libuv_sys2 as uv;
+use mlua::{AnyUserData, BorrowedBytes, Function, IntoLuaMulti, LightUserData, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
+
+use crate::boundary::{self, Args};
+use crate::buffer::Buffer;
+use crate::errors::uv_message;
+use crate::handle::Method;
+use crate::lua_raw;
+use crate::request::{Callback, Request};
+use crate::runtime::Runtime;
+use crate::split::Inbox;
+use crate::uv_handle::{self, HandleState, Tie};
+
+/// Bytes queued for writing past which `write` returns false, and bytes
+/// buffered for fiber reads past which reading pauses.
+const HIGH_WATER: usize = 64 * 1024;
+
+/// How arriving data reaches Lua.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Nobody reads yet: reading has not started.
+    Idle,
+    Strings,
+    Buffers,
+    /// `onsplitdata` with a separator string.
+    Split,
+    /// `onsplitdata` with a function.
+    SplitWith,
+    /// `sync()`: buffered for `read()` and `readsplit()`.
+    Fiber,
+    /// `syncraw()`: the same, `read()` giving buffers.
+    FiberRaw,
+}
+
+pub struct Stream {
+    tie: Tie,
+    mode: Cell<Mode>,
+    /// uv_read_start is in effect.
+    reading: Cell<bool>,
+    /// `pause()` was called.
+    paused: Cell<bool>,
+    /// End of stream seen.
+    ended: Cell<bool>,
+    /// `close()` was called: shutting down, then closing.
+    shutting: Cell<bool>,
+    /// A connect is in progress: writes wait in `early_writes`.
+    connecting: Cell<bool>,
+    early_writes: RefCell<Vec<Written>>,
+    /// `write` returned false: call `ondrain` once the queue is empty.
+    want_drain: Cell<bool>,
+    inbox: RefCell<Inbox>,
+    separator: RefCell<Vec<u8>>,
+    idle_timer: Cell<*mut uv::uv_timer_t>,
+    idle_ms: Cell<u64>,
+}
+
+// Private keys of a stream's Lua object.
+static ON_DATA: u8 = 0;
+static SPLITTER: u8 = 0;
+static ON_END: u8 = 0;
+static ON_ERR: u8 = 0;
+static ON_DRAIN: u8 = 0;
+static ON_TIMEOUT: u8 = 0;
+static WAITER: u8 = 0;
+static FAILURE: u8 = 0;
+
+fn key(anchor: &'static u8) -> Value {
+    Value::LightUserData(LightUserData(lua_raw::anchor(anchor)))
+}
+
+/// Calls the handler under `anchor` in `object`, if there is one.
+fn emit(object: &Table, anchor: &'static u8, args: impl IntoLuaMulti) -> Result<bool> {
+    match object.raw_get::<Option<Function>>(key(anchor))? {
+        Some(handler) => handler.call::<()>(args).map(|_| true),
+        None => Ok(false),
+    }
+}
+
+/// Calls `f(args)` on the next turn of the loop.
+fn call_later(lua: &Lua, f: Function, args: impl IntoLuaMulti + Clone + 'static) -> Result<()> {
+    let later = lua.create_function(move |_, ()| f.call::<()>(args.clone()))?;
+    crate::runtime::Runtime::of(lua)?.timers.defer(lua, later)
+}
+
+/// The message for writes and reads on a closed stream.
+fn closed_message() -> String {
+    uv_message(uv::uv_errno_t_UV_EPIPE, None) + " (the stream is closed)"
+}
+
+/// A write waiting for libuv: its bytes and its callback.
+struct Written {
+    bytes: Vec<u8>,
+    callback: Option<Callback>,
+}
+
+impl HandleState for Stream {
+    fn tie(&self) -> &Tie {
+        &self.tie
+    }
+
+    fn closed(&self, lua: &Lua, object: &Table) -> Result<()> {
+        // Writes held for a connect that never happened.
+        let early = std::mem::take(&mut *self.early_writes.borrow_mut());
+        for written in early {
+            if let Some(callback) = written.callback {
+                call_later(lua, callback.into_function(lua)?, uv_message(uv::uv_errno_t_UV_ECANCELED, None))?;
+            }
+        }
+        wake(object)
+    }
+}
+
+impl Stream {
+    pub fn new(kind: &'static str) -> Stream {
+        Stream {
+            tie: Tie::new(kind),
+            mode: Cell::new(Mode::Idle),
+            reading: Cell::new(false),
+            paused: Cell::new(false),
+            ended: Cell::new(false),
+            shutting: Cell::new(false),
+            connecting: Cell::new(false),
+            early_writes: RefCell::new(Vec::new()),
+            want_drain: Cell::new(false),
+            inbox: RefCell::new(Inbox::default()),
+            separator: RefCell::new(Vec::new()),
+            idle_timer: Cell::new(std::ptr::null_mut()),
+            idle_ms: Cell::new(0),
+        }
+    }
+
+    fn raw(&self) -> *mut uv::uv_stream_t {
+        self.tie.handle() as *mut uv::uv_stream_t
+    }
+
+    /// Closing or closed: no more reads or writes.
+    fn done(&self) -> bool {
+        self.shutting.get() || self.tie.closing()
+    }
+
+    /// Marks a connect in progress (writes are held until `connected`).
+    pub fn set_connecting(&self) {
+        self.connecting.set(true);
+    }
+
+    /// The connect finished: start what waited for it.
+    pub fn connected(&self, lua: &Lua) -> Result<()> {
+        self.connecting.set(false);
+        let early = std::mem::take(&mut *self.early_writes.borrow_mut());
+        for written in early {
+            self.queue_write(lua, written)?;
+        }
+        self.update_reading();
+        Ok(())
+    }
+
+    /// Starts or stops libuv reading to match the mode, pause, and the
+    /// fiber buffer's fill.
+    fn update_reading(&self) {
+        let want = self.mode.get() != Mode::Idle
+            && !self.paused.get()
+            && !self.ended.get()
+            && !self.done()
+            && !self.connecting.get()
+            && !(matches!(self.mode.get(), Mode::Fiber | Mode::FiberRaw) && self.inbox.borrow().len() >= HIGH_WATER);
+        if want == self.reading.get() {
+            return;
+        }
+        // SAFETY: the stream is open (not `done`, or we only stop).
+        let rc = unsafe {
+            if want { uv::uv_read_start(self.raw(), Some(on_alloc), Some(on_read)) } else { uv::uv_read_stop(self.raw()) }
+        };
+        self.reading.set(want && rc == 0);
+    }
+
+    fn set_mode(&self, mode: Mode) {
+        self.mode.set(mode);
+        self.update_reading();
+    }
+
+    /// Restarts the idle timer: called on every read and write.
+    fn touch(&self) {
+        let timer = self.idle_timer.get();
+        if !timer.is_null() && self.idle_ms.get() > 0 {
+            // SAFETY: the timer is open while the stream is (see release_timer).
+            unsafe { uv::uv_timer_start(timer, Some(on_idle), self.idle_ms.get(), 0) };
+        }
+    }
+
+    fn release_timer(&self) {
+        let timer = self.idle_timer.replace(std::ptr::null_mut());
+        if !timer.is_null() {
+            // SAFETY: the timer was made by `set_idle_timeout` and is closed
+            // once; `free_timer` frees it.
+            unsafe { uv::uv_close(timer as *mut uv::uv_handle_t, Some(free_timer)) };
+        }
+    }
+
+    /// Closes at once, dropping queued writes (their callbacks get
+    /// ECANCELED).
+    fn destroy(&self) {
+        self.release_timer();
+        self.reading.set(false);
+        self.tie.close();
+    }
+
+    /// Closes after the queued writes are sent: a shutdown, then the close.
+    fn close_gracefully(&self) {
+        if self.done() {
+            return;
+        }
+        if self.connecting.get() {
+            return self.destroy();
+        }
+        self.shutting.set(true);
+        self.update_reading();
+        self.release_timer();
+        self.shutdown();
+    }
+
+    fn shutdown(&self) {
+        let started = Request::<uv::uv_shutdown_t, ()>::start((), |req| {
+            // SAFETY: the stream is open; `req` lives until `on_shutdown`.
+            unsafe { uv::uv_shutdown(req, self.raw(), Some(on_shutdown)) }
+        });
+        if started.is_err() {
+            self.destroy();
+        }
+    }
+
+    /// A read or write failed: report it, wake a fiber reader, close.
+    pub fn fail(&self, object: &Table, message: String) -> Result<()> {
+        let quiet = self.done();
+        self.destroy();
+        object.raw_set(key(&FAILURE), message.as_str())?;
+        if !quiet && !emit(object, &ON_ERR, message.as_str())? {
+            eprintln!("async: {} error: {message}", self.tie.kind());
+        }
+        wake(object)
+    }
+
+    /// The peer finished: tell Lua, then close (flushing our writes).
+    fn finish_end(&self, object: &Table) -> Result<()> {
+        if self.done() {
+            return Ok(());
+        }
+        self.close_gracefully();
+        emit(object, &ON_END, ())?;
+        wake(object)
+    }
+
+    /// New bytes from the peer, delivered as the mode says.
+    fn deliver(&self, lua: &Lua, object: &Table, bytes: &[u8]) -> Result<()> {
+        match self.mode.get() {
+            Mode::Idle => Ok(()),
+            Mode::Strings => self.deliver_string(lua, bytes),
+            Mode::Buffers => {
+                let buffer = Buffer::lend(lua, bytes)?;
+                let outcome = emit(object, &ON_DATA, &buffer);
+                Buffer::release(&buffer)?;
+                outcome.map(drop)
+            }
+            Mode::Split => {
+                self.inbox.borrow_mut().push(bytes);
+                self.deliver_pieces(lua, object)
+            }
+            Mode::SplitWith => {
+                let mut joined = self.inbox.borrow_mut().take_all();
+                joined.extend_from_slice(bytes);
+                self.deliver_split_with(lua, object, joined)
+            }
+            Mode::Fiber | Mode::FiberRaw => {
+                self.inbox.borrow_mut().push(bytes);
+                self.update_reading();
+                wake(object)
+            }
+        }
+    }
+
+    /// The hot path of `ondata`: the Lua C API straight, no mlua values.
+    fn deliver_string(&self, lua: &Lua, bytes: &[u8]) -> Result<()> {
+        let object = self.tie.object_ref();
+        let mut failure = None;
+        // SAFETY: pushes the object and its handler, then either calls the
+        // handler (popping it and its argument) or pops what was pushed;
+        // the object is popped last. No Rust borrow is held across the
+        // call, which may re-enter this module.
+        unsafe {
+            lua.exec_raw::<()>((), |state| {
+                ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, object as _);
+                ffi::lua_pushlightuserdata(state, lua_raw::anchor(&ON_DATA));
+                ffi::lua_rawget(state, -2);
+                if ffi::lua_type(state, -1) == ffi::LUA_TFUNCTION {
+                    ffi::lua_pushlstring(state, bytes.as_ptr() as *const _, bytes.len());
+                    failure = lua_raw::call_protected(state, 1).err();
+                } else {
+                    ffi::lua_pop(state, 1);
+                }
+                ffi::lua_pop(state, 1);
+            })?;
+        }
+        failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
+    }
+
+    fn deliver_pieces(&self, lua: &Lua, object: &Table) -> Result<()> {
+        while !self.done() && self.mode.get() == Mode::Split {
+            let piece = {
+                let separator = self.separator.borrow();
+                let mut inbox = self.inbox.borrow_mut();
+                match inbox.next_piece(&separator) {
+                    Some(piece) => lua.create_string(piece)?,
+                    None => return Ok(()),
+                }
+            };
+            emit(object, &ON_DATA, piece)?;
+        }
+        Ok(())
+    }
+
+    fn deliver_split_with(&self, lua: &Lua, object: &Table, joined: Vec<u8>) -> Result<()> {
+        let Some(split) = object.raw_get::<Option<Function>>(key(&SPLITTER))? else { return Ok(()) };
+        let (pieces, rest): (Option<Table>, Option<LuaString>) = split.call(lua.create_string(&joined)?)?;
+        if let Some(rest) = rest {
+            self.inbox.borrow_mut().push(&rest.as_bytes());
+        }
+        for piece in pieces.iter().flat_map(|t| t.sequence_values::<Value>()) {
+            if self.done() || self.mode.get() != Mode::SplitWith {
+                break;
+            }
+            emit(object, &ON_DATA, piece?)?;
+        }
+        Ok(())
+    }
+
+    /// End of stream: what is still buffered goes out first.
+    fn end_of_stream(&self, lua: &Lua, object: &Table) -> Result<()> {
+        self.ended.set(true);
+        self.update_reading();
+        match self.mode.get() {
+            Mode::Fiber | Mode::FiberRaw if !self.inbox.borrow().is_empty() => wake(object),
+            Mode::Split | Mode::SplitWith => {
+                let rest = self.inbox.borrow_mut().take_all();
+                if !rest.is_empty() && !self.done() {
+                    emit(object, &ON_DATA, lua.create_string(&rest)?)?;
+                }
+                self.finish_end(object)
+            }
+            _ => self.finish_end(object),
+        }
+    }
+
+    /// Queues a write with libuv; its completion is `on_written`.
+    fn queue_write(&self, lua: &Lua, written: Written) -> Result<()> {
+        let buf = uv::uv_buf_t { base: written.bytes.as_ptr() as *mut _, len: written.bytes.len() };
+        let started = Request::<uv::uv_write_t, Written>::start(written, |req| {
+            // SAFETY: the stream is open; the bytes live in the request,
+            // which libuv keeps until `on_written`.
+            unsafe { uv::uv_write(req, self.raw(), &buf, 1, Some(on_written)) }
+        });
+        if let Err((rc, written)) = started {
+            // Reported on the next turn, not inside the caller's write().
+            let message = uv_message(rc, None);
+            if let Some(callback) = written.callback {
+                call_later(lua, callback.into_function(lua)?, message.clone())?;
+            }
+            if let Some(object) = self.tie.object(lua)? {
+                let report = lua.create_function(move |_, object: Table| {
+                    match uv_handle::state_of::<Stream>(&object)? {
+                        Some(stream) => stream.fail(&object, message.clone()),
+                        None => Ok(()),
+                    }
+                })?;
+                call_later(lua, report, object)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes waiting to be written.
+    fn queued(&self) -> usize {
+        let early: usize = self.early_writes.borrow().iter().map(|w| w.bytes.len()).sum();
+        if self.tie.closing() {
+            return early;
+        }
+        // SAFETY: the stream is open.
+        early + unsafe { uv::uv_stream_get_write_queue_size(self.raw()) }
+    }
+
+    /// `write`: try at once, queue the rest; true while under the mark.
+    fn write(&self, lua: &Lua, pieces: &[&[u8]], callback: Option<Function>) -> Result<bool> {
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
+        let mut sent = 0;
+        if callback.is_none() && !self.connecting.get() && self.queued() == 0 {
+            let bufs: Vec<uv::uv_buf_t> =
+                pieces.iter().map(|p| uv::uv_buf_t { base: p.as_ptr() as *mut _, len: p.len() }).collect();
+            // SAFETY: the stream is open; the bufs point at bytes that
+            // outlive this call, and try_write keeps no pointer to them.
+            let rc = unsafe { uv::uv_try_write(self.raw(), bufs.as_ptr(), bufs.len() as _) };
+            // An error other than EAGAIN is left to uv_write to report.
+            sent = rc.max(0) as usize;
+        }
+        self.touch();
+        if sent < total {
+            let mut rest = Vec::with_capacity(total - sent);
+            let mut skip = sent;
+            for piece in pieces {
+                let from = skip.min(piece.len());
+                skip -= from;
+                rest.extend_from_slice(&piece[from..]);
+            }
+            let callback = callback.map(|f| Callback::new(lua, f)).transpose()?;
+            let written = Written { bytes: rest, callback };
+            if self.connecting.get() {
+                self.early_writes.borrow_mut().push(written);
+            } else {
+                self.queue_write(lua, written)?;
+            }
+        }
+        let under = self.queued() < HIGH_WATER;
+        if !under {
+            self.want_drain.set(true);
+        }
+        Ok(under)
+    }
+
+    fn set_idle_timeout(&self, ms: u64) -> Result<()> {
+        self.idle_ms.set(ms);
+        if self.idle_timer.get().is_null() && ms > 0 && !self.done() {
+            // SAFETY: zeroed memory is valid input to uv_timer_init; the
+            // timer is freed by `free_timer` after `release_timer` closes it,
+            // which happens whenever the stream starts closing.
+            let timer = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<uv::uv_timer_t>() }));
+            // SAFETY: the stream's loop is initialised; `timer` is fresh.
+            unsafe {
+                uv::uv_timer_init((*self.tie.handle()).loop_, timer);
+                (*timer).data = self as *const Stream as *mut c_void;
+            }
+            self.idle_timer.set(timer);
+        }
+        let timer = self.idle_timer.get();
+        if !timer.is_null() {
+            if ms > 0 {
+                self.touch();
+            } else {
+                // SAFETY: the timer is open (see release_timer).
+                unsafe { uv::uv_timer_stop(timer) };
+            }
+        }
+        Ok(())
+    }
+
+    /// The fiber-read primitive: the next chunk (`separator` None) or
+    /// piece; `Some(None)` at the end; None when the caller must wait.
+    fn take(&self, lua: &Lua, object: &Table, separator: Option<&[u8]>) -> Result<Option<Option<Value>>> {
+        if !matches!(self.mode.get(), Mode::Fiber | Mode::FiberRaw) {
+            self.set_mode(Mode::Fiber);
+        }
+        let piece = {
+            let mut inbox = self.inbox.borrow_mut();
+            match separator {
+                None if !inbox.is_empty() => Some(inbox.take_all()),
+                None => None,
+                Some(separator) => match inbox.next_piece(separator).map(<[u8]>::to_vec) {
+                    Some(piece) => Some(piece),
+                    None if self.ended.get() && !inbox.is_empty() => Some(inbox.take_all()),
+                    None => None,
+                },
+            }
+        };
+        self.update_reading();
+        if let Some(piece) = piece {
+            if self.ended.get() && self.inbox.borrow().is_empty() {
+                self.finish_end(object)?;
+            }
+            let value = if self.mode.get() == Mode::FiberRaw {
+                Value::UserData(Buffer::own(lua, piece)?)
+            } else {
+                Value::String(lua.create_string(&piece)?)
+            };
+            return Ok(Some(Some(value)));
+        }
+        if self.ended.get() {
+            self.finish_end(object)?;
+            return Ok(Some(None));
+        }
+        Ok(None)
+    }
+}
+
+/// Resumes the fiber waiting in `read()` on this stream, if any.
+fn wake(object: &Table) -> Result<()> {
+    let waiter: Option<Function> = object.raw_get(key(&WAITER))?;
+    if let Some(waiter) = waiter {
+        object.raw_set(key(&WAITER), Value::Nil)?;
+        waiter.call::<()>(())?;
+    }
+    Ok(())
+}
+
+extern "C" fn on_alloc(handle: *mut uv::uv_handle_t, _suggested: usize, buf: *mut uv::uv_buf_t) {
+    // SAFETY: the handle's loop is a runtime's; `buf` is libuv's to fill.
+    unsafe { *buf = Runtime::from_loop((*handle).loop_).read_buffer() };
+}
+
+extern "C" fn on_read(raw: *mut uv::uv_stream_t, nread: isize, buf: *const uv::uv_buf_t) {
+    // SAFETY: reading was started on an open stream made by `uv_handle::open`
+    // with a `Stream` state; libuv stops reading before the close callback.
+    let stream = unsafe { uv_handle::state_from::<Stream>(raw as *const uv::uv_handle_t) };
+    // SAFETY: the loop is a runtime's; this runs inside uv_run.
+    let rt = unsafe { Runtime::from_loop((*raw).loop_) };
+    if nread == 0 {
+        return;
+    }
+    let Some(lua) = rt.lua() else { return };
+    rt.dispatch(|| {
+        if nread > 0 {
+            stream.touch();
+            // SAFETY: libuv filled `nread` bytes of the buffer from on_alloc,
+            // which nothing else uses until this callback returns.
+            let bytes = unsafe { std::slice::from_raw_parts((*buf).base as *const u8, nread as usize) };
+            if stream.mode.get() == Mode::Strings {
+                return stream.deliver_string(&lua, bytes);
+            }
+            let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
+            return stream.deliver(&lua, &object, bytes);
+        }
+        let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
+        if nread == uv::uv_errno_t_UV_EOF as isize {
+            stream.end_of_stream(&lua, &object)
+        } else {
+            stream.fail(&object, uv_message(nread as c_int, None))
+        }
+    });
+}
+
+extern "C" fn on_written(req: *mut uv::uv_write_t, status: c_int) {
+    // SAFETY: started by `queue_write`; this is its completion.
+    let request = unsafe { Request::<uv::uv_write_t, Written>::finish(req) };
+    let raw = request.raw().handle;
+    // SAFETY: libuv completes a stream's writes before its close callback,
+    // so the stream and its state are still there.
+    let stream = unsafe { uv_handle::state_from::<Stream>(raw as *const uv::uv_handle_t) };
+    // SAFETY: the loop is a runtime's; this runs inside uv_run.
+    let rt = unsafe { Runtime::from_loop((*raw).loop_) };
+    let Written { callback, .. } = request.state;
+    let message = (status < 0).then(|| uv_message(status, None));
+    if let Some(callback) = callback {
+        let message = message.clone();
+        if !callback.call(rt, |_| Ok(message)) {
+            return;
+        }
+    }
+    let Some(lua) = rt.lua() else { return };
+    rt.dispatch(|| {
+        let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
+        if let Some(message) = message {
+            if status != uv::uv_errno_t_UV_ECANCELED {
+                stream.fail(&object, message)?;
+            }
+            return Ok(());
+        }
+        if stream.want_drain.get() && !stream.done() && stream.queued() == 0 {
+            stream.want_drain.set(false);
+            emit(&object, &ON_DRAIN, ())?;
+        }
+        Ok(())
+    });
+}
+
+extern "C" fn on_shutdown(req: *mut uv::uv_shutdown_t, _status: c_int) {
+    // SAFETY: started by `shutdown`; this is its completion.
+    let request = unsafe { Request::<uv::uv_shutdown_t, ()>::finish(req) };
+    // SAFETY: a shutdown completes before its stream's close callback.
+    let stream = unsafe { uv_handle::state_from::<Stream>(request.raw().handle as *const uv::uv_handle_t) };
+    stream.destroy();
+}
+
+extern "C" fn on_idle(timer: *mut uv::uv_timer_t) {
+    // SAFETY: `data` is the stream that owns the timer; the timer is closed
+    // (and so never fires) before the stream is freed.
+    let stream = unsafe { &*((*timer).data as *const Stream) };
+    // SAFETY: the loop is a runtime's; this runs inside uv_run.
+    let rt = unsafe { Runtime::from_loop((*timer).loop_) };
+    let Some(lua) = rt.lua() else { return };
+    rt.dispatch(|| match stream.tie.object(&lua)? {
+        Some(object) => emit(&object, &ON_TIMEOUT, &object).map(drop),
+        None => Ok(()),
+    });
+}
+
+extern "C" fn free_timer(handle: *mut uv::uv_handle_t) {
+    // SAFETY: the timer was boxed by `set_idle_timeout` and is closed now.
+    drop(unsafe { Box::from_raw(handle as *mut uv::uv_timer_t) });
+}
+
+// ---- methods ----
+
+/// The stream of a method call, or None once it is closed.
+fn this_stream(args: &Args) -> Result<(Table, Option<&'static Stream>)> {
+    let this = args.this()?;
+    let stream = uv_handle::state_of::<Stream>(&this)?.map(|s| {
+        // SAFETY: see uv_handle::state_of; the reference is used only
+        // during this method call.
+        unsafe { &*(s as *const Stream) }
+    });
+    Ok((this, stream))
+}
+
+fn nothing() -> Result<MultiValue> {
+    Ok(MultiValue::new())
+}
+
+/// `h.ondata(cb)` and its siblings: keep `cb`, then switch mode.
+fn set_reader(args: &Args, mode: Mode) -> Result<MultiValue> {
+    let (this, stream) = this_stream(args)?;
+    this.raw_set(key(&ON_DATA), args.function(1)?)?;
+    if let Some(stream) = stream {
+        stream.set_mode(mode);
+    }
+    nothing()
+}
+
+fn ondata(_: &Lua, args: Args) -> Result<MultiValue> {
+    set_reader(&args, Mode::Strings)
+}
+
+fn onrawdata(_: &Lua, args: Args) -> Result<MultiValue> {
+    set_reader(&args, Mode::Buffers)
+}
+
+fn onsplitdata(lua: &Lua, args: Args) -> Result<MultiValue> {
+    let (this, stream) = this_stream(&args)?;
+    let callback = args.function(2)?;
+    let mode = match args.get(1) {
+        Value::Function(split) => {
+            this.raw_set(key(&SPLITTER), split)?;
+            Mode::SplitWith
+        }
+        Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+            let separator = args.string(1)?;
+            if separator.as_bytes().is_empty() {
+                return boundary::fail("onsplitdata: the separator must not be empty");
+            }
+            if let Some(stream) = stream {
+                *stream.separator.borrow_mut() = separator.as_bytes().to_vec();
+            }
+            Mode::Split
+        }
+        _ => return args.bad(1, "string or function"),
+    };
+    this.raw_set(key(&ON_DATA), callback)?;
+    if let Some(stream) = stream {
+        stream.set_mode(mode);
+        // Pieces already buffered (by fiber reads before) go out now.
+        if mode == Mode::Split && !stream.inbox.borrow().is_empty() {
+            stream.deliver_pieces(lua, &this)?;
+        }
+    }
+    nothing()
+}
+
+fn set_handler(args: &Args, anchor: &'static u8) -> Result<MultiValue> {
+    let this = args.this()?;
+    this.raw_set(key(anchor), args.opt_function(1)?)?;
+    nothing()
+}
+
+fn onend(_: &Lua, args: Args) -> Result<MultiValue> {
+    set_handler(&args, &ON_END)
+}
+
+fn onerr(_: &Lua, args: Args) -> Result<MultiValue> {
+    set_handler(&args, &ON_ERR)
+}
+
+fn onclose(_: &Lua, args: Args) -> Result<MultiValue> {
+    uv_handle::set_onclose(&args.this()?, args.opt_function(1)?)?;
+    nothing()
+}
+
+fn ondrain(_: &Lua, args: Args) -> Result<MultiValue> {
+    set_handler(&args, &ON_DRAIN)
+}
+
+/// A write's data: a string, a buffer, or an array of them.
+enum Piece {
+    Text(LuaString),
+    Raw(AnyUserData),
+}
+
+fn pieces_of(args: &Args) -> Result<Vec<Piece>> {
+    let piece = |value: Value| -> Option<Piece> {
+        match value {
+            Value::String(s) => Some(Piece::Text(s)),
+            Value::UserData(u) if u.is::<Buffer>() => Some(Piece::Raw(u)),
+            _ => None,
+        }
+    };
+    match args.get(1) {
+        Value::Table(list) => {
+            let mut pieces = Vec::with_capacity(list.raw_len());
+            for value in list.sequence_values::<Value>() {
+                match piece(value?) {
+                    Some(p) => pieces.push(p),
+                    None => return args.bad(1, "array of strings"),
+                }
+            }
+            Ok(pieces)
+        }
+        Value::Integer(_) | Value::Number(_) => Ok(vec![Piece::Text(args.string(1)?)]),
+        other => match piece(other) {
+            Some(p) => Ok(vec![p]),
+            None => args.bad(1, "string, buffer or array of strings"),
+        },
+    }
+}
+
+fn write(lua: &Lua, args: Args) -> Result<MultiValue> {
+    let (_, stream) = this_stream(&args)?;
+    let pieces = pieces_of(&args)?;
+    let callback = args.opt_function(2)?;
+    let Some(stream) = stream.filter(|s| !s.done()) else {
+        if let Some(callback) = callback {
+            call_later(lua, callback, closed_message())?;
+        }
+        return false.into_lua_multi(lua);
+    };
+    let texts: Vec<BorrowedBytes> =
+        pieces.iter().filter_map(|p| if let Piece::Text(s) = p { Some(s.as_bytes()) } else { None }).collect();
+    let buffers: Vec<mlua::UserDataRef<Buffer>> =
+        pieces.iter().filter_map(|p| if let Piece::Raw(u) = p { u.borrow::<Buffer>().ok() } else { None }).collect();
+    let (mut t, mut b) = (texts.iter(), buffers.iter());
+    let mut slices: Vec<&[u8]> = Vec::with_capacity(pieces.len());
+    for piece in &pieces {
+        match piece {
+            Piece::Text(_) => slices.push(t.next().map(|s| &s[..]).unwrap_or_default()),
+            Piece::Raw(_) => slices.push(match b.next() {
+                Some(buffer) => buffer.bytes()?,
+                None => &[],
+            }),
+        }
+    }
+    stream.write(lua, &slices, callback)?.into_lua_multi(lua)
+}
+
+fn close(lua: &Lua, args: Args) -> Result<MultiValue> {
+    let (this, stream) = this_stream(&args)?;
+    if let Some(callback) = args.opt_function(1)? {
+        uv_handle::when_closed(lua, &this, callback)?;
+    }
+    if let Some(stream) = stream {
+        stream.close_gracefully();
+    }
+    nothing()
+}
+
+fn destroy(_: &Lua, args: Args) -> Result<MultiValue> {
+    if let (_, Some(stream)) = this_stream(&args)? {
+        stream.destroy();
+    }
+    nothing()
+}
+
+fn sync(_: &Lua, args: Args) -> Result<MultiValue> {
+    if let (_, Some(stream)) = this_stream(&args)? {
+        stream.set_mode(Mode::Fiber);
+    }
+    nothing()
+}
+
+fn syncraw(_: &Lua, args: Args) -> Result<MultiValue> {
+    if let (_, Some(stream)) = this_stream(&args)? {
+        stream.set_mode(Mode::FiberRaw);
+    }
+    nothing()
+}
+
+fn pause(_: &Lua, args: Args) -> Result<MultiValue> {
+    if let (_, Some(stream)) = this_stream(&args)? {
+        stream.paused.set(true);
+        stream.update_reading();
+    }
+    nothing()
+}
+
+fn resume(_: &Lua, args: Args) -> Result<MultiValue> {
+    if let (_, Some(stream)) = this_stream(&args)? {
+        stream.paused.set(false);
+        stream.update_reading();
+    }
+    nothing()
+}
+
+fn write_queue_size(lua: &Lua, args: Args) -> Result<MultiValue> {
+    let (_, stream) = this_stream(&args)?;
+    stream.map_or(0, |s| s.queued()).into_lua_multi(lua)
+}
+
+/// `h.setTimeout(ms, cb)`: `cb(h)` after `ms` without reads or writes;
+/// `setTimeout(0)` turns it off. The stream stays open: `cb` decides.
+fn set_timeout(_: &Lua, args: Args) -> Result<MultiValue> {
+    let (this, stream) = this_stream(&args)?;
+    let ms = args.number(1)?;
+    if !(ms >= 0.0 && ms.is_finite()) {
+        return args.bad(1, "non-negative number");
+    }
+    if let Some(callback) = args.opt_function(2)? {
+        this.raw_set(key(&ON_TIMEOUT), callback)?;
+    }
+    if let Some(stream) = stream {
+        stream.set_idle_timeout(ms as u64)?;
+    }
+    nothing()
+}
+
+/// The fiber-read primitive for stream.lua: `piece`, `nil, err` at the
+/// end, or `false` when the fiber must wait.
+fn take(lua: &Lua, args: Args) -> Result<MultiValue> {
+    let this = args.table(1)?;
+    let separator = args.opt_string(2)?;
+    let separator = separator.as_ref().map(|s| s.as_bytes());
+    if separator.as_ref().is_some_and(|s| s.is_empty()) {
+        return boundary::fail("readsplit: the separator must not be empty");
+    }
+    let Some(stream) = uv_handle::state_of::<Stream>(&this)? else {
+        return (Value::Nil, this.raw_get::<Value>(key(&FAILURE))?).into_lua_multi(lua);
+    };
+    match stream.take(lua, &this, separator.as_deref())? {
+        Some(Some(piece)) => piece.into_lua_multi(lua),
+        Some(None) => (Value::Nil, this.raw_get::<Value>(key(&FAILURE))?).into_lua_multi(lua),
+        None => false.into_lua_multi(lua),
+    }
+}
+
+/// Registers `wake` to be called when data, the end, or an error arrives.
+fn park(_: &Lua, args: Args) -> Result<()> {
+    let this = args.table(1)?;
+    if this.raw_get::<Value>(key(&WAITER))? != Value::Nil {
+        return boundary::fail("read: another fiber is already reading this stream");
+    }
+    this.raw_set(key(&WAITER), args.function(2)?)
+}
+
+/// The stream methods every kind of stream has.
+pub static METHODS: &[(&str, Method)] = &[
+    ("ondata", ondata),
+    ("onrawdata", onrawdata),
+    ("onsplitdata", onsplitdata),
+    ("onend", onend),
+    ("onerr", onerr),
+    ("onclose", onclose),
+    ("ondrain", ondrain),
+    ("write", write),
+    ("close", close),
+    ("destroy", destroy),
+    ("sync", sync),
+    ("syncraw", syncraw),
+    ("pause", pause),
+    ("resume", resume),
+    ("writeQueueSize", write_queue_size),
+    ("setTimeout", set_timeout),
+];
+
+/// `read`, `readsplit`, `readline`: Lua, because they suspend a fiber.
+pub fn lua_methods(lua: &Lua) -> Result<Table> {
+    const KEY: &str = "async.stream.lua_methods";
+    if let Ok(methods) = lua.named_registry_value::<Table>(KEY) {
+        return Ok(methods);
+    }
+    let take = boundary::function(lua, "read", take)?;
+    let park = boundary::function(lua, "read", park)?;
+    let methods: Table = lua.load(include_str!("lua/stream.lua")).set_name("=async.stream").call((take, park))?;
+    lua.set_named_registry_value(KEY, &methods)?;
+    Ok(methods)
+}
