@@ -12,6 +12,7 @@ mod errors;
 mod fiber;
 mod flow;
 mod handle;
+mod json;
 mod pcall;
 mod runtime;
 mod system;
@@ -41,6 +42,7 @@ fn open(lua: &Lua) -> Result<Table> {
     flow::install(lua, &module)?;
     pcall::install(lua, &module)?;
     url::install(lua, &module)?;
+    json::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
 }
@@ -75,4 +77,5 @@ submodules! {
     luaopen_async_flow => "flow",
     luaopen_async_pcall => "pcall",
     luaopen_async_url => "url",
+    luaopen_async_json => "json",
 }

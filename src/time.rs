@@ -13,7 +13,7 @@
 //! May touch: the driver timer; the Runtime, to dispatch callbacks.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{CStr, CString, c_int, c_void};
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
@@ -266,10 +266,10 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
     // which owns nothing that needs dropping.
     unsafe {
         if ffi::lua_isnumber(state, MS) == 0 {
-            return raise_bad_argument(state, MS, name, "number");
+            return boundary::raise_bad_argument(state, MS, name, "number");
         }
         if ffi::lua_type(state, CALLBACK) != ffi::LUA_TFUNCTION {
-            return raise_bad_argument(state, CALLBACK, name, "function");
+            return boundary::raise_bad_argument(state, CALLBACK, name, "function");
         }
         let ms = ffi::lua_tonumber(state, MS);
         let ms = if ms.is_finite() && ms > 0.0 { ms as u64 } else { 0 };
@@ -290,26 +290,6 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
         ffi::lua_pushboolean(state, 1);
         ffi::lua_insert(state, HANDLE);
         2
-    }
-}
-
-/// Returns `false, message, 2` for a bad argument.
-///
-/// # Safety
-/// `index` is a valid stack index of the live `state`.
-unsafe fn raise_bad_argument(state: *mut ffi::lua_State, index: i32, name: &str, expected: &str) -> c_int {
-    // SAFETY: per the contract.
-    unsafe {
-        let got = if index > ffi::lua_gettop(state) {
-            "no value".to_string()
-        } else {
-            CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index))).to_string_lossy().into_owned()
-        };
-        let message = boundary::bad_argument(index as usize, name, expected, &got);
-        ffi::lua_pushboolean(state, 0);
-        ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
-        ffi::lua_pushinteger(state, 2);
-        3
     }
 }
 
