@@ -5,15 +5,11 @@
 local async = require 'async'
 local json = async.json
 local ffi = require 'ffi'
+local support = require 'spec.support'
 
--- The message of the error `f` raises, which must be positioned at the
--- calling line of this file.
+-- The message of the error `f` raises at a line of this file.
 local function error_of(f)
-   local ok, message = pcall(f)
-   assert.is_false(ok)
-   assert.is_string(message)
-   assert.matches('json_spec.lua:%d+: ', message)
-   return (message:gsub('^.-json_spec%.lua:%d+: ', ''))
+   return support.error_of('json_spec.lua', f)
 end
 
 local function encode_error(value)
@@ -261,6 +257,8 @@ describe('async.json', function()
 
          it('on nesting deeper than 1000', function()
             assert.equal(1000, #json.encode(json.decode(('['):rep(1000) .. (']'):rep(1000))) / 2)
+            local objects = ('{"a":'):rep(1000) .. '1' .. ('}'):rep(1000)
+            assert.equal(objects, json.encode(json.decode(objects)))
             assert.equal('json.decode: nesting deeper than 1000 at line 1 column 1002',
                decode_error(('['):rep(1001) .. (']'):rep(1001)))
             assert.equal('json.decode: nesting deeper than 1000 at line 1 column 5001',
