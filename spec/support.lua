@@ -1,5 +1,18 @@
 -- Small helpers shared by the specs.
+local luassert = require 'luassert'
 local support = {}
+
+-- The message of the error `f` raises, which must be a string positioned
+-- at a line of the spec file named `file` (e.g. 'url_spec.lua'), with that
+-- position taken off.
+function support.error_of(file, f)
+   local ok, message = pcall(f)
+   luassert.is_false(ok)
+   luassert.is_string(message)
+   local position = '^.-' .. file:gsub('%p', '%%%0') .. ':%d+: '
+   luassert.matches(position, message)
+   return (message:gsub(position, ''))
+end
 
 -- Resident set size of this process in KiB.
 function support.rss_kib()

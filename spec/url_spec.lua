@@ -2,16 +2,12 @@
 -- are written out; the last block also compares with LuaSocket itself,
 -- when it is installed, over many generated inputs.
 
+local support = require 'spec.support'
 local url = require('async').url
 
--- The message of the error `f` raises, which must be positioned at the
--- calling line of this file.
+-- The message of the error `f` raises at a line of this file.
 local function error_of(f)
-   local ok, message = pcall(f)
-   assert.is_false(ok)
-   assert.is_string(message)
-   assert.matches('url_spec.lua:%d+: ', message)
-   return (message:gsub('^.-url_spec%.lua:%d+: ', ''))
+   return support.error_of('url_spec.lua', f)
 end
 
 -- A table's keys and values, sorted, as one string (for comparing tables).

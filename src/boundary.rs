@@ -11,9 +11,10 @@
 //!
 //! May touch: mlua values and the Lua registry. Never libuv.
 
+use std::ffi::{CStr, c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mlua::{Error, Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
+use mlua::{Error, Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value, ffi};
 
 const SHIM: &str = include_str!("lua/boundary.lua");
 const SHIM_KEY: &str = "async.boundary";
@@ -82,6 +83,82 @@ pub fn bad_argument(i: usize, function: &str, expected: &str, got: &str) -> Stri
 /// level` convention (a hot path written against the Lua C API).
 pub fn wrap(lua: &Lua, raw: Function) -> Result<Function> {
     shim(lua)?.get::<Function>("wrap")?.call(raw)
+}
+
+/// Runs the body of a raw C function (a hot path written against the Lua
+/// C API, made into a Lua function by `wrap`) under the same convention:
+/// `body` returns how many results it pushed, and they are returned after
+/// `true`; an `Err` returns `false, message, 2`; a panic becomes an error
+/// too, never an unwind into Lua.
+///
+/// # Safety
+/// `state` is the live state that called the raw function; `body` pushes
+/// exactly the results it counts (on error it may leave anything above
+/// the arguments: those values are dropped).
+pub unsafe fn raw_call(
+    state: *mut ffi::lua_State,
+    name: &str,
+    body: impl FnOnce() -> std::result::Result<c_int, String>,
+) -> c_int {
+    // SAFETY: the stack is reset to the arguments before a failure is
+    // pushed; each push needs one of the LUA_MINSTACK slots C functions
+    // are given, and `true` goes below the results `body` pushed.
+    unsafe {
+        let base = ffi::lua_gettop(state);
+        let message = match catch_unwind(AssertUnwindSafe(body)) {
+            Ok(Ok(results)) => {
+                ffi::lua_pushboolean(state, 1);
+                ffi::lua_insert(state, -(results + 1));
+                return results + 1;
+            }
+            Ok(Err(message)) => message,
+            Err(panic) => format!("internal error in '{name}': {}", panic_text(&panic)),
+        };
+        ffi::lua_settop(state, base);
+        push_failure(state, &message)
+    }
+}
+
+/// Pushes `false, message, 2` and returns 3: what a raw function returns
+/// on failure.
+///
+/// # Safety
+/// `state` is a live state with three free stack slots.
+pub unsafe fn push_failure(state: *mut ffi::lua_State, message: &str) -> c_int {
+    // SAFETY: per the contract; the string is copied by Lua.
+    unsafe {
+        ffi::lua_pushboolean(state, 0);
+        ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
+        ffi::lua_pushinteger(state, 2);
+    }
+    3
+}
+
+/// The message for a bad argument `index` of a raw function, worded as
+/// `bad_argument` does.
+///
+/// # Safety
+/// `index` is a positive stack index of the live `state` (past the top is
+/// allowed: it reads as "no value").
+pub unsafe fn bad_argument_at(state: *mut ffi::lua_State, index: i32, name: &str, expected: &str) -> String {
+    // SAFETY: per the contract; lua_typename returns a static C string.
+    let got = unsafe {
+        if index > ffi::lua_gettop(state) {
+            "no value".to_string()
+        } else {
+            CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index))).to_string_lossy().into_owned()
+        }
+    };
+    bad_argument(index as usize, name, expected, &got)
+}
+
+/// Returns `false, message, 2` for a bad argument `index` of a raw function.
+///
+/// # Safety
+/// As for `bad_argument_at`, with three free stack slots.
+pub unsafe fn raise_bad_argument(state: *mut ffi::lua_State, index: i32, name: &str, expected: &str) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { push_failure(state, &bad_argument_at(state, index, name, expected)) }
 }
 
 /// Makes a Lua function that calls `f` with its arguments checked by name,

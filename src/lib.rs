@@ -16,6 +16,7 @@ mod fiber;
 mod flow;
 mod handle;
 mod lua_raw;
+mod json;
 mod pcall;
 mod request;
 mod runtime;
@@ -53,6 +54,7 @@ fn open(lua: &Lua) -> Result<Table> {
     url::install(lua, &module)?;
     dns::install(lua, &module)?;
     tcp::install(lua, &module)?;
+    json::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
 }
@@ -103,4 +105,5 @@ submodules! {
     luaopen_async_pcall => "pcall",
     luaopen_async_url => "url",
     luaopen_async_tcp => "tcp",
+    luaopen_async_json => "json",
 }

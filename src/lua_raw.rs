@@ -5,11 +5,10 @@
 //!
 //! May touch: the Lua stack it is given. Never libuv.
 
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{CStr, CString, c_int, c_void};
 
 use mlua::ffi;
 
-use crate::boundary;
 
 /// A private key made from the address of a static byte.
 pub fn anchor(byte: &'static u8) -> *mut c_void {
@@ -67,24 +66,4 @@ pub unsafe extern "C-unwind" fn traceback(state: *mut ffi::lua_State) -> c_int {
         }
     }
     1
-}
-
-/// Returns `false, message, 2` for a bad argument (see boundary.rs).
-///
-/// # Safety
-/// `index` is a valid stack index of the live `state`.
-pub unsafe fn bad_argument(state: *mut ffi::lua_State, index: i32, name: &str, expected: &str) -> c_int {
-    // SAFETY: per the contract.
-    unsafe {
-        let got = if index > ffi::lua_gettop(state) {
-            "no value".to_string()
-        } else {
-            CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index))).to_string_lossy().into_owned()
-        };
-        let message = boundary::bad_argument(index as usize, name, expected, &got);
-        ffi::lua_pushboolean(state, 0);
-        ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
-        ffi::lua_pushinteger(state, 2);
-        3
-    }
 }

@@ -240,10 +240,10 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
     // which owns nothing that needs dropping.
     unsafe {
         if ffi::lua_isnumber(state, MS) == 0 {
-            return lua_raw::bad_argument(state, MS, name, "number");
+            return boundary::raise_bad_argument(state, MS, name, "number");
         }
         if ffi::lua_type(state, CALLBACK) != ffi::LUA_TFUNCTION {
-            return lua_raw::bad_argument(state, CALLBACK, name, "function");
+            return boundary::raise_bad_argument(state, CALLBACK, name, "function");
         }
         let ms = ffi::lua_tonumber(state, MS);
         let ms = if ms.is_finite() && ms > 0.0 { ms as u64 } else { 0 };

@@ -1,0 +1,637 @@
+//! `async.json`: `encode`, `decode` and `null`, with lua-cjson's mapping
+//! between Lua values and JSON, so that code written for `cjson` works
+//! unchanged.
+//!
+//! The mapping: a table whose keys are exactly 1..n (n > 0) is an array; so
+//! is one whose positive integer keys leave holes, unless it is
+//! "excessively sparse" (largest key over 10 and over twice the key count),
+//! and the holes become `null`. Any other table, `{}` included, is an
+//! object, whose number keys become strings (`[1.5]` → `"1.5"`). Numbers
+//! that are whole and in the range of a 64-bit integer are written as such,
+//! others in their shortest form that reads back to the same double (and
+//! `-0` as `-0.0`). `json.null` (a light userdata NULL, equal to cjson's
+//! `cjson.null`) stands for `null` both ways. Strings are bytes to Lua but
+//! must be UTF-8 in JSON. Where cjson would fail or guess, we raise an
+//! error that says what and where (`json.encode: cannot encode a function
+//! value at .list[2].f`; `json.decode: expected value at line 1 column 5`).
+//!
+//! Parsing and writing JSON is serde_json's work: `decode` drives its
+//! parser with a `DeserializeSeed` that pushes each value straight onto the
+//! Lua stack, and `encode` feeds its writer from a `Serialize` impl that
+//! reads the Lua stack. Neither goes through mlua values: mlua's own serde
+//! support (the `serialize` feature) holds every table and string as an
+//! mlua reference, which costs several times what cjson spends per value,
+//! and its mapping differs (sparse arrays, `{}` vs `[]` by metatable). Both
+//! functions are raw C functions against the Lua C API for the same reason
+//! (see `boundary::raw_call`); nesting is limited to 1000 levels either way,
+//! as in cjson, so that deep or cyclic input cannot exhaust the C stack.
+//!
+//! May touch: the Lua stack of the calling state. Never libuv.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::fmt;
+
+use mlua::{Lua, Result, Table, Value, ffi};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use crate::boundary;
+
+/// The deepest nesting of arrays and objects `encode` and `decode` accept.
+pub const MAX_DEPTH: usize = 1000;
+
+// ---------------------------------------------------------------------------
+// Pure rules
+
+/// The integer a Lua number is written as, when it is one: whole, in the
+/// range of i64, and not `-0` (which would lose its sign).
+fn integer_of(x: f64) -> Option<i64> {
+    const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+    let whole = x.trunc() == x && (-TWO_TO_63..TWO_TO_63).contains(&x);
+    (whole && !(x == 0.0 && x.is_sign_negative())).then_some(x as i64)
+}
+
+/// A finite Lua number as JSON (as a value or, quoted, as a key).
+struct Number(f64);
+
+impl Serialize for Number {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match integer_of(self.0) {
+            Some(i) => s.serialize_i64(i),
+            None => s.serialize_f64(self.0),
+        }
+    }
+}
+
+/// How a non-finite number is named in errors.
+fn non_finite_name(x: f64) -> &'static str {
+    if x.is_nan() {
+        "NaN"
+    } else if x > 0.0 {
+        "inf"
+    } else {
+        "-inf"
+    }
+}
+
+/// The largest array index `encode` looks for (the C API indexes by `int`).
+const MAX_INDEX: f64 = (i32::MAX / 2) as f64;
+
+/// The length of the JSON array a table becomes, as lua-cjson decides it:
+/// `count` keys, all positive integers, the largest `max`. `None` means an
+/// object: no keys at all, or an excessively sparse array (cjson's
+/// `encode_sparse_array(true)`, which writes it as an object rather than
+/// failing).
+fn array_length(count: usize, max: usize) -> Option<usize> {
+    let sparse = max > 10 && max > 2 * count;
+    (count > 0 && !sparse).then_some(max)
+}
+
+/// One step of the path to a value inside what `encode` was given.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Index(f64),
+    Key(Vec<u8>),
+}
+
+/// A path as Lua would index it, outermost step first: `.list[2]["a b"]`.
+fn path_text(steps: &[Step]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        match step {
+            Step::Index(x) => match integer_of(*x) {
+                Some(i) => out.push_str(&format!("[{i}]")),
+                None => out.push_str(&format!("[{x}]")),
+            },
+            Step::Key(k) if is_identifier(k) => {
+                out.push('.');
+                out.push_str(&String::from_utf8_lossy(k));
+            }
+            Step::Key(k) => out.push_str(&format!("[{:?}]", String::from_utf8_lossy(k))),
+        }
+    }
+    out
+}
+
+fn is_identifier(k: &[u8]) -> bool {
+    match k.split_first() {
+        Some((first, rest)) => {
+            (first.is_ascii_alphabetic() || *first == b'_') && rest.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        }
+        None => false,
+    }
+}
+
+/// `bytes` as UTF-8, or the error saying where it is not (`what` names the
+/// string: "string" or "key").
+fn utf8<'a>(bytes: &'a [u8], what: &str) -> std::result::Result<&'a str, String> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        format!("invalid UTF-8 in a {what} (byte {} of {}, 0x{:02x})", at + 1, bytes.len(), bytes[at])
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Encoding: a `Serialize` view of the Lua stack
+
+/// What one `encode` call shares: the state whose stack is read, and the
+/// first failure (set once; the serde error that carries it up is a mere
+/// marker, so that the path can be added on the way out).
+struct Encoder {
+    state: *mut ffi::lua_State,
+    failure: RefCell<Option<Failure>>,
+}
+
+struct Failure {
+    message: String,
+    /// Innermost step first (steps are added as the error goes up).
+    path: Vec<Step>,
+    /// Whether the path is worth telling (not for nesting errors).
+    located: bool,
+}
+
+impl Encoder {
+    fn fail<E: ser::Error>(&self, message: String, located: bool) -> E {
+        *self.failure.borrow_mut() = Some(Failure { message, path: Vec::new(), located });
+        E::custom("json.encode failed")
+    }
+
+    /// Records that the failure happened inside `step` (called on the
+    /// error path only).
+    fn step(&self, step: impl FnOnce() -> Step) {
+        if let Some(failure) = self.failure.borrow_mut().as_mut()
+            && failure.located
+        {
+            failure.path.push(step());
+        }
+    }
+
+    fn message(&self, error: serde_json::Error) -> String {
+        match self.failure.borrow_mut().take() {
+            Some(Failure { message, mut path, .. }) if !path.is_empty() => {
+                path.reverse();
+                format!("json.encode: {message} at {}", path_text(&path))
+            }
+            Some(failure) => format!("json.encode: {}", failure.message),
+            None => format!("json.encode: {error}"),
+        }
+    }
+}
+
+/// The Lua value at stack `index`, `depth` tables deep.
+#[derive(Clone, Copy)]
+struct Slot<'e> {
+    encoder: &'e Encoder,
+    index: c_int,
+    depth: usize,
+}
+
+/// The bytes of the string at `index`.
+///
+/// # Safety
+/// `index` holds a string on the live `state`'s stack; the slice must not
+/// be used after that slot is popped or overwritten.
+unsafe fn bytes_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
+    let mut len = 0;
+    // SAFETY: per the contract, lua_tolstring returns `len` valid bytes,
+    // which LuaJIT never moves while the string is on the stack.
+    unsafe { std::slice::from_raw_parts(ffi::lua_tolstring(state, index, &mut len) as *const u8, len) }
+}
+
+/// The name of the type of the value at `index`.
+///
+/// # Safety
+/// `index` is a valid stack index of the live `state`.
+unsafe fn type_name(state: *mut ffi::lua_State, index: c_int) -> String {
+    // SAFETY: lua_typename returns a static C string for every type tag.
+    unsafe { CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index))).to_string_lossy().into_owned() }
+}
+
+impl Serialize for Slot<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let state = self.encoder.state;
+        let index = self.index;
+        // SAFETY (whole block): an Encoder is only made by `encode_raw` for
+        // its own live state, and every Slot's index is a slot of that
+        // stack which stays put while the Slot is serialized.
+        unsafe {
+            match ffi::lua_type(state, index) {
+                ffi::LUA_TNIL => s.serialize_unit(),
+                ffi::LUA_TBOOLEAN => s.serialize_bool(ffi::lua_toboolean(state, index) != 0),
+                ffi::LUA_TNUMBER => {
+                    let x = ffi::lua_tonumber(state, index);
+                    if !x.is_finite() {
+                        return Err(self.encoder.fail(format!("cannot encode {}", non_finite_name(x)), true));
+                    }
+                    Number(x).serialize(s)
+                }
+                ffi::LUA_TSTRING => match utf8(bytes_at(state, index), "string") {
+                    Ok(text) => s.serialize_str(text),
+                    Err(message) => Err(self.encoder.fail(message, true)),
+                },
+                ffi::LUA_TTABLE => self.table(s),
+                ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(state, index).is_null() => s.serialize_unit(),
+                _ => Err(self.encoder.fail(format!("cannot encode a {} value", type_name(state, index)), true)),
+            }
+        }
+    }
+}
+
+impl Slot<'_> {
+    /// A table, as an array or an object (see the module doc).
+    fn table<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let state = self.encoder.state;
+        if self.depth >= MAX_DEPTH {
+            return Err(self.encoder.fail(self.too_deep(), false));
+        }
+        // SAFETY: the table is at `self.index`; lua_checkstack makes room
+        // for the key and value that the iteration pushes.
+        unsafe {
+            if ffi::lua_checkstack(state, 3) == 0 {
+                return Err(self.encoder.fail("nesting too deep for the Lua stack".into(), false));
+            }
+            match self.array_length() {
+                Some(n) => self.array(n, s),
+                None => self.object(s),
+            }
+        }
+    }
+
+    /// The array length of the table, or `None` for an object: one pass
+    /// over its keys, stopping at the first that is no array index.
+    ///
+    /// # Safety
+    /// The table is at `self.index`, with two free stack slots.
+    unsafe fn array_length(&self) -> Option<usize> {
+        let state = self.encoder.state;
+        // SAFETY: per the contract; lua_next leaves key and value above
+        // `top`, and the stack is reset to `top` on every way out.
+        unsafe {
+            let top = ffi::lua_gettop(state);
+            let (mut count, mut max) = (0usize, 0.0f64);
+            ffi::lua_pushnil(state);
+            while ffi::lua_next(state, self.index) != 0 {
+                let k = ffi::lua_tonumber(state, top + 1);
+                let index = ffi::lua_type(state, top + 1) == ffi::LUA_TNUMBER && k >= 1.0 && k <= MAX_INDEX && k.trunc() == k;
+                if !index {
+                    ffi::lua_settop(state, top);
+                    return None;
+                }
+                count += 1;
+                max = max.max(k);
+                ffi::lua_settop(state, top + 1);
+            }
+            array_length(count, max as usize)
+        }
+    }
+
+    /// # Safety
+    /// As for `array_length`, which returned `n`.
+    unsafe fn array<S: Serializer>(&self, n: usize, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let state = self.encoder.state;
+        let mut seq = s.serialize_seq(Some(n))?;
+        // SAFETY: per the contract; each element is pushed into the slot
+        // above `top` and popped after it is written. n ≤ MAX_INDEX fits
+        // an int.
+        unsafe {
+            let top = ffi::lua_gettop(state);
+            let item = Slot { index: top + 1, depth: self.depth + 1, ..*self };
+            for i in 1..=n {
+                ffi::lua_rawgeti_(state, self.index, i as c_int);
+                seq.serialize_element(&item).map_err(|e| {
+                    self.encoder.step(|| Step::Index(i as f64));
+                    e
+                })?;
+                ffi::lua_settop(state, top);
+            }
+        }
+        seq.end()
+    }
+
+    /// # Safety
+    /// The table is at `self.index`, with two free stack slots.
+    unsafe fn object<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let state = self.encoder.state;
+        let mut map = s.serialize_map(None)?;
+        // SAFETY: per the contract; lua_next leaves the key at `key` and
+        // the value above it; the value is popped after it is written and
+        // the key is only read (lua_tolstring on a string key does not
+        // change it), as lua_next requires.
+        unsafe {
+            let key = ffi::lua_gettop(state) + 1;
+            let value = Slot { index: key + 1, depth: self.depth + 1, ..*self };
+            ffi::lua_pushnil(state);
+            while ffi::lua_next(state, self.index) != 0 {
+                match ffi::lua_type(state, key) {
+                    ffi::LUA_TSTRING => match utf8(bytes_at(state, key), "key") {
+                        Ok(text) => map.serialize_key(text)?,
+                        Err(message) => return Err(self.encoder.fail(message, true)),
+                    },
+                    ffi::LUA_TNUMBER => {
+                        let x = ffi::lua_tonumber(state, key);
+                        if !x.is_finite() {
+                            return Err(self.encoder.fail(format!("cannot encode {} as a key", non_finite_name(x)), true));
+                        }
+                        map.serialize_key(&Number(x))?
+                    }
+                    _ => {
+                        let kind = type_name(state, key);
+                        let message = format!("cannot encode a {kind} key (keys must be strings or numbers)");
+                        return Err(self.encoder.fail(message, true));
+                    }
+                }
+                map.serialize_value(&value).map_err(|e| {
+                    // On this error path the key is still at `key`.
+                    self.encoder.step(|| key_step(state, key));
+                    e
+                })?;
+                ffi::lua_settop(state, key);
+            }
+        }
+        map.end()
+    }
+
+    /// The message for a table nested too deep: a cycle if one of the
+    /// tables on the stack (the table being encoded and all that enclose
+    /// it) appears twice, plain depth otherwise.
+    fn too_deep(&self) -> String {
+        let state = self.encoder.state;
+        // SAFETY: reads the types and identities of the live stack's slots.
+        let cyclic = unsafe {
+            let mut seen = std::collections::HashSet::new();
+            (1..=ffi::lua_gettop(state))
+                .filter(|&i| ffi::lua_type(state, i) == ffi::LUA_TTABLE)
+                .any(|i| !seen.insert(ffi::lua_topointer(state, i)))
+        };
+        if cyclic {
+            "cannot encode a table that contains itself".to_string()
+        } else {
+            format!("nesting deeper than {MAX_DEPTH}")
+        }
+    }
+}
+
+/// The path step of the key at `index`.
+///
+/// # Safety
+/// `index` holds a string or number on the live `state`'s stack.
+unsafe fn key_step(state: *mut ffi::lua_State, index: c_int) -> Step {
+    // SAFETY: per the contract.
+    unsafe {
+        if ffi::lua_type(state, index) == ffi::LUA_TSTRING {
+            Step::Key(bytes_at(state, index).to_vec())
+        } else {
+            Step::Index(ffi::lua_tonumber(state, index))
+        }
+    }
+}
+
+/// `json.encode(value)` → `true, text` or `false, message, 2`.
+unsafe extern "C-unwind" fn encode_raw(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua with its arguments on the stack; the body
+    // pushes the one result it reports.
+    unsafe {
+        boundary::raw_call(state, "encode", || {
+            if ffi::lua_gettop(state) == 0 {
+                return Err(boundary::bad_argument(1, "encode", "value", "no value"));
+            }
+            ffi::lua_settop(state, 1);
+            let encoder = Encoder { state, failure: RefCell::new(None) };
+            let mut out = Vec::with_capacity(256);
+            let top = Slot { encoder: &encoder, index: 1, depth: 0 };
+            match top.serialize(&mut serde_json::Serializer::new(&mut out)) {
+                Ok(()) => {
+                    ffi::lua_pushlstring_(state, out.as_ptr() as *const c_char, out.len());
+                    Ok(1)
+                }
+                Err(error) => Err(encoder.message(error)),
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Decoding: a `DeserializeSeed` that pushes onto the Lua stack
+
+/// Pushes one JSON value onto the stack of `state`, `depth` containers deep.
+#[derive(Clone, Copy)]
+struct Push {
+    state: *mut ffi::lua_State,
+    depth: usize,
+}
+
+impl Push {
+    /// Checks that one more container fits, and makes stack room for it
+    /// and one key and value.
+    fn enter<E: de::Error>(&self) -> std::result::Result<Push, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom(format!("nesting deeper than {MAX_DEPTH}")));
+        }
+        // SAFETY: `state` is the live state of the `decode_raw` call.
+        if unsafe { ffi::lua_checkstack(self.state, 3) } == 0 {
+            return Err(E::custom("nesting too deep for the Lua stack"));
+        }
+        Ok(Push { depth: self.depth + 1, ..*self })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Push {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+// SAFETY (every method below): a Push is only made by `decode_raw` for
+// its own live state; each push needs one stack slot, which `enter` (or,
+// for the top value, LUA_MINSTACK) provides.
+impl<'de> Visitor<'de> for Push {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<(), E> {
+        // SAFETY: see the impl.
+        unsafe { ffi::lua_pushlightuserdata(self.state, std::ptr::null_mut::<c_void>()) };
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<(), E> {
+        // SAFETY: see the impl.
+        unsafe { ffi::lua_pushboolean(self.state, v as c_int) };
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<(), E> {
+        self.visit_f64(v as f64)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<(), E> {
+        self.visit_f64(v as f64)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<(), E> {
+        // SAFETY: see the impl.
+        unsafe { ffi::lua_pushnumber(self.state, v) };
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<(), E> {
+        // SAFETY: see the impl; Lua copies the bytes.
+        unsafe { ffi::lua_pushlstring_(self.state, v.as_ptr() as *const c_char, v.len()) };
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        let inner = self.enter()?;
+        // SAFETY: see the impl; each element is pushed above the table,
+        // at -2 then, and moved into it.
+        unsafe {
+            ffi::lua_createtable(self.state, 0, 0);
+            let mut n: c_int = 0;
+            while seq.next_element_seed(inner)?.is_some() {
+                n += 1;
+                ffi::lua_rawseti_(self.state, -2, n);
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let inner = self.enter()?;
+        // SAFETY: see the impl; key and value are pushed above the table,
+        // at -3 then, and moved into it (a repeated key keeps the last).
+        unsafe {
+            ffi::lua_createtable(self.state, 0, 0);
+            while map.next_key_seed(inner)?.is_some() {
+                map.next_value_seed(inner)?;
+                ffi::lua_rawset(self.state, -3);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `json.decode(text)` → `true, value` or `false, message, 2`.
+unsafe extern "C-unwind" fn decode_raw(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua with its arguments on the stack. The text
+    // stays at index 1, so its bytes stay valid while they are parsed;
+    // the body pushes the one result it reports.
+    unsafe {
+        boundary::raw_call(state, "decode", || {
+            if ffi::lua_isstring(state, 1) == 0 {
+                return Err(boundary::bad_argument_at(state, 1, "decode", "string"));
+            }
+            ffi::lua_settop(state, 1);
+            let mut de = serde_json::Deserializer::from_slice(bytes_at(state, 1));
+            // Our own limit (MAX_DEPTH) replaces serde_json's 128.
+            de.disable_recursion_limit();
+            Push { state, depth: 0 }
+                .deserialize(&mut de)
+                .and_then(|()| de.end())
+                .map_err(|e| format!("json.decode: {e}"))?;
+            Ok(1)
+        })
+    }
+}
+
+/// `async.json`: `encode`, `decode`, `null`.
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    let json = lua.create_table()?;
+    // SAFETY: both are lua_CFunctions that keep to the raw convention of
+    // `boundary::raw_call`.
+    let (encode, decode) = unsafe { (lua.create_c_function(encode_raw)?, lua.create_c_function(decode_raw)?) };
+    json.set("encode", boundary::wrap(lua, encode)?)?;
+    json.set("decode", boundary::wrap(lua, decode)?)?;
+    json.set("null", Value::NULL)?;
+    module.set("json", json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(x: f64) -> String {
+        serde_json::to_string(&Number(x)).unwrap()
+    }
+
+    /// A number as an object key, the way `object` writes it.
+    fn key(x: f64) -> String {
+        struct One(f64);
+        impl Serialize for One {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry(&Number(self.0), &true)?;
+                map.end()
+            }
+        }
+        serde_json::to_string(&One(x)).unwrap()
+    }
+
+    #[test]
+    fn whole_numbers_are_integers() {
+        assert_eq!(json(1.0), "1");
+        assert_eq!(json(-42.0), "-42");
+        assert_eq!(json(0.0), "0");
+        assert_eq!(json(9007199254740992.0), "9007199254740992");
+        assert_eq!(json(2f64.powi(62)), "4611686018427387904");
+        assert_eq!(json(-(2f64.powi(63))), "-9223372036854775808");
+    }
+
+    #[test]
+    fn other_numbers_take_the_shortest_form_that_reads_back() {
+        for x in [0.1, 1.0 / 3.0, 1e300, 5e-324, f64::MAX, -2.5e-7, 2f64.powi(63), 1e20, 123456.789] {
+            let text = json(x);
+            assert_eq!(text.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{x} as {text}");
+        }
+        assert_eq!(json(0.1), "0.1");
+        assert_eq!(json(1.5), "1.5");
+        assert_eq!(json(-0.0), "-0.0");
+        assert_eq!(integer_of(2f64.powi(63)), None);
+    }
+
+    #[test]
+    fn number_keys_are_quoted() {
+        assert_eq!(key(1.0), r#"{"1":true}"#);
+        assert_eq!(key(1.5), r#"{"1.5":true}"#);
+        assert_eq!(key(-3.0), r#"{"-3":true}"#);
+    }
+
+    #[test]
+    fn non_finite_numbers_are_named() {
+        assert_eq!(non_finite_name(f64::NAN), "NaN");
+        assert_eq!(non_finite_name(f64::INFINITY), "inf");
+        assert_eq!(non_finite_name(f64::NEG_INFINITY), "-inf");
+    }
+
+    #[test]
+    fn arrays_as_lua_cjson_tells_them() {
+        assert_eq!(array_length(0, 0), None);
+        assert_eq!(array_length(3, 3), Some(3));
+        assert_eq!(array_length(2, 3), Some(3));
+        assert_eq!(array_length(1, 10), Some(10));
+        assert_eq!(array_length(1, 11), None);
+        assert_eq!(array_length(50, 100), Some(100));
+        assert_eq!(array_length(50, 101), None);
+    }
+
+    #[test]
+    fn paths_read_as_lua_indexing() {
+        let steps = [Step::Key(b"list".to_vec()), Step::Index(2.0), Step::Key(b"a b".to_vec()), Step::Index(1.5)];
+        assert_eq!(path_text(&steps), r#".list[2]["a b"][1.5]"#);
+        assert_eq!(path_text(&[Step::Key(b"_x9".to_vec()), Step::Key(b"9x".to_vec())]), r#"._x9["9x"]"#);
+        assert_eq!(path_text(&[Step::Key(b"".to_vec()), Step::Key(b"q\"".to_vec())]), r#"[""]["q\""]"#);
+        assert_eq!(path_text(&[]), "");
+    }
+
+    #[test]
+    fn utf8_errors_say_where() {
+        assert_eq!(utf8(b"caf\xc3\xa9", "string"), Ok("café"));
+        assert_eq!(utf8(b"ab\xffc", "string"), Err("invalid UTF-8 in a string (byte 3 of 4, 0xff)".to_string()));
+        assert_eq!(utf8(b"\xc3", "key"), Err("invalid UTF-8 in a key (byte 1 of 1, 0xc3)".to_string()));
+    }
+}
