@@ -12,6 +12,7 @@ mod errors;
 mod fiber;
 mod flow;
 mod handle;
+mod http;
 mod pcall;
 mod runtime;
 mod system;
