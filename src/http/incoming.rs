@@ -1,0 +1,805 @@
+//! What the request parser and the response parser share: collecting a
+//! header block as it arrives, reading headers out of it, and decoding a
+//! body by its framing.
+//!
+//! Every piece of input is looked at once: the header block is scanned
+//! only over the bytes that arrived since the last call, and body bytes go
+//! straight from the input into the body, so that a message costs time in
+//! proportion to its size however it is split.
+
+use memchr::memchr;
+
+use super::{Limits, ParseError};
+
+/// A range of bytes inside a message's header block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    pub(crate) fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// Where `part`, a slice that httparse took out of `block`, lies in it.
+    /// A slice from elsewhere (httparse hands out a static `""` for a
+    /// reason phrase that is not UTF-8) gives an empty span.
+    pub(crate) fn within(block: &[u8], part: &[u8]) -> Span {
+        let block_start = block.as_ptr() as usize;
+        let part_start = part.as_ptr() as usize;
+        if part_start >= block_start && part_start + part.len() <= block_start + block.len() {
+            let start = part_start - block_start;
+            Span { start, end: start + part.len() }
+        } else {
+            Span::default()
+        }
+    }
+
+    pub(crate) fn of(self, block: &[u8]) -> &[u8] {
+        &block[self.start..self.end]
+    }
+
+    pub(crate) fn start(self) -> usize {
+        self.start
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeaderSpan {
+    name: Span,
+    value: Span,
+}
+
+pub(crate) fn header_spans(block: &[u8], headers: &[httparse::Header<'_>]) -> Vec<HeaderSpan> {
+    headers
+        .iter()
+        .map(|header| HeaderSpan {
+            name: Span::within(block, header.name.as_bytes()),
+            value: Span::within(block, header.value),
+        })
+        .collect()
+}
+
+/// The headers of a parsed message, in the order and spelling they came in.
+#[derive(Clone, Copy)]
+pub struct HeaderList<'a> {
+    block: &'a [u8],
+    spans: &'a [HeaderSpan],
+}
+
+impl<'a> HeaderList<'a> {
+    pub(crate) fn new(block: &'a [u8], spans: &'a [HeaderSpan]) -> Self {
+        HeaderList { block, spans }
+    }
+
+    /// `(name, value)` pairs as received; values without surrounding
+    /// whitespace.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + use<'a> {
+        let block = self.block;
+        self.spans.iter().map(move |span| (span.name.of(block), span.value.of(block)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The value of the last header called `name`, compared without case:
+    /// the one a table keyed by lower-case name ends up holding.
+    pub fn get(&self, name: &str) -> Option<&'a [u8]> {
+        self.all(name).last()
+    }
+
+    /// The values of every header called `name`, in order.
+    pub fn all<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+    }
+
+    /// The comma-separated elements of every header called `name`
+    /// (`Connection: keep-alive, Upgrade` and repeated headers alike),
+    /// trimmed, empty ones dropped.
+    pub fn list_items<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.all(name)
+            .flat_map(|value| value.split(|&b| b == b','))
+            .map(|item| item.trim_ascii())
+            .filter(|item| !item.is_empty())
+    }
+
+    /// Whether a list header (`Connection`, `Transfer-Encoding`) holds
+    /// `token`, compared without case.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.list_items(name).any(|item| item.eq_ignore_ascii_case(token.as_bytes()))
+    }
+}
+
+/// Whether a connection outlives a message of this version with these
+/// headers (RFC 9112 §9.3): HTTP/1.1 unless `Connection: close`, HTTP/1.0
+/// only with `Connection: keep-alive`.
+pub(crate) fn version_keeps_alive(version_minor: u8, headers: &HeaderList<'_>) -> bool {
+    if version_minor >= 1 {
+        !headers.has_token("connection", "close")
+    } else {
+        headers.has_token("connection", "keep-alive")
+    }
+}
+
+/// How the end of a body is found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Only a response: the body is all that comes until the peer closes.
+    UntilClose,
+}
+
+/// The one length that every `Content-Length` header agrees on. Repeats of
+/// the same value, as headers or as a list, are one length (RFC 9110
+/// §8.6); anything else is refused, as request smuggling lives there.
+pub(crate) fn content_length(headers: &HeaderList<'_>) -> Result<Option<u64>, ParseError> {
+    let mut length = None;
+    for value in headers.all("content-length") {
+        for item in value.split(|&b| b == b',') {
+            let parsed = parse_decimal(item.trim_ascii()).ok_or(ParseError::Malformed("invalid Content-Length"))?;
+            if length.is_some_and(|known| known != parsed) {
+                return Err(ParseError::Malformed("conflicting Content-Length"));
+            }
+            length = Some(parsed);
+        }
+    }
+    Ok(length)
+}
+
+/// Digits only (no sign, no space, no empty string), without overflow.
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |total, &digit| total.checked_mul(10)?.checked_add(u64::from(digit - b'0')))
+}
+
+/// Collects a header block (lines up to an empty line) from input that
+/// arrives in pieces of any size.
+#[derive(Debug, Default)]
+pub(crate) struct BlockReader {
+    block: Vec<u8>,
+    /// Where the line being read starts.
+    line_start: usize,
+    /// Blank lines before a request line are skipped (RFC 9112 §2.2); a
+    /// trailer section, in contrast, may be empty.
+    skip_leading_blank_lines: bool,
+}
+
+impl BlockReader {
+    pub(crate) fn for_head() -> Self {
+        BlockReader { skip_leading_blank_lines: true, ..Default::default() }
+    }
+
+    pub(crate) fn for_trailers() -> Self {
+        BlockReader::default()
+    }
+
+    /// Bytes of an unfinished block held so far: non-zero once a message
+    /// has begun and until its header block is complete.
+    pub(crate) fn pending(&self) -> usize {
+        self.block.len()
+    }
+
+    /// Takes bytes from `input` up to the end of the block. Returns how
+    /// many it took and whether the block is now complete; never takes
+    /// more than `max_bytes` (the block's blank line included) allows.
+    pub(crate) fn feed(&mut self, input: &[u8], max_bytes: usize) -> Result<(usize, bool), ParseError> {
+        let mut taken = 0;
+        loop {
+            let rest = &input[taken..];
+            // One byte over the limit tells a block that is too large from
+            // one that ends exactly at it.
+            let room = max_bytes.saturating_add(1).saturating_sub(self.block.len());
+            let offered = &rest[..rest.len().min(room)];
+            let scan_from = self.block.len();
+            self.block.extend_from_slice(offered);
+            match self.find_end(scan_from) {
+                Some(end) => {
+                    taken += end - scan_from;
+                    self.block.truncate(end);
+                    if self.skip_leading_blank_lines && self.is_blank() {
+                        self.take();
+                        continue;
+                    }
+                    if end > max_bytes {
+                        return Err(ParseError::HeadersTooLarge);
+                    }
+                    return Ok((taken, true));
+                }
+                None if self.block.len() > max_bytes => return Err(ParseError::HeadersTooLarge),
+                None => return Ok((taken + offered.len(), false)),
+            }
+        }
+    }
+
+    /// The end of the first empty line (`\r\n` or a bare `\n`) that ends
+    /// in the bytes from `scan_from` on.
+    fn find_end(&mut self, scan_from: usize) -> Option<usize> {
+        let mut position = scan_from;
+        while let Some(offset) = memchr(b'\n', &self.block[position..]) {
+            let newline = position + offset;
+            let line = &self.block[self.line_start..newline];
+            if line.is_empty() || line == b"\r" {
+                return Some(newline + 1);
+            }
+            self.line_start = newline + 1;
+            position = newline + 1;
+        }
+        None
+    }
+
+    /// Whether the block is a lone empty line.
+    fn is_blank(&self) -> bool {
+        self.line_start == 0
+    }
+
+    /// Hands over the block and starts afresh.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        self.line_start = 0;
+        std::mem::take(&mut self.block)
+    }
+}
+
+/// A chunk-size line is a few hex digits and rarely-used extensions: past
+/// this, it is an attack, not a message.
+const MAX_CHUNK_SIZE_LINE: usize = 4096;
+
+#[derive(Debug)]
+enum BodyState {
+    Length {
+        remaining: u64,
+    },
+    ChunkSize {
+        line: Vec<u8>,
+    },
+    ChunkData {
+        remaining: u64,
+    },
+    /// The CRLF after a chunk's data; counts its bytes seen so far.
+    ChunkDataEnd {
+        matched: usize,
+    },
+    Trailers(BlockReader),
+    UntilClose,
+    Done,
+}
+
+/// Decodes one message body by its framing, from input in pieces.
+#[derive(Debug)]
+pub(crate) struct BodyReader {
+    state: BodyState,
+    body: Vec<u8>,
+    limits: Limits,
+}
+
+impl BodyReader {
+    /// Refuses at once a `Content-Length` over the limit, before a byte of
+    /// the body is read.
+    pub(crate) fn new(framing: Framing, limits: Limits) -> Result<Self, ParseError> {
+        let state = match framing {
+            Framing::Empty | Framing::Length(0) => BodyState::Done,
+            Framing::Length(length) if length > limits.max_body_bytes => {
+                return Err(ParseError::BodyTooLarge);
+            }
+            Framing::Length(length) => BodyState::Length { remaining: length },
+            Framing::Chunked => BodyState::ChunkSize { line: Vec::new() },
+            Framing::UntilClose => BodyState::UntilClose,
+        };
+        Ok(BodyReader { state, body: Vec::new(), limits })
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, BodyState::Done)
+    }
+
+    /// The decoded body, once `is_done`.
+    pub(crate) fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+
+    /// Takes bytes from `input` up to the end of the body; returns how
+    /// many it took.
+    pub(crate) fn feed(&mut self, input: &[u8]) -> Result<usize, ParseError> {
+        let mut taken = 0;
+        while taken < input.len() && !self.is_done() {
+            taken += self.step(&input[taken..])?;
+        }
+        Ok(taken)
+    }
+
+    /// The peer closed the connection: this ends a body read until close,
+    /// and cuts any other short.
+    pub(crate) fn finish_at_close(&mut self) -> Result<(), ParseError> {
+        match self.state {
+            BodyState::UntilClose | BodyState::Done => {
+                self.state = BodyState::Done;
+                Ok(())
+            }
+            _ => Err(ParseError::Incomplete),
+        }
+    }
+
+    /// Advances by one piece of framing or data; takes at least one byte.
+    fn step(&mut self, input: &[u8]) -> Result<usize, ParseError> {
+        match &mut self.state {
+            BodyState::Length { remaining } | BodyState::ChunkData { remaining } => {
+                let data = take_up_to(input, *remaining);
+                *remaining -= data.len() as u64;
+                let still_expected = *remaining;
+                if still_expected == 0 {
+                    self.state = match self.state {
+                        BodyState::Length { .. } => BodyState::Done,
+                        _ => BodyState::ChunkDataEnd { matched: 0 },
+                    };
+                }
+                append_body(&mut self.body, data, still_expected);
+                Ok(data.len())
+            }
+            BodyState::UntilClose => {
+                if (self.body.len() + input.len()) as u64 > self.limits.max_body_bytes {
+                    return Err(ParseError::BodyTooLarge);
+                }
+                self.body.extend_from_slice(input);
+                Ok(input.len())
+            }
+            BodyState::ChunkDataEnd { matched } => {
+                let expected = &b"\r\n"[*matched..];
+                let seen = input.len().min(expected.len());
+                if input[..seen] != expected[..seen] {
+                    return Err(ParseError::Malformed("chunk data not followed by CRLF"));
+                }
+                *matched += seen;
+                if *matched == 2 {
+                    self.state = BodyState::ChunkSize { line: Vec::new() };
+                }
+                Ok(seen)
+            }
+            BodyState::ChunkSize { line } => {
+                let (taken, complete) = match memchr(b'\n', input) {
+                    Some(newline) => (newline + 1, true),
+                    None => (input.len(), false),
+                };
+                if line.len() + taken > MAX_CHUNK_SIZE_LINE {
+                    return Err(ParseError::Malformed("chunk size line too long"));
+                }
+                line.extend_from_slice(&input[..taken]);
+                if complete {
+                    let size = parse_chunk_size_line(line)?;
+                    self.state = self.after_chunk_size(size)?;
+                }
+                Ok(taken)
+            }
+            BodyState::Trailers(reader) => {
+                // Trailer fields are read past, not kept: nothing in this
+                // library asks for them, and merging them into the headers
+                // would let a body rewrite what the headers said.
+                let (taken, complete) = reader.feed(input, self.limits.max_header_bytes)?;
+                if complete {
+                    self.state = BodyState::Done;
+                }
+                Ok(taken)
+            }
+            BodyState::Done => Ok(0),
+        }
+    }
+
+    fn after_chunk_size(&self, size: u64) -> Result<BodyState, ParseError> {
+        if size == 0 {
+            return Ok(BodyState::Trailers(BlockReader::for_trailers()));
+        }
+        // Refused on the announced size, before its data arrives.
+        let room = self.limits.max_body_bytes.saturating_sub(self.body.len() as u64);
+        if size > room {
+            return Err(ParseError::BodyTooLarge);
+        }
+        Ok(BodyState::ChunkData { remaining: size })
+    }
+}
+
+fn take_up_to(input: &[u8], limit: u64) -> &[u8] {
+    let count = usize::try_from(limit).map_or(input.len(), |limit| limit.min(input.len()));
+    &input[..count]
+}
+
+/// Appends `data`, growing the body geometrically but never past what the
+/// framing still announces, so that a known length ends with no slack and
+/// a 1-byte start does not reserve the whole announced size.
+fn append_body(body: &mut Vec<u8>, data: &[u8], still_expected: u64) {
+    if body.capacity() - body.len() < data.len() {
+        let doubling = body.len().max(data.len());
+        let remaining = usize::try_from(still_expected).unwrap_or(usize::MAX);
+        body.reserve_exact(doubling.min(data.len().saturating_add(remaining)));
+    }
+    body.extend_from_slice(data);
+}
+
+/// `1A;name=value\r\n` -> 26. httparse reads the digits and skips the
+/// extensions; it also takes a line with no digits for size 0, and a bare
+/// `\n` ending for more to come, both refused here.
+fn parse_chunk_size_line(line: &[u8]) -> Result<u64, ParseError> {
+    const INVALID: ParseError = ParseError::Malformed("invalid chunk size");
+    if !line.first().is_some_and(u8::is_ascii_hexdigit) {
+        return Err(INVALID);
+    }
+    match httparse::parse_chunk_size(line) {
+        Ok(httparse::Status::Complete((used, size))) if used == line.len() => Ok(size),
+        _ => Err(INVALID),
+    }
+}
+
+/// Runs an httparse parse with room for the usual number of headers, and
+/// once more with room for as many as the block can hold when that was
+/// too few. The block is already held to the header size limit, which so
+/// bounds the count too. `parse` gives `None` for a partial head.
+pub(crate) fn parse_with_header_room<'b, T>(
+    block: &'b [u8],
+    parse: impl Fn(&'b [u8], &mut [httparse::Header<'b>]) -> Result<Option<T>, httparse::Error>,
+) -> Result<T, ParseError> {
+    let mut usual: [httparse::Header<'b>; 64] = [httparse::EMPTY_HEADER; 64];
+    let result = match parse(block, &mut usual) {
+        Err(httparse::Error::TooManyHeaders) => {
+            // The shortest header line is `a:` and a newline.
+            let mut room: Vec<httparse::Header<'b>> = vec![httparse::EMPTY_HEADER; block.len() / 3 + 1];
+            parse(block, &mut room)
+        }
+        other => other,
+    };
+    match result {
+        Ok(Some(parsed)) => Ok(parsed),
+        // The block ends with its blank line, so this means bytes httparse
+        // does not take as a message head.
+        Ok(None) => Err(ParseError::Malformed("incomplete header block")),
+        Err(httparse::Error::Version) if names_other_version(block) => Err(ParseError::UnsupportedVersion),
+        Err(error) => Err(from_httparse(error)),
+    }
+}
+
+/// httparse reports a version error for whatever stands where the version
+/// goes (`GET /a b HTTP/1.1` too): only a well-formed `HTTP/x.y` other
+/// than 1.0 and 1.1 is an unsupported version.
+fn names_other_version(block: &[u8]) -> bool {
+    let first_line = block.split(|&b| b == b'\n').next().unwrap_or(b"").trim_ascii();
+    first_line.split(|&b| b == b' ').any(|word| match word {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] => {
+            major.is_ascii_digit() && minor.is_ascii_digit() && !matches!((major, minor), (b'1', b'0' | b'1'))
+        }
+        _ => false,
+    })
+}
+
+fn from_httparse(error: httparse::Error) -> ParseError {
+    ParseError::Malformed(match error {
+        httparse::Error::Version => "invalid version",
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status code",
+        httparse::Error::Token => "invalid token in the first line",
+        httparse::Error::TooManyHeaders => "too many headers",
+    })
+}
+
+/// How `Transfer-Encoding` frames a message (RFC 9112 §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TransferCoding {
+    Absent,
+    /// `chunked`, once and last.
+    Chunked,
+    /// Anything else: a request so framed is refused, a response so framed
+    /// is read until the connection closes.
+    Other,
+}
+
+pub(crate) fn transfer_coding(headers: &HeaderList<'_>) -> TransferCoding {
+    if headers.all("transfer-encoding").next().is_none() {
+        return TransferCoding::Absent;
+    }
+    let mut codings = headers.list_items("transfer-encoding").peekable();
+    let mut chunked_count = 0;
+    let mut last_is_chunked = false;
+    while let Some(coding) = codings.next() {
+        let chunked = coding.eq_ignore_ascii_case(b"chunked");
+        chunked_count += usize::from(chunked);
+        last_is_chunked = chunked && codings.peek().is_none();
+    }
+    if last_is_chunked && chunked_count == 1 { TransferCoding::Chunked } else { TransferCoding::Other }
+}
+
+/// What a header block turned out to be.
+pub(crate) enum Head<M> {
+    /// An interim (1xx) response: nothing to hand over, the final one
+    /// follows on the same connection.
+    Interim,
+    Message {
+        message: M,
+        framing: Framing,
+        /// The peer waits for `100 Continue` before sending the body.
+        expects_continue: bool,
+        then: AfterMessage,
+    },
+}
+
+/// What the connection carries once a message is complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AfterMessage {
+    NextMessage,
+    /// Another protocol (after an upgrade or a CONNECT): the bytes are the
+    /// caller's, unparsed.
+    OtherProtocol,
+    /// Nothing the peer sends is read any more (the connection closes
+    /// after this message).
+    Nothing,
+}
+
+impl AfterMessage {
+    pub(crate) fn after(upgrade: bool, keep_alive: bool) -> Self {
+        match (upgrade, keep_alive) {
+            (true, _) => AfterMessage::OtherProtocol,
+            (false, true) => AfterMessage::NextMessage,
+            (false, false) => AfterMessage::Nothing,
+        }
+    }
+}
+
+/// The side-specific part of reading messages: requests on a server,
+/// responses on a client.
+pub(crate) trait HeadParser {
+    type Message;
+    fn parse_head(&mut self, block: Vec<u8>) -> Result<Head<Self::Message>, ParseError>;
+    fn attach_body(message: &mut Self::Message, body: Vec<u8>);
+    /// The error, if any, when the peer closes between messages.
+    fn closed_between_messages(&self) -> Option<ParseError> {
+        None
+    }
+}
+
+/// What a reader hands over, in the order things happened on the wire.
+#[derive(Debug)]
+pub enum Event<M> {
+    /// A complete message, body decoded.
+    Message(M),
+    /// A request's head asked for `100 Continue` before its body (see
+    /// [`crate::http::CONTINUE_RESPONSE`]).
+    ContinueExpected,
+    /// The input cannot be read further; the last event.
+    Error(ParseError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReaderState {
+    Messages,
+    OtherProtocol,
+    Stopped,
+}
+
+/// Reads a stream of messages from input that arrives in pieces of any
+/// size, several messages to a piece or one message over many.
+pub(crate) struct MessageReader<P: HeadParser> {
+    pub(crate) parser: P,
+    limits: Limits,
+    head: BlockReader,
+    /// The message whose body is being read.
+    in_body: Option<(P::Message, BodyReader, AfterMessage)>,
+    state: ReaderState,
+    events: std::collections::VecDeque<Event<P::Message>>,
+    other_protocol: Vec<u8>,
+}
+
+impl<P: HeadParser> MessageReader<P> {
+    pub(crate) fn new(parser: P, limits: Limits) -> Self {
+        MessageReader {
+            parser,
+            limits,
+            head: BlockReader::for_head(),
+            in_body: None,
+            state: ReaderState::Messages,
+            events: Default::default(),
+            other_protocol: Vec::new(),
+        }
+    }
+
+    pub(crate) fn feed(&mut self, mut input: &[u8]) {
+        while !input.is_empty() {
+            match self.state {
+                ReaderState::Messages => {}
+                ReaderState::OtherProtocol => {
+                    self.other_protocol.extend_from_slice(input);
+                    return;
+                }
+                ReaderState::Stopped => return,
+            }
+            let step = match &mut self.in_body {
+                Some((_, body, _)) => body.feed(input),
+                None => self.read_head(input),
+            };
+            match step {
+                Ok(taken) => input = &input[taken..],
+                Err(error) => return self.fail(error),
+            }
+            self.complete_if_done();
+        }
+    }
+
+    /// The peer closed its side: ends a body read until close, and reports
+    /// a message cut short.
+    pub(crate) fn finish(&mut self) {
+        if self.state != ReaderState::Messages {
+            return;
+        }
+        if let Some((_, body, _)) = &mut self.in_body {
+            if let Err(error) = body.finish_at_close() {
+                return self.fail(error);
+            }
+            self.complete_if_done();
+        } else if self.head.pending() > 0 {
+            return self.fail(ParseError::Incomplete);
+        } else if let Some(error) = self.parser.closed_between_messages() {
+            return self.fail(error);
+        }
+        self.state = ReaderState::Stopped;
+    }
+
+    pub(crate) fn next_event(&mut self) -> Option<Event<P::Message>> {
+        self.events.pop_front()
+    }
+
+    pub(crate) fn pending_head_bytes(&self) -> usize {
+        self.head.pending()
+    }
+
+    /// No message begun and not finished.
+    pub(crate) fn is_between_messages(&self) -> bool {
+        self.head.pending() == 0 && self.in_body.is_none()
+    }
+
+    pub(crate) fn in_other_protocol(&self) -> bool {
+        self.state == ReaderState::OtherProtocol
+    }
+
+    pub(crate) fn take_other_protocol_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.other_protocol)
+    }
+
+    fn read_head(&mut self, input: &[u8]) -> Result<usize, ParseError> {
+        let (taken, complete) = self.head.feed(input, self.limits.max_header_bytes)?;
+        if complete {
+            let block = self.head.take();
+            if let Head::Message { message, framing, expects_continue, then } = self.parser.parse_head(block)? {
+                let body = BodyReader::new(framing, self.limits)?;
+                if expects_continue && !body.is_done() {
+                    self.events.push_back(Event::ContinueExpected);
+                }
+                self.in_body = Some((message, body, then));
+            }
+        }
+        Ok(taken)
+    }
+
+    fn complete_if_done(&mut self) {
+        if !self.in_body.as_ref().is_some_and(|(_, body, _)| body.is_done()) {
+            return;
+        }
+        if let Some((mut message, body, then)) = self.in_body.take() {
+            P::attach_body(&mut message, body.into_body());
+            self.events.push_back(Event::Message(message));
+            self.state = match then {
+                AfterMessage::NextMessage => ReaderState::Messages,
+                AfterMessage::OtherProtocol => ReaderState::OtherProtocol,
+                AfterMessage::Nothing => ReaderState::Stopped,
+            };
+        }
+    }
+
+    fn fail(&mut self, error: ParseError) {
+        self.events.push_back(Event::Error(error));
+        self.state = ReaderState::Stopped;
+        self.in_body = None;
+        self.head.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_reader_takes_exactly_the_block() {
+        let mut reader = BlockReader::for_head();
+        assert_eq!(reader.feed(b"GET / HTTP/1.1\r\nA: b\r", 100), Ok((21, false)));
+        assert_eq!(reader.feed(b"\n\r", 100), Ok((2, false)));
+        assert_eq!(reader.feed(b"\nbody", 100), Ok((1, true)));
+        assert_eq!(reader.take(), b"GET / HTTP/1.1\r\nA: b\r\n\r\n");
+        assert_eq!(reader.pending(), 0);
+        // Leading blank lines are dropped, not counted as a block.
+        assert_eq!(reader.feed(b"\r\n\nX\n\nrest", 100), Ok((6, true)));
+        assert_eq!(reader.take(), b"X\n\n");
+        // Trailers may be empty.
+        let mut trailers = BlockReader::for_trailers();
+        assert_eq!(trailers.feed(b"\r\nnext", 100), Ok((2, true)));
+    }
+
+    #[test]
+    fn block_reader_limit_counts_the_whole_block() {
+        let block = b"AB: c\r\n\r\n";
+        let mut reader = BlockReader::for_head();
+        assert_eq!(reader.feed(block, block.len()), Ok((block.len(), true)));
+        let mut reader = BlockReader::for_head();
+        assert_eq!(reader.feed(block, block.len() - 1), Err(ParseError::HeadersTooLarge));
+        // Input past the limit is not even copied in.
+        let mut reader = BlockReader::for_head();
+        assert_eq!(reader.feed(&[b'a'; 1000], 10), Err(ParseError::HeadersTooLarge));
+        assert!(reader.pending() <= 11);
+    }
+
+    #[test]
+    fn decimal_lengths() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"007"), Some(7));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_decimal(b"18446744073709551616"), None);
+        assert_eq!(parse_decimal(b""), None);
+        assert_eq!(parse_decimal(b"1 2"), None);
+        assert_eq!(parse_decimal(b"0x1"), None);
+    }
+
+    #[test]
+    fn chunk_size_lines() {
+        assert_eq!(parse_chunk_size_line(b"1a\r\n"), Ok(26));
+        assert_eq!(parse_chunk_size_line(b"FF;name=\"v\"\r\n"), Ok(255));
+        assert_eq!(parse_chunk_size_line(b"0 \r\n"), Ok(0));
+        for bad in
+            [&b"\r\n"[..], b";x\r\n", b" 1\r\n", b"1\n", b"1 2\r\n", b"g\r\n", b"1\rx\n", b"11111111111111111\r\n"]
+        {
+            assert!(parse_chunk_size_line(bad).is_err(), "{}", bad.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn header_lists_and_tokens() {
+        let block = b"Connection: keep-alive, Upgrade\r\nconnection: ,close,\r\nX: a\r\n\r\n";
+        let mut room = [httparse::EMPTY_HEADER; 4];
+        let httparse::Status::Complete((_, headers)) = httparse::parse_headers(block, &mut room).unwrap() else {
+            panic!()
+        };
+        let spans = header_spans(block, headers);
+        let list = HeaderList::new(block, &spans);
+        let items: Vec<_> = list.list_items("CONNECTION").collect();
+        assert_eq!(items, [&b"keep-alive"[..], b"Upgrade", b"close"]);
+        assert!(list.has_token("connection", "upgrade"));
+        assert!(!list.has_token("connection", "keep"));
+        assert_eq!(list.get("connection"), Some(&b",close,"[..]));
+        assert_eq!(list.all("x").count(), 1);
+    }
+
+    #[test]
+    fn spans_outside_the_block_are_empty() {
+        let block = b"abcdef";
+        assert_eq!(Span::within(block, &block[2..4]).of(block), b"cd");
+        assert_eq!(Span::within(block, b"elsewhere"), Span::default());
+    }
+
+    #[test]
+    fn a_body_of_known_length_ends_with_no_slack() {
+        let mut reader = BodyReader::new(Framing::Length(1000), Limits::default()).unwrap();
+        assert_eq!(reader.feed(b"x"), Ok(1));
+        let capacity_after_one_byte = reader.body.capacity();
+        assert!(capacity_after_one_byte < 1000, "no reservation of the whole announced size up front");
+        for _ in 0..999 {
+            reader.feed(b"y").unwrap();
+        }
+        assert!(reader.is_done());
+        assert_eq!(reader.feed(b"more"), Ok(0));
+        let body = reader.into_body();
+        assert_eq!((body.len(), body.capacity()), (1000, 1000));
+    }
+}

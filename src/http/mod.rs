@@ -1,0 +1,92 @@
+//! The HTTP/1.1 protocol core behind `async.http`: bytes in, parsed
+//! messages out; messages in, bytes out.
+//!
+//! The server side parses requests as they arrive in pieces
+//! ([`RequestParser`]) and serializes responses
+//! ([`serialize_response`]); the client side serializes requests
+//! ([`serialize_request`]) and parses responses ([`ResponseParser`]).
+//! [`multipart`] decodes `multipart/form-data` bodies and [`codes`] holds
+//! the reason phrases. Everything is plain data in and out, so that the
+//! Lua layer (`http.listen`, `http.request`) only moves values between Lua
+//! and these types, and drives sockets and timers itself.
+//!
+//! May touch: byte buffers and the clock reading the caller passes in.
+//! Never Lua, never libuv, no I/O, no timers.
+
+// The Lua layer over this module comes next; until then only the tests
+// in these files call it.
+#![allow(dead_code, unused_imports)]
+
+mod client;
+mod codes;
+mod incoming;
+pub mod multipart;
+mod outgoing;
+mod server;
+
+use std::fmt;
+
+pub use client::{Response, ResponseParser, serialize_request};
+pub use codes::{codes, reason_phrase};
+pub use incoming::{Event, HeaderList};
+pub use outgoing::{DateCache, InvalidMessage, Outgoing};
+pub use server::{CONTINUE_RESPONSE, Reply, ReplyContext, Request, RequestEvent, RequestParser, serialize_response};
+
+/// Sizes past which an incoming message is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The request or status line and the headers, blank line included.
+    /// Chunked trailers are held to the same limit.
+    pub max_header_bytes: usize,
+    /// The decoded body.
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_header_bytes: 64 * 1024, max_body_bytes: 16 * 1024 * 1024 }
+    }
+}
+
+/// Why an incoming message was refused. After one, the connection carries
+/// no further message: a server answers [`ParseError::status`] and closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// The header block (or the trailers) went past `max_header_bytes`.
+    HeadersTooLarge,
+    /// The body went, or announced it would go, past `max_body_bytes`.
+    BodyTooLarge,
+    /// The bytes do not form an HTTP/1.x message; says what was wrong.
+    Malformed(&'static str),
+    /// An HTTP version other than 1.0 and 1.1.
+    UnsupportedVersion,
+    /// The peer closed the connection in the middle of a message, or
+    /// before the response to a request it was sent.
+    Incomplete,
+}
+
+impl ParseError {
+    /// The status code a server answers this error with.
+    pub fn status(self) -> u16 {
+        match self {
+            ParseError::HeadersTooLarge => 431,
+            ParseError::BodyTooLarge => 413,
+            ParseError::Malformed(_) | ParseError::Incomplete => 400,
+            ParseError::UnsupportedVersion => 505,
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::HeadersTooLarge => f.write_str("header block too large"),
+            ParseError::BodyTooLarge => f.write_str("body too large"),
+            ParseError::Malformed(what) => write!(f, "malformed message: {what}"),
+            ParseError::UnsupportedVersion => f.write_str("unsupported HTTP version"),
+            ParseError::Incomplete => f.write_str("connection closed before the message ended"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}

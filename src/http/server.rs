@@ -1,0 +1,1059 @@
+//! The server side: requests in ([`RequestParser`]), responses out
+//! ([`serialize_response`]).
+
+use super::codes::reason_phrase;
+use super::incoming::{
+    AfterMessage, Event, Framing, Head, HeadParser, HeaderList, HeaderSpan, MessageReader, Span, TransferCoding,
+    content_length, header_spans, parse_with_header_room, transfer_coding, version_keeps_alive,
+};
+use super::outgoing::{GivenHeaders, InvalidMessage, Outgoing};
+use super::{Limits, ParseError};
+
+/// What a [`RequestParser`] hands over.
+pub type RequestEvent = Event<Request>;
+
+/// The interim response that lets a client waiting on
+/// `Expect: 100-continue` send its body.
+pub const CONTINUE_RESPONSE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// One parsed request, body included. Text parts are bytes as received.
+#[derive(Debug)]
+pub struct Request {
+    /// The request line and headers as received; the spans point here.
+    head: Vec<u8>,
+    method: Span,
+    target: Span,
+    path: Span,
+    query: Option<Span>,
+    fragment: Option<Span>,
+    version_minor: u8,
+    headers: Vec<HeaderSpan>,
+    /// The connection may carry another request after this one (RFC 9112
+    /// §9.3). Always false after an upgrade request.
+    pub should_keep_alive: bool,
+    /// `Connection: upgrade` with an `Upgrade` header, or a CONNECT: what
+    /// follows on the connection is not HTTP.
+    pub upgrade: bool,
+    /// The client sent `Expect: 100-continue` (heeded in HTTP/1.1 only).
+    pub expect_continue: bool,
+    /// Decoded from Content-Length or chunked framing; empty when none.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// `GET`, `POST`, ... as sent (methods are case-sensitive).
+    pub fn method(&self) -> &str {
+        // httparse admits only token bytes, all ASCII.
+        std::str::from_utf8(self.method.of(&self.head)).unwrap_or("")
+    }
+
+    /// The request target as sent: `/a%20b?x=1`.
+    pub fn target(&self) -> &[u8] {
+        self.target.of(&self.head)
+    }
+
+    /// The target's path, still percent-encoded: `/a%20b`. The authority
+    /// of an absolute-form target (`http://host/a`) is left out; an
+    /// absolute-form target without a path gives `/`.
+    pub fn path(&self) -> &[u8] {
+        match self.path.of(&self.head) {
+            b"" => b"/",
+            path => path,
+        }
+    }
+
+    /// What follows `?`, when not empty.
+    pub fn query(&self) -> Option<&[u8]> {
+        self.query.map(|span| span.of(&self.head))
+    }
+
+    /// What follows `#`, when not empty (clients do not send it, but a
+    /// raw target may hold one).
+    pub fn fragment(&self) -> Option<&[u8]> {
+        self.fragment.map(|span| span.of(&self.head))
+    }
+
+    /// `(1, 0)` or `(1, 1)`.
+    pub fn version(&self) -> (u8, u8) {
+        (1, self.version_minor)
+    }
+
+    pub fn headers(&self) -> HeaderList<'_> {
+        HeaderList::new(&self.head, &self.headers)
+    }
+
+    /// How a response to this request is to be written.
+    pub fn reply_context(&self) -> ReplyContext {
+        ReplyContext {
+            head_request: self.method() == "HEAD",
+            version_minor: self.version_minor,
+            keep_alive: self.should_keep_alive,
+        }
+    }
+
+    fn from_head(head: Vec<u8>) -> Result<Head<Request>, ParseError> {
+        let (method, target, version_minor, headers) = parse_with_header_room(&head, |block, room| {
+            let mut request = httparse::Request::new(room);
+            if request.parse(block)?.is_partial() {
+                return Ok(None);
+            }
+            Ok(Some((
+                Span::within(block, request.method.unwrap_or("").as_bytes()),
+                Span::within(block, request.path.unwrap_or("").as_bytes()),
+                request.version.unwrap_or(1),
+                header_spans(block, request.headers),
+            )))
+        })?;
+        let (path, query, fragment) = split_target(&head, target);
+        let mut request = Request {
+            head,
+            method,
+            target,
+            path,
+            query,
+            fragment,
+            version_minor,
+            headers,
+            should_keep_alive: false,
+            upgrade: false,
+            expect_continue: false,
+            body: Vec::new(),
+        };
+        let headers = request.headers();
+        let framing = request_framing(version_minor, &headers)?;
+        let upgrade = request.method() == "CONNECT"
+            || (headers.get("upgrade").is_some() && headers.has_token("connection", "upgrade"));
+        // RFC 9110 §10.1.1: an HTTP/1.0 client cannot be waiting for it.
+        let expect_continue = version_minor >= 1
+            && headers.get("expect").is_some_and(|value| value.eq_ignore_ascii_case(b"100-continue"));
+        let keep_alive = !upgrade && version_keeps_alive(version_minor, &headers);
+        request.upgrade = upgrade;
+        request.expect_continue = expect_continue;
+        request.should_keep_alive = keep_alive;
+        // When the connection closes after the response, requests the
+        // client pipelined behind this one are not answered, so they are
+        // not read either.
+        let then = AfterMessage::after(upgrade, keep_alive);
+        Ok(Head::Message { message: request, framing, expects_continue: expect_continue, then })
+    }
+}
+
+/// Request framing, strictly (RFC 9112 §6.1, §6.3): the ambiguous cases
+/// are the ones request smuggling is made of, so they are refused.
+fn request_framing(version_minor: u8, headers: &HeaderList<'_>) -> Result<Framing, ParseError> {
+    let length = content_length(headers)?;
+    match transfer_coding(headers) {
+        TransferCoding::Absent => Ok(length.map_or(Framing::Empty, Framing::Length)),
+        TransferCoding::Chunked if length.is_some() => {
+            Err(ParseError::Malformed("both Content-Length and Transfer-Encoding"))
+        }
+        TransferCoding::Chunked if version_minor == 0 => {
+            Err(ParseError::Malformed("Transfer-Encoding in an HTTP/1.0 request"))
+        }
+        TransferCoding::Chunked => Ok(Framing::Chunked),
+        TransferCoding::Other => Err(ParseError::Malformed("transfer coding other than a final chunked")),
+    }
+}
+
+/// `path?query#fragment`, with the `scheme://authority` of an
+/// absolute-form target left out of the path.
+fn split_target(head: &[u8], target: Span) -> (Span, Option<Span>, Option<Span>) {
+    let bytes = target.of(head);
+    let base = target.start();
+    let absolute_prefix = ["http://", "https://"]
+        .iter()
+        .find(|scheme| bytes.len() >= scheme.len() && bytes[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes()))
+        .map_or(0, |scheme| {
+            let after_scheme = &bytes[scheme.len()..];
+            let authority = after_scheme.iter().position(|b| b"/?#".contains(b)).unwrap_or(after_scheme.len());
+            scheme.len() + authority
+        });
+    let fragment_at = bytes.iter().position(|&b| b == b'#');
+    let before_fragment = fragment_at.unwrap_or(bytes.len());
+    let query_at = bytes[..before_fragment].iter().position(|&b| b == b'?');
+    let path_end = query_at.unwrap_or(before_fragment);
+    let non_empty = |start: usize, end: usize| (start < end).then(|| Span::new(base + start, base + end));
+    (
+        Span::new(base + absolute_prefix.min(path_end), base + path_end),
+        query_at.and_then(|at| non_empty(at + 1, before_fragment)),
+        fragment_at.and_then(|at| non_empty(at + 1, bytes.len())),
+    )
+}
+
+struct RequestHeads;
+
+impl HeadParser for RequestHeads {
+    type Message = Request;
+
+    fn parse_head(&mut self, block: Vec<u8>) -> Result<Head<Request>, ParseError> {
+        Request::from_head(block)
+    }
+
+    fn attach_body(message: &mut Request, body: Vec<u8>) {
+        message.body = body;
+    }
+}
+
+/// Reads the requests of one connection from input in pieces of any size.
+///
+/// Feed it what the socket reads, then drain [`RequestParser::next_event`]:
+/// requests come in the order they were sent; an error is the last event,
+/// after which the server answers `error.status()` and closes.
+pub struct RequestParser {
+    reader: MessageReader<RequestHeads>,
+}
+
+impl RequestParser {
+    pub fn new(limits: Limits) -> Self {
+        RequestParser { reader: MessageReader::new(RequestHeads, limits) }
+    }
+
+    /// Parses `input`, queueing what it completes. After an error, after a
+    /// request that closes the connection, and after an upgrade request,
+    /// input is no longer parsed (see [`RequestParser::take_upgrade_bytes`]).
+    pub fn feed(&mut self, input: &[u8]) {
+        self.reader.feed(input);
+    }
+
+    /// The client closed its side: a request cut short becomes an
+    /// [`ParseError::Incomplete`] error event.
+    pub fn finish(&mut self) {
+        self.reader.finish();
+    }
+
+    pub fn next_event(&mut self) -> Option<RequestEvent> {
+        self.reader.next_event()
+    }
+
+    /// Bytes of a header block begun and not yet complete: while non-zero,
+    /// a header timeout is running out.
+    pub fn pending_header_bytes(&self) -> usize {
+        self.reader.pending_head_bytes()
+    }
+
+    /// No request begun and not finished: the connection is idle.
+    pub fn is_idle(&self) -> bool {
+        self.reader.is_between_messages()
+    }
+
+    /// After an upgrade request: the bytes that followed it, which belong
+    /// to the new protocol. Taken, so each byte is returned once.
+    pub fn take_upgrade_bytes(&mut self) -> Vec<u8> {
+        self.reader.take_other_protocol_bytes()
+    }
+
+    pub fn is_upgraded(&self) -> bool {
+        self.reader.in_other_protocol()
+    }
+}
+
+/// What a response depends on in the request it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyContext {
+    /// A response to HEAD carries the headers a GET would get, no body.
+    pub head_request: bool,
+    /// 0 for an HTTP/1.0 client, which knows no chunked coding.
+    pub version_minor: u8,
+    /// The connection may stay open after the response.
+    pub keep_alive: bool,
+}
+
+impl ReplyContext {
+    /// For an error answered without a request (a parse error): HTTP/1.1,
+    /// and the connection closes.
+    pub fn closing() -> Self {
+        ReplyContext { head_request: false, version_minor: 1, keep_alive: false }
+    }
+}
+
+/// A response ready to write.
+#[derive(Debug)]
+pub struct Reply<'a> {
+    pub message: Outgoing<'a>,
+    /// False when the connection is to be closed once this is written.
+    pub keep_alive: bool,
+}
+
+/// Writes `HTTP/1.1 CODE REASON`, the given headers (names as given, in
+/// order), then those the server adds unless given: `Date` (`date`, from
+/// [`super::DateCache`]), `Server: ASyNC`, `Content-Length` (the body's
+/// total, unless the headers give a length or `Transfer-Encoding:
+/// chunked`) and `Connection` (`keep-alive` or `close`), then the body.
+///
+/// With `Transfer-Encoding: chunked`, each non-empty body piece becomes a
+/// chunk; for an HTTP/1.0 client that header is left out and a length
+/// given instead. Another transfer coding without chunked is written as
+/// given, and the connection closes to end the body. 1xx, 204 and 304 responses get no body and no added
+/// length; a response to HEAD gets the length of the body it leaves out.
+/// A 101 keeps the connection (now in the new protocol) and gets no
+/// `Connection` header added.
+pub fn serialize_response<'a>(
+    status: u16,
+    headers: &[(&[u8], &[u8])],
+    body: &[&'a [u8]],
+    context: ReplyContext,
+    date: &str,
+) -> Result<Reply<'a>, InvalidMessage> {
+    if !(100..=999).contains(&status) {
+        return Err(InvalidMessage::StatusCode(status));
+    }
+    let given = GivenHeaders::check(headers)?;
+    let switching_protocols = status == 101;
+    let no_body = status < 200 || status == 204 || status == 304;
+    let old_client = context.version_minor == 0;
+    let chunked = given.chunked && !old_client && !no_body;
+    // Another transfer coding without chunked: only the close ends it.
+    let until_close = given.transfer_encoding && !given.chunked && !old_client && !no_body;
+    let keep_alive = switching_protocols || (context.keep_alive && !given.connection_close && !until_close);
+
+    let mut message = Outgoing::default();
+    let reason = reason_phrase(status).unwrap_or("unknown");
+    message.put(format!("HTTP/1.1 {status} {reason}\r\n").as_bytes());
+    for &(name, value) in headers {
+        let is_transfer_encoding = name.eq_ignore_ascii_case(b"transfer-encoding");
+        if !(is_transfer_encoding && old_client) {
+            message.put_header(name, value);
+        }
+    }
+    if !given.date {
+        message.put_header(b"Date", date.as_bytes());
+    }
+    if !given.server {
+        message.put_header(b"Server", b"ASyNC");
+    }
+    if !no_body && !chunked && !until_close && !given.content_length {
+        let length: usize = body.iter().map(|piece| piece.len()).sum();
+        message.put_header(b"Content-Length", length.to_string().as_bytes());
+    }
+    if !switching_protocols {
+        if !keep_alive && !given.connection_close {
+            message.put_header(b"Connection", b"close");
+        } else if keep_alive && !given.connection {
+            message.put_header(b"Connection", b"keep-alive");
+        }
+    }
+    message.put(b"\r\n");
+    if !no_body && !context.head_request {
+        if chunked {
+            message.put_chunked_body(body);
+        } else {
+            message.put_plain_body(body);
+        }
+    }
+    Ok(Reply { message, keep_alive })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::http::{DateCache, ResponseParser};
+
+    fn new_parser() -> RequestParser {
+        RequestParser::new(Limits::default())
+    }
+
+    fn events_of(parser: &mut RequestParser) -> Vec<RequestEvent> {
+        std::iter::from_fn(|| parser.next_event()).collect()
+    }
+
+    fn parse(input: &[u8]) -> Vec<RequestEvent> {
+        let mut parser = new_parser();
+        parser.feed(input);
+        events_of(&mut parser)
+    }
+
+    fn only_request(input: &[u8]) -> Request {
+        match parse(input).as_mut_slice() {
+            [Event::Message(_)] => {}
+            other => panic!("expected one request, got {other:?}"),
+        }
+        let mut events = parse(input);
+        match events.pop() {
+            Some(Event::Message(request)) => request,
+            _ => unreachable!(),
+        }
+    }
+
+    fn only_error(input: &[u8]) -> ParseError {
+        let events = parse(input);
+        match events.last() {
+            Some(Event::Error(error)) => *error,
+            _ => panic!("expected an error, got {events:?}"),
+        }
+    }
+
+    /// Everything a request carries, in one comparable string.
+    fn describe(event: &RequestEvent) -> String {
+        match event {
+            Event::Message(request) => {
+                let headers: Vec<String> = request
+                    .headers()
+                    .iter()
+                    .map(|(name, value)| format!("{}={}", name.escape_ascii(), value.escape_ascii()))
+                    .collect();
+                format!(
+                    "{} {} {:?} path={} query={:?} fragment={:?} headers={headers:?} keep_alive={} upgrade={} expect={} body={}",
+                    request.method(),
+                    request.target().escape_ascii(),
+                    request.version(),
+                    request.path().escape_ascii(),
+                    request.query().map(|q| q.escape_ascii().to_string()),
+                    request.fragment().map(|f| f.escape_ascii().to_string()),
+                    request.should_keep_alive,
+                    request.upgrade,
+                    request.expect_continue,
+                    request.body.escape_ascii(),
+                )
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn describe_all(events: &[RequestEvent]) -> Vec<String> {
+        events.iter().map(describe).collect()
+    }
+
+    const PIPELINE: &[u8] = b"GET /first?a=1 HTTP/1.1\r\nHost: x\r\n\r\n\
+        POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world\
+        POST /third HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+        4;name=value\r\nWiki\r\n5 ; quoted=\"a;b\"\r\npedia\r\n0\r\nX-Trailer: t\r\nX-Other: o\r\n\r\n\
+        GET /fourth HTTP/1.1\r\nConnection: close\r\n\r\n";
+
+    #[test]
+    fn a_simple_request_carries_everything() {
+        let request = only_request(
+            b"GET /a%20b?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\nX-Dup: one\r\nx-dup: two\r\nAccept:  */* \r\n\r\n",
+        );
+        assert_eq!(request.method(), "GET");
+        assert_eq!(request.target(), b"/a%20b?x=1&y=2");
+        assert_eq!(request.path(), b"/a%20b");
+        assert_eq!(request.query(), Some(&b"x=1&y=2"[..]));
+        assert_eq!(request.fragment(), None);
+        assert_eq!(request.version(), (1, 1));
+        let headers: Vec<_> = request.headers().iter().collect();
+        assert_eq!(
+            headers,
+            [(&b"Host"[..], &b"example.com"[..]), (b"X-Dup", b"one"), (b"x-dup", b"two"), (b"Accept", b"*/*")]
+        );
+        assert_eq!(request.headers().get("x-dup"), Some(&b"two"[..]));
+        assert_eq!(request.headers().get("HOST"), Some(&b"example.com"[..]));
+        assert_eq!(request.headers().get("missing"), None);
+        assert!(request.should_keep_alive);
+        assert!(!request.upgrade);
+        assert!(!request.expect_continue);
+        assert!(request.body.is_empty());
+        assert_eq!(request.reply_context(), ReplyContext { head_request: false, version_minor: 1, keep_alive: true });
+    }
+
+    #[test]
+    fn targets_split_into_path_query_and_fragment() {
+        let split = |target: &str| {
+            let request = only_request(format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes());
+            (
+                String::from_utf8(request.path().to_vec()).unwrap(),
+                request.query().map(|q| String::from_utf8(q.to_vec()).unwrap()),
+                request.fragment().map(|f| String::from_utf8(f.to_vec()).unwrap()),
+            )
+        };
+        let owned = |path: &str, query: Option<&str>, fragment: Option<&str>| {
+            (path.to_string(), query.map(String::from), fragment.map(String::from))
+        };
+        assert_eq!(split("/"), owned("/", None, None));
+        assert_eq!(split("/p?"), owned("/p", None, None));
+        assert_eq!(split("/p?#"), owned("/p", None, None));
+        assert_eq!(split("/p?q#f"), owned("/p", Some("q"), Some("f")));
+        assert_eq!(split("/p#f?not-query"), owned("/p", None, Some("f?not-query")));
+        assert_eq!(split("/p?a=%3F&b=?"), owned("/p", Some("a=%3F&b=?"), None));
+        assert_eq!(split("http://example.com:8080/x/y?z=1"), owned("/x/y", Some("z=1"), None));
+        assert_eq!(split("HTTPS://example.com"), owned("/", None, None));
+        assert_eq!(split("http://example.com?q"), owned("/", Some("q"), None));
+        assert_eq!(split("*"), owned("*", None, None));
+        assert_eq!(split("/caf\u{e9}"), owned("/caf\u{e9}", None, None));
+    }
+
+    #[test]
+    fn pipelined_requests_come_out_in_order() {
+        let events = parse(PIPELINE);
+        let described = describe_all(&events);
+        assert_eq!(events.len(), 4, "{described:#?}");
+        let paths: Vec<_> = events
+            .iter()
+            .map(|event| match event {
+                Event::Message(request) => request.path().to_vec(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(paths, [&b"/first"[..], b"/second", b"/third", b"/fourth"]);
+        assert!(described[1].ends_with("body=hello world"), "{}", described[1]);
+        assert!(described[2].ends_with("body=Wikipedia"), "{}", described[2]);
+        assert!(!described[2].contains("X-Trailer"), "trailers are not headers: {}", described[2]);
+        assert!(described[3].contains("keep_alive=false"));
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_requests() {
+        let whole = describe_all(&parse(PIPELINE));
+        for split in 0..=PIPELINE.len() {
+            let mut parser = new_parser();
+            parser.feed(&PIPELINE[..split]);
+            parser.feed(&PIPELINE[split..]);
+            assert_eq!(describe_all(&events_of(&mut parser)), whole, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn byte_by_byte_gives_the_same_requests() {
+        let whole = describe_all(&parse(PIPELINE));
+        let mut parser = new_parser();
+        let mut events = Vec::new();
+        for byte in PIPELINE {
+            parser.feed(std::slice::from_ref(byte));
+            events.extend(std::iter::from_fn(|| parser.next_event()));
+        }
+        assert_eq!(describe_all(&events), whole);
+    }
+
+    #[test]
+    fn chunked_bodies_with_extensions_and_trailers() {
+        let request = only_request(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+              1a;ext\r\nabcdefghijklmnopqrstuvwxyz\r\n\
+              A\t;a=b;c=\"d\"\r\n0123456789\r\n\
+              0;last=yes\r\nTrailer-One: 1\r\nTrailer-Two: 2\r\n\r\n",
+        );
+        assert_eq!(request.body, b"abcdefghijklmnopqrstuvwxyz0123456789");
+        assert_eq!(request.headers().len(), 1);
+        // Transfer codings before the final chunked are the client's
+        // business; the framing is still chunked.
+        let request = only_request(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        );
+        assert_eq!(request.body, b"abc");
+        // Chunk data holding CRLF and digits is data.
+        let request = only_request(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n\r\n0\r\n\r\n0\r\n\r\n");
+        assert_eq!(request.body, b"\r\n0\r\n");
+    }
+
+    #[test]
+    fn content_length_bodies() {
+        let request = only_request(b"PUT /x HTTP/1.1\r\nContent-Length: 4\r\n\r\n\r\n\r\n");
+        assert_eq!(request.body, b"\r\n\r\n");
+        // Repeats of one value are one length.
+        let request = only_request(b"PUT /x HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3, 3\r\n\r\nabc");
+        assert_eq!(request.body, b"abc");
+        let request = only_request(b"PUT /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+        assert!(request.body.is_empty());
+        // Bytes after the body are the next request, not more body.
+        let events = parse(b"PUT /x HTTP/1.1\r\nContent-Length: 2\r\n\r\nabGET");
+        assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn keep_alive_follows_the_version_and_connection_header() {
+        let keep_alive = |head: &str| only_request(format!("{head}\r\n\r\n").as_bytes()).should_keep_alive;
+        assert!(keep_alive("GET / HTTP/1.1"));
+        assert!(keep_alive("GET / HTTP/1.1\r\nConnection: keep-alive"));
+        assert!(!keep_alive("GET / HTTP/1.1\r\nConnection: close"));
+        assert!(!keep_alive("GET / HTTP/1.1\r\nConnection: Keep-Alive, CLOSE"));
+        assert!(!keep_alive("GET / HTTP/1.1\r\nConnection: foo\r\nConnection: close"));
+        assert!(!keep_alive("GET / HTTP/1.0"));
+        assert!(!keep_alive("GET / HTTP/1.0\r\nConnection: close"));
+        assert!(keep_alive("GET / HTTP/1.0\r\nConnection: keep-alive"));
+        assert!(keep_alive("GET / HTTP/1.0\r\nconnection: Keep-Alive"));
+        assert!(!keep_alive("GET / HTTP/1.0\r\nConnection: keep-alive-not"));
+        let request = only_request(b"HEAD / HTTP/1.0\r\n\r\n");
+        assert_eq!(request.version(), (1, 0));
+        assert_eq!(request.reply_context(), ReplyContext { head_request: true, version_minor: 0, keep_alive: false });
+    }
+
+    #[test]
+    fn nothing_is_read_after_a_request_that_closes_the_connection() {
+        let events = parse(b"GET /1 HTTP/1.0\r\n\r\nGET /2 HTTP/1.1\r\n\r\ngarbage\r\n\r\n");
+        assert_eq!(events.len(), 1);
+        let events = parse(b"GET /1 HTTP/1.1\r\nConnection: close\r\n\r\nGET /2 HTTP/1.1\r\n\r\n");
+        assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn blank_lines_before_a_request_are_skipped_and_bare_newlines_accepted() {
+        let events = parse(b"\r\n\r\n\nGET / HTTP/1.1\nHost: x\n\nGET /2 HTTP/1.1\r\n\r\n");
+        assert_eq!(events.len(), 2, "{events:?}");
+        let mut parser = new_parser();
+        for _ in 0..100_000 {
+            parser.feed(b"\r\n");
+        }
+        assert!(parser.is_idle());
+        assert_eq!(parser.pending_header_bytes(), 0);
+        parser.feed(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(matches!(parser.next_event(), Some(Event::Message(_))));
+    }
+
+    #[test]
+    fn upgrade_requests_hand_over_the_rest_of_the_connection() {
+        let mut parser = new_parser();
+        parser
+            .feed(b"GET /chat HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n\x81\x05hello");
+        parser.feed(b"GET / HTTP/1.1\r\n\r\n");
+        let events = events_of(&mut parser);
+        assert_eq!(events.len(), 1);
+        let Event::Message(request) = &events[0] else { panic!("{events:?}") };
+        assert!(request.upgrade);
+        assert!(!request.should_keep_alive);
+        assert!(parser.is_upgraded());
+        assert_eq!(parser.take_upgrade_bytes(), b"\x81\x05helloGET / HTTP/1.1\r\n\r\n");
+        assert!(parser.take_upgrade_bytes().is_empty());
+
+        assert!(only_request(b"CONNECT example.com:443 HTTP/1.1\r\n\r\n").upgrade);
+        // Upgrade needs both headers.
+        assert!(!only_request(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n").upgrade);
+        assert!(!only_request(b"GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n").upgrade);
+    }
+
+    #[test]
+    fn expect_continue_is_announced_before_the_body_arrives() {
+        let mut parser = new_parser();
+        parser.feed(b"POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n");
+        assert!(matches!(parser.next_event(), Some(Event::ContinueExpected)));
+        assert!(parser.next_event().is_none());
+        parser.feed(b"abc");
+        let Some(Event::Message(request)) = parser.next_event() else { panic!() };
+        assert!(request.expect_continue);
+        assert_eq!(request.body, b"abc");
+
+        // Not for HTTP/1.0, and not without a body to wait for.
+        let events = parse(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\na");
+        assert!(matches!(&events[..], [Event::Message(request)] if !request.expect_continue));
+        let events = parse(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n");
+        assert!(matches!(&events[..], [Event::Message(request)] if request.expect_continue));
+    }
+
+    #[test]
+    fn header_block_limit_gives_431() {
+        let limits = Limits { max_header_bytes: 100, ..Limits::default() };
+        let head_of_size = |size: usize| {
+            let start = "GET / HTTP/1.1\r\nX: ";
+            let filler = "a".repeat(size - start.len() - 4);
+            format!("{start}{filler}\r\n\r\n").into_bytes()
+        };
+        for (size, fits) in [(100, true), (101, false)] {
+            let head = head_of_size(size);
+            assert_eq!(head.len(), size);
+            for piece in [1, 7, size] {
+                let mut parser = RequestParser::new(limits);
+                for chunk in head.chunks(piece) {
+                    parser.feed(chunk);
+                }
+                let events = events_of(&mut parser);
+                match &events[..] {
+                    [Event::Message(_)] => assert!(fits, "size {size}"),
+                    [Event::Error(error)] => {
+                        assert!(!fits, "size {size}");
+                        assert_eq!(*error, ParseError::HeadersTooLarge);
+                        assert_eq!(error.status(), 431);
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        // A block that never ends is refused as soon as it passes the limit.
+        let mut parser = RequestParser::new(limits);
+        parser.feed(b"GET / HTTP/1.1\r\n");
+        for _ in 0..20 {
+            parser.feed(b"X-Long: 123\r\n");
+        }
+        assert!(matches!(events_of(&mut parser)[..], [Event::Error(ParseError::HeadersTooLarge)]));
+        // The default limit is 64 KiB.
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(64 * 1024));
+        assert_eq!(only_error(big.as_bytes()), ParseError::HeadersTooLarge);
+    }
+
+    #[test]
+    fn body_limit_gives_413_as_soon_as_it_is_known() {
+        let limits = Limits { max_body_bytes: 10, ..Limits::default() };
+        // From Content-Length, before any body byte.
+        let mut parser = RequestParser::new(limits);
+        parser.feed(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n");
+        let error = match parser.next_event() {
+            Some(Event::Error(error)) => error,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(error, ParseError::BodyTooLarge);
+        assert_eq!(error.status(), 413);
+        let mut parser = RequestParser::new(limits);
+        parser.feed(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789");
+        assert!(matches!(parser.next_event(), Some(Event::Message(_))));
+        // From a chunk size, before that chunk's data.
+        let mut parser = RequestParser::new(limits);
+        parser.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n5\r\n");
+        assert!(matches!(parser.next_event(), Some(Event::Error(ParseError::BodyTooLarge))));
+        let mut parser = RequestParser::new(limits);
+        parser.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n4\r\n6789\r\n0\r\n\r\n");
+        assert!(matches!(parser.next_event(), Some(Event::Message(request)) if request.body == b"0123456789"));
+        // A chunk size too large for any limit.
+        let mut parser = new_parser();
+        parser.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n");
+        assert!(matches!(parser.next_event(), Some(Event::Error(ParseError::BodyTooLarge))));
+    }
+
+    #[test]
+    fn oversized_trailers_give_431() {
+        let limits = Limits { max_header_bytes: 64, ..Limits::default() };
+        let mut parser = RequestParser::new(limits);
+        parser.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n");
+        for _ in 0..10 {
+            parser.feed(b"X-Trailer: 0123456789\r\n");
+        }
+        assert!(matches!(events_of(&mut parser)[..], [Event::Error(ParseError::HeadersTooLarge)]));
+    }
+
+    #[test]
+    fn malformed_requests_give_400() {
+        let cases: &[(&str, &[u8])] = &[
+            ("no version", b"GET /\r\n\r\n"),
+            ("extra word", b"GET / HTTP/1.1 extra\r\n\r\n"),
+            ("space in target", b"GET /a b HTTP/1.1\r\n\r\n"),
+            ("garbage version", b"GET / HTTQ/1.1\r\n\r\n"),
+            ("header name with space", b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"),
+            ("header without colon", b"GET / HTTP/1.1\r\nNoColon\r\n\r\n"),
+            ("control byte in value", b"GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n"),
+            ("bare CR", b"GET / HTTP/1.1\rX: y\r\n\r\n"),
+            ("conflicting lengths", b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"),
+            ("conflicting length list", b"POST / HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\nab"),
+            ("negative length", b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            ("signed length", b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\na"),
+            ("empty length", b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n"),
+            ("length with letters", b"POST / HTTP/1.1\r\nContent-Length: 1a\r\n\r\n"),
+            ("overflowing length", b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+            (
+                "length and chunked",
+                b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            ),
+            ("only gzip", b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            ("chunked not last", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+            ("chunked twice", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"),
+            ("chunked in 1.0", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            ("bad chunk size", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+            ("empty chunk size", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n"),
+            ("chunk size with sign", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n"),
+            ("chunk size bare LF", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\nx\r\n0\r\n\r\n"),
+            ("chunk without CRLF", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxy\r\n0\r\n\r\n"),
+            ("chunk ending LF", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\n0\r\n\r\n"),
+        ];
+        for (what, input) in cases {
+            let error = only_error(input);
+            assert!(matches!(error, ParseError::Malformed(_)), "{what}: {error:?}");
+            assert_eq!(error.status(), 400, "{what}");
+            // Split anywhere, the outcome is the same.
+            for split in 0..=input.len() {
+                let mut parser = new_parser();
+                parser.feed(&input[..split]);
+                parser.feed(&input[split..]);
+                assert!(
+                    matches!(events_of(&mut parser).last(), Some(Event::Error(e)) if *e == error),
+                    "{what} split at {split}"
+                );
+            }
+        }
+        // A chunk-size line of endless extensions is cut off.
+        let mut long = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 5000));
+        assert!(matches!(only_error(&long), ParseError::Malformed(_)));
+    }
+
+    #[test]
+    fn other_http_versions_give_505() {
+        assert_eq!(only_error(b"GET / HTTP/2.0\r\n\r\n"), ParseError::UnsupportedVersion);
+        assert_eq!(only_error(b"GET / HTTP/0.9\r\n\r\n").status(), 505);
+    }
+
+    #[test]
+    fn nothing_is_read_after_an_error() {
+        let mut parser = new_parser();
+        parser.feed(b"GET / HTTP/1.1\r\n\r\nBAD LINE\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        parser.feed(b"GET / HTTP/1.1\r\n\r\n");
+        let events = events_of(&mut parser);
+        assert!(matches!(&events[..], [Event::Message(_), Event::Error(ParseError::Malformed(_))]), "{events:?}");
+    }
+
+    #[test]
+    fn progress_reports_for_the_callers_timeouts() {
+        let mut parser = new_parser();
+        assert!(parser.is_idle());
+        assert_eq!(parser.pending_header_bytes(), 0);
+        parser.feed(b"POST / HTTP/1.1\r\nContent-");
+        assert_eq!(parser.pending_header_bytes(), 25);
+        assert!(!parser.is_idle());
+        parser.feed(b"Length: 5\r\n\r\nab");
+        assert_eq!(parser.pending_header_bytes(), 0);
+        assert!(!parser.is_idle(), "body still arriving");
+        parser.feed(b"cde");
+        assert!(parser.is_idle());
+        assert!(matches!(parser.next_event(), Some(Event::Message(_))));
+    }
+
+    #[test]
+    fn a_request_cut_short_by_the_client_is_incomplete() {
+        let mut parser = new_parser();
+        parser.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab");
+        parser.finish();
+        assert!(matches!(parser.next_event(), Some(Event::Error(ParseError::Incomplete))));
+        let mut parser = new_parser();
+        parser.feed(b"GET / HT");
+        parser.finish();
+        assert!(matches!(parser.next_event(), Some(Event::Error(ParseError::Incomplete))));
+        let mut parser = new_parser();
+        parser.feed(b"GET / HTTP/1.1\r\n\r\n");
+        parser.finish();
+        assert!(matches!(parser.next_event(), Some(Event::Message(_))));
+        assert!(parser.next_event().is_none());
+    }
+
+    #[test]
+    fn headers_past_the_usual_count_are_all_kept() {
+        let mut input = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..500 {
+            input.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
+        }
+        input.extend_from_slice(b"\r\n");
+        let request = only_request(&input);
+        assert_eq!(request.headers().len(), 500);
+        assert_eq!(request.headers().get("x-499"), Some(&b"499"[..]));
+    }
+
+    /// Release builds are the ones that must be fast; debug ones get room.
+    fn time_budget(release: Duration) -> Duration {
+        if cfg!(debug_assertions) { release * 20 } else { release }
+    }
+
+    #[test]
+    fn a_50_mib_body_parses_in_linear_time() {
+        const SIZE: usize = 50 * 1024 * 1024;
+        let limits = Limits { max_body_bytes: SIZE as u64, ..Limits::default() };
+        let piece = vec![b'x'; 64 * 1024];
+        let started = Instant::now();
+        let mut parser = RequestParser::new(limits);
+        parser.feed(format!("POST / HTTP/1.1\r\nContent-Length: {SIZE}\r\n\r\n").as_bytes());
+        for _ in 0..SIZE / piece.len() {
+            parser.feed(&piece);
+        }
+        let Some(Event::Message(request)) = parser.next_event() else { panic!() };
+        assert_eq!(request.body.len(), SIZE);
+        assert_eq!(request.body.capacity(), SIZE, "no slack past the announced length");
+
+        // The same size, chunked.
+        let mut parser = RequestParser::new(limits);
+        parser.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let chunk = [format!("{:x}\r\n", piece.len()).as_bytes(), &piece, b"\r\n"].concat();
+        for _ in 0..SIZE / piece.len() {
+            parser.feed(&chunk);
+        }
+        parser.feed(b"0\r\n\r\n");
+        let Some(Event::Message(request)) = parser.next_event() else { panic!() };
+        assert_eq!(request.body.len(), SIZE);
+        let elapsed = started.elapsed();
+        assert!(elapsed < time_budget(Duration::from_millis(800)), "took {elapsed:?}");
+    }
+
+    #[test]
+    fn tiny_pieces_cost_no_rescanning() {
+        // One byte at a time: any work in proportion to what is buffered
+        // makes this quadratic (some 10^11 steps), far past the budget.
+        const SIZE: usize = 1024 * 1024;
+        let limits = Limits { max_header_bytes: 2 * SIZE, max_body_bytes: SIZE as u64 };
+        let started = Instant::now();
+        let mut parser = RequestParser::new(limits);
+        let head =
+            format!("GET / HTTP/1.1\r\n{}X: {}\r\n\r\n", "X-Header: value\r\n".repeat(SIZE / 34), "v".repeat(SIZE / 2));
+        for byte in head.as_bytes() {
+            parser.feed(std::slice::from_ref(byte));
+        }
+        assert!(matches!(parser.next_event(), Some(Event::Message(_))));
+        parser.feed(format!("POST / HTTP/1.1\r\nContent-Length: {SIZE}\r\n\r\n").as_bytes());
+        for _ in 0..SIZE {
+            parser.feed(b"y");
+        }
+        let Some(Event::Message(request)) = parser.next_event() else { panic!() };
+        assert_eq!(request.body.len(), SIZE);
+        let elapsed = started.elapsed();
+        assert!(elapsed < time_budget(Duration::from_millis(500)), "took {elapsed:?}");
+    }
+
+    const DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn reply(status: u16, headers: &[(&str, &str)], body: &[&[u8]], context: ReplyContext) -> (String, bool) {
+        let headers: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+        let reply = serialize_response(status, &headers, body, context, DATE).unwrap();
+        (String::from_utf8(reply.message.to_vec()).unwrap(), reply.keep_alive)
+    }
+
+    const KEEP_ALIVE_1_1: ReplyContext = ReplyContext { head_request: false, version_minor: 1, keep_alive: true };
+
+    #[test]
+    fn responses_are_written_exactly() {
+        let (text, keep_alive) = reply(200, &[("Content-Type", "text/plain")], &[b"hello"], KEEP_ALIVE_1_1);
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Server: ASyNC\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello"
+        );
+        assert!(keep_alive);
+        let (text, keep_alive) = reply(404, &[("x-lower", "v")], &[b"no", b"", b"pe"], ReplyContext::closing());
+        assert_eq!(
+            text,
+            "HTTP/1.1 404 Not Found\r\nx-lower: v\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Server: ASyNC\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"
+        );
+        assert!(!keep_alive);
+        let (text, _) = reply(299, &[], &[], KEEP_ALIVE_1_1);
+        assert!(text.starts_with("HTTP/1.1 299 unknown\r\n"), "{text}");
+        assert!(text.contains("\r\nContent-Length: 0\r\n"), "{text}");
+    }
+
+    #[test]
+    fn given_headers_replace_the_added_ones() {
+        let (text, _) = reply(
+            200,
+            &[("date", "yesterday"), ("SERVER", "mine"), ("content-length", "3")],
+            &[b"abc"],
+            KEEP_ALIVE_1_1,
+        );
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\ndate: yesterday\r\nSERVER: mine\r\ncontent-length: 3\r\n\
+             Connection: keep-alive\r\n\r\nabc"
+        );
+    }
+
+    #[test]
+    fn connection_header_and_keep_alive_decision() {
+        let http10 = ReplyContext { head_request: false, version_minor: 0, keep_alive: true };
+        let (text, keep_alive) = reply(200, &[], &[], http10);
+        assert!(text.ends_with("Connection: keep-alive\r\n\r\n") && keep_alive, "{text}");
+        let (text, keep_alive) = reply(200, &[("Connection", "close")], &[], KEEP_ALIVE_1_1);
+        assert!(!keep_alive);
+        assert_eq!(text.matches("Connection").count(), 1, "{text}");
+        // A given Connection without close is kept as is, and closing
+        // adds the close.
+        let (text, keep_alive) = reply(200, &[("Connection", "X-Custom")], &[], KEEP_ALIVE_1_1);
+        assert!(keep_alive && !text.contains("keep-alive"), "{text}");
+        let context = ReplyContext { keep_alive: false, ..KEEP_ALIVE_1_1 };
+        let (text, keep_alive) = reply(200, &[("Connection", "X-Custom")], &[], context);
+        assert!(!keep_alive, "{text}");
+        assert!(
+            text.contains("\r\nConnection: X-Custom\r\n") && text.ends_with("\r\nConnection: close\r\n\r\n"),
+            "{text}"
+        );
+        // 101 keeps the connection for the new protocol.
+        let (text, keep_alive) =
+            reply(101, &[("Upgrade", "websocket"), ("Connection", "Upgrade")], &[], ReplyContext::closing());
+        assert!(keep_alive);
+        assert_eq!(
+            text,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nServer: ASyNC\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn head_204_and_304_responses_carry_no_body() {
+        let head = ReplyContext { head_request: true, ..KEEP_ALIVE_1_1 };
+        let (text, _) = reply(200, &[], &[b"hello"], head);
+        assert!(text.ends_with("Content-Length: 5\r\nConnection: keep-alive\r\n\r\n"), "{text}");
+        for status in [204, 304, 100] {
+            let (text, _) = reply(status, &[], &[b"hello"], KEEP_ALIVE_1_1);
+            assert!(!text.contains("Content-Length") && text.ends_with("\r\n\r\n"), "{text}");
+        }
+        let (text, _) = reply(200, &[("Transfer-Encoding", "chunked")], &[b"hello"], head);
+        // Headers only, and no length next to the chunked coding.
+        assert!(text.ends_with("Server: ASyNC\r\nConnection: keep-alive\r\n\r\n"), "{text}");
+        assert!(text.contains("\r\nTransfer-Encoding: chunked\r\n") && !text.contains("Content-Length"), "{text}");
+    }
+
+    #[test]
+    fn chunked_responses_encode_each_piece() {
+        let (text, _) =
+            reply(200, &[("Transfer-Encoding", "chunked")], &[b"hello", b"", b"world and more!"], KEEP_ALIVE_1_1);
+        assert!(!text.contains("Content-Length"));
+        assert!(text.ends_with("\r\n\r\n5\r\nhello\r\nf\r\nworld and more!\r\n0\r\n\r\n"), "{text}");
+        // An HTTP/1.0 client knows no chunks: a length instead.
+        let http10 = ReplyContext { head_request: false, version_minor: 0, keep_alive: false };
+        let (text, _) = reply(200, &[("Transfer-Encoding", "chunked")], &[b"hello", b"world"], http10);
+        assert!(!text.contains("Transfer-Encoding"), "{text}");
+        assert!(text.ends_with("Content-Length: 10\r\nConnection: close\r\n\r\nhelloworld"), "{text}");
+    }
+
+    #[test]
+    fn a_transfer_coding_without_chunked_ends_with_the_connection() {
+        let (text, keep_alive) = reply(200, &[("Transfer-Encoding", "gzip")], &[b"zz"], KEEP_ALIVE_1_1);
+        assert!(!keep_alive);
+        assert!(!text.contains("Content-Length"), "{text}");
+        assert!(text.ends_with("Connection: close\r\n\r\nzz"), "{text}");
+    }
+
+    #[test]
+    fn large_body_pieces_are_borrowed_for_one_vectored_write() {
+        let large = vec![b'z'; 100_000];
+        let body: [&[u8]; 3] = [b"small", &large, b"tail"];
+        let reply = serialize_response(200, &[], &body, KEEP_ALIVE_1_1, DATE).unwrap();
+        let pieces = reply.message.pieces();
+        assert_eq!(pieces.len(), 3, "head+small, large, tail");
+        assert!(pieces[0].ends_with(b"\r\n\r\nsmall"));
+        assert!(std::ptr::eq(pieces[1].as_ref(), large.as_slice()), "the large piece is not copied");
+        assert_eq!(pieces[2].as_ref(), b"tail");
+        assert_eq!(reply.message.len(), reply.message.to_vec().len());
+    }
+
+    #[test]
+    fn invalid_responses_are_refused() {
+        let refuse = |status: u16, headers: &[(&[u8], &[u8])]| {
+            serialize_response(status, headers, &[], KEEP_ALIVE_1_1, DATE).map(|_| ()).unwrap_err()
+        };
+        assert_eq!(refuse(99, &[]), InvalidMessage::StatusCode(99));
+        assert_eq!(refuse(1000, &[]), InvalidMessage::StatusCode(1000));
+        assert_eq!(refuse(200, &[(b"X", b"a\r\nSet-Cookie: evil")]), InvalidMessage::HeaderValue(b"X".to_vec()));
+        assert_eq!(refuse(200, &[(b"X", b"a\nb")]), InvalidMessage::HeaderValue(b"X".to_vec()));
+        assert_eq!(refuse(200, &[(b"X", b"a\0b")]), InvalidMessage::HeaderValue(b"X".to_vec()));
+        assert_eq!(refuse(200, &[(b"Bad Name", b"v")]), InvalidMessage::HeaderName(b"Bad Name".to_vec()));
+        assert_eq!(refuse(200, &[(b"X:", b"v")]), InvalidMessage::HeaderName(b"X:".to_vec()));
+        assert_eq!(refuse(200, &[(b"", b"v")]), InvalidMessage::HeaderName(Vec::new()));
+        // Tabs and bytes from 0x80 are fine in values.
+        assert!(serialize_response(200, &[(b"X", b"a\tb \xc3\xa9")], &[], KEEP_ALIVE_1_1, DATE).is_ok());
+    }
+
+    #[test]
+    fn continue_response_is_an_interim_line() {
+        assert_eq!(CONTINUE_RESPONSE, b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+
+    #[test]
+    fn the_date_is_formatted_once_per_second() {
+        let mut dates = DateCache::new();
+        let second = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let first = dates.at(second).as_ptr();
+        assert_eq!(dates.at(second), DATE);
+        assert_eq!(dates.at(second + Duration::from_millis(999)).as_ptr(), first, "not formatted again");
+        assert_eq!(dates.at(second + Duration::from_secs(1)), "Sun, 06 Nov 1994 08:49:38 GMT");
+        assert_eq!(dates.now().len(), DATE.len());
+    }
+
+    #[test]
+    fn a_written_response_reads_back() {
+        let large = vec![b'\n'; 5000];
+        let body: [&[u8]; 2] = [b"first\r\n", &large];
+        let chunked: &[(&[u8], &[u8])] = &[(b"Transfer-Encoding", b"chunked"), (b"X-Id", b"7")];
+        for headers in [&[][..], chunked] {
+            let reply = serialize_response(201, headers, &body, KEEP_ALIVE_1_1, DATE).unwrap();
+            let mut responses = ResponseParser::new(Limits::default());
+            responses.expect_response("GET");
+            responses.feed(&reply.message.to_vec());
+            let response = responses.next_response().unwrap().unwrap();
+            assert_eq!(response.status, 201);
+            assert_eq!(response.reason(), b"Created");
+            assert_eq!(response.body, body.concat());
+            assert!(response.keep_alive);
+            assert_eq!(response.headers().get("server"), Some(&b"ASyNC"[..]));
+        }
+    }
+}
