@@ -13,7 +13,7 @@
 //!
 //! May touch: Lua tables and the registry. Never libuv (see `uv_handle.rs`).
 
-use mlua::{Function, IntoLua, LightUserData, Lua, MultiValue, Result, Table, Value};
+use mlua::{Function, LightUserData, Lua, MultiValue, Result, Table, Value};
 
 use crate::boundary::{self, Args};
 
@@ -25,9 +25,10 @@ pub type Method = fn(&Lua, Args) -> Result<MultiValue>;
 pub struct Class {
     pub kind: &'static str,
     pub methods: &'static [&'static [(&'static str, Method)]],
-    /// Methods that must be Lua (those that suspend a fiber): a function
-    /// returning a table of `function(handle, ...)` that follow the
-    /// `true, ...` convention of boundary.rs.
+    /// Methods the kind makes itself — Lua functions that suspend a fiber,
+    /// raw C hot paths: a function returning a table of `function(handle,
+    /// ...)` that follow the `true, ...` convention of boundary.rs. They
+    /// replace methods of the same name in `methods`.
     pub lua_methods: Option<fn(&Lua) -> Result<Table>>,
 }
 
@@ -83,16 +84,9 @@ impl Class {
         lua.set_named_registry_value(&key, &mt)?;
         Ok(mt)
     }
-
-    /// A new handle table of this kind, with one private field set.
-    pub fn new_object(&'static self, lua: &Lua, metatable: &Table, key: Value, value: impl IntoLua) -> Result<Table> {
-        let object = lua.create_table_from([(key, value)])?;
-        object.set_metatable(Some(metatable.clone()))?;
-        Ok(object)
-    }
 }
 
-/// The Rust state of a handle table, as stored by `new_object`.
+/// The Rust state kept under the private key of a handle table.
 pub fn state_of<T: mlua::FromLua>(object: &Table) -> Result<T> {
     object.raw_get(state_key())
 }

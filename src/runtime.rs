@@ -136,11 +136,6 @@ impl Runtime {
         false
     }
 
-    /// Whether a callback has failed and the loop is on its way out.
-    pub fn failing(&self) -> bool {
-        self.failure.borrow().is_some()
-    }
-
     pub fn opened(&self, kind: &'static str) {
         *self.open.borrow_mut().entry(kind).or_insert(0) += 1;
     }

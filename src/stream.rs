@@ -18,6 +18,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
+use std::net::SocketAddr;
 
 use libuv_sys2 as uv;
 use mlua::{AnyUserData, BorrowedBytes, Function, IntoLuaMulti, LightUserData, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
@@ -66,13 +67,17 @@ pub struct Stream {
     shutting: Cell<bool>,
     /// A connect is in progress: writes wait in `early_writes`.
     connecting: Cell<bool>,
-    early_writes: RefCell<Vec<Written>>,
+    /// What only some streams need, allocated on first use: an idle
+    /// connection costs a pointer, not these buffers.
+    buffers: RefCell<Option<Box<Buffers>>>,
     /// `write` returned false: call `ondrain` once the queue is empty.
     want_drain: Cell<bool>,
-    inbox: RefCell<Inbox>,
-    separator: RefCell<Vec<u8>>,
     idle_timer: Cell<*mut uv::uv_timer_t>,
     idle_ms: Cell<u64>,
+    /// The peer and local addresses of a connected socket (none for
+    /// pipes); made into the `peername`/`sockname` tables only when read,
+    /// which saves two tables per connection that nobody looks at.
+    pub addresses: Cell<Option<(SocketAddr, SocketAddr)>>,
 }
 
 // Private keys of a stream's Lua object.
@@ -108,6 +113,15 @@ fn closed_message() -> String {
     uv_message(uv::uv_errno_t_UV_EPIPE, None) + " (the stream is closed)"
 }
 
+#[derive(Default)]
+struct Buffers {
+    /// Bytes read and not yet taken (split and fiber modes).
+    inbox: Inbox,
+    separator: Vec<u8>,
+    /// Writes made before the connect finished.
+    early_writes: Vec<Written>,
+}
+
 /// A write waiting for libuv: its bytes and its callback.
 struct Written {
     bytes: Vec<u8>,
@@ -121,10 +135,16 @@ impl HandleState for Stream {
 
     fn closed(&self, lua: &Lua, object: &Table) -> Result<()> {
         // Writes held for a connect that never happened.
-        let early = std::mem::take(&mut *self.early_writes.borrow_mut());
+        let early = self.take_early_writes();
         for written in early {
             if let Some(callback) = written.callback {
                 call_later(lua, callback.into_function(lua)?, uv_message(uv::uv_errno_t_UV_ECANCELED, None))?;
+            }
+        }
+        // The names stay readable after the close.
+        for field in ["peername", "sockname"] {
+            if object.raw_get::<Value>(field)? == Value::Nil {
+                object.raw_set(field, self.address(lua, field)?)?;
             }
         }
         wake(object)
@@ -141,13 +161,33 @@ impl Stream {
             ended: Cell::new(false),
             shutting: Cell::new(false),
             connecting: Cell::new(false),
-            early_writes: RefCell::new(Vec::new()),
+            buffers: RefCell::new(None),
             want_drain: Cell::new(false),
-            inbox: RefCell::new(Inbox::default()),
-            separator: RefCell::new(Vec::new()),
             idle_timer: Cell::new(std::ptr::null_mut()),
             idle_ms: Cell::new(0),
+            addresses: Cell::new(None),
         }
+    }
+
+    /// `peername` or `sockname` as a Lua table, nil if unknown.
+    pub fn address(&self, lua: &Lua, field: &str) -> Result<Value> {
+        match (self.addresses.get(), field) {
+            (Some((peer, _)), "peername") => Ok(Value::Table(crate::dns::address_table(lua, &peer)?)),
+            (Some((_, local)), "sockname") => Ok(Value::Table(crate::dns::address_table(lua, &local)?)),
+            _ => Ok(Value::Nil),
+        }
+    }
+
+    fn buffers(&self) -> std::cell::RefMut<'_, Buffers> {
+        std::cell::RefMut::map(self.buffers.borrow_mut(), |b| &mut **b.get_or_insert_with(Box::default))
+    }
+
+    fn inbox_len(&self) -> usize {
+        self.buffers.borrow().as_ref().map_or(0, |b| b.inbox.len())
+    }
+
+    fn take_early_writes(&self) -> Vec<Written> {
+        self.buffers.borrow_mut().as_mut().map(|b| std::mem::take(&mut b.early_writes)).unwrap_or_default()
     }
 
     fn raw(&self) -> *mut uv::uv_stream_t {
@@ -167,7 +207,7 @@ impl Stream {
     /// The connect finished: start what waited for it.
     pub fn connected(&self, lua: &Lua) -> Result<()> {
         self.connecting.set(false);
-        let early = std::mem::take(&mut *self.early_writes.borrow_mut());
+        let early = self.take_early_writes();
         for written in early {
             self.queue_write(lua, written)?;
         }
@@ -183,7 +223,7 @@ impl Stream {
             && !self.ended.get()
             && !self.done()
             && !self.connecting.get()
-            && !(matches!(self.mode.get(), Mode::Fiber | Mode::FiberRaw) && self.inbox.borrow().len() >= HIGH_WATER);
+            && !(matches!(self.mode.get(), Mode::Fiber | Mode::FiberRaw) && self.inbox_len() >= HIGH_WATER);
         if want == self.reading.get() {
             return;
         }
@@ -282,16 +322,16 @@ impl Stream {
                 outcome.map(drop)
             }
             Mode::Split => {
-                self.inbox.borrow_mut().push(bytes);
+                self.buffers().inbox.push(bytes);
                 self.deliver_pieces(lua, object)
             }
             Mode::SplitWith => {
-                let mut joined = self.inbox.borrow_mut().take_all();
+                let mut joined = self.buffers().inbox.take_all();
                 joined.extend_from_slice(bytes);
                 self.deliver_split_with(lua, object, joined)
             }
             Mode::Fiber | Mode::FiberRaw => {
-                self.inbox.borrow_mut().push(bytes);
+                self.buffers().inbox.push(bytes);
                 self.update_reading();
                 wake(object)
             }
@@ -326,9 +366,9 @@ impl Stream {
     fn deliver_pieces(&self, lua: &Lua, object: &Table) -> Result<()> {
         while !self.done() && self.mode.get() == Mode::Split {
             let piece = {
-                let separator = self.separator.borrow();
-                let mut inbox = self.inbox.borrow_mut();
-                match inbox.next_piece(&separator) {
+                let mut buffers = self.buffers();
+                let Buffers { inbox, separator, .. } = &mut *buffers;
+                match inbox.next_piece(separator) {
                     Some(piece) => lua.create_string(piece)?,
                     None => return Ok(()),
                 }
@@ -342,7 +382,7 @@ impl Stream {
         let Some(split) = object.raw_get::<Option<Function>>(key(&SPLITTER))? else { return Ok(()) };
         let (pieces, rest): (Option<Table>, Option<LuaString>) = split.call(lua.create_string(&joined)?)?;
         if let Some(rest) = rest {
-            self.inbox.borrow_mut().push(&rest.as_bytes());
+            self.buffers().inbox.push(&rest.as_bytes());
         }
         for piece in pieces.iter().flat_map(|t| t.sequence_values::<Value>()) {
             if self.done() || self.mode.get() != Mode::SplitWith {
@@ -358,9 +398,9 @@ impl Stream {
         self.ended.set(true);
         self.update_reading();
         match self.mode.get() {
-            Mode::Fiber | Mode::FiberRaw if !self.inbox.borrow().is_empty() => wake(object),
+            Mode::Fiber | Mode::FiberRaw if self.inbox_len() > 0 => wake(object),
             Mode::Split | Mode::SplitWith => {
-                let rest = self.inbox.borrow_mut().take_all();
+                let rest = self.buffers().inbox.take_all();
                 if !rest.is_empty() && !self.done() {
                     emit(object, &ON_DATA, lua.create_string(&rest)?)?;
                 }
@@ -399,7 +439,7 @@ impl Stream {
 
     /// Bytes waiting to be written.
     fn queued(&self) -> usize {
-        let early: usize = self.early_writes.borrow().iter().map(|w| w.bytes.len()).sum();
+        let early: usize = self.buffers.borrow().as_ref().map_or(0, |b| b.early_writes.iter().map(|w| w.bytes.len()).sum());
         if self.tie.closing() {
             return early;
         }
@@ -409,19 +449,29 @@ impl Stream {
 
     /// `write`: try at once, queue the rest; true while under the mark.
     fn write(&self, lua: &Lua, pieces: &[&[u8]], callback: Option<Function>) -> Result<bool> {
-        let total: usize = pieces.iter().map(|p| p.len()).sum();
-        let mut sent = 0;
-        if callback.is_none() && !self.connecting.get() && self.queued() == 0 {
-            let bufs: Vec<uv::uv_buf_t> =
-                pieces.iter().map(|p| uv::uv_buf_t { base: p.as_ptr() as *mut _, len: p.len() }).collect();
-            // SAFETY: the stream is open; the bufs point at bytes that
-            // outlive this call, and try_write keeps no pointer to them.
-            let rc = unsafe { uv::uv_try_write(self.raw(), bufs.as_ptr(), bufs.len() as _) };
-            // An error other than EAGAIN is left to uv_write to report.
-            sent = rc.max(0) as usize;
+        let sent = if callback.is_none() { self.try_now(pieces) } else { 0 };
+        self.write_rest(lua, pieces, sent, callback)
+    }
+
+    /// Writes what the socket takes without blocking, if nothing is queued
+    /// before it; returns the bytes sent.
+    fn try_now(&self, pieces: &[&[u8]]) -> usize {
+        if self.done() || self.connecting.get() || self.queued() != 0 {
+            return 0;
         }
+        let bufs: Vec<uv::uv_buf_t> = pieces.iter().map(|p| uv::uv_buf_t { base: p.as_ptr() as *mut _, len: p.len() }).collect();
+        // SAFETY: the stream is open; the bufs point at bytes that outlive
+        // this call, and try_write keeps no pointer to them.
+        let rc = unsafe { uv::uv_try_write(self.raw(), bufs.as_ptr(), bufs.len() as _) };
+        // An error other than EAGAIN is left to uv_write to report.
+        rc.max(0) as usize
+    }
+
+    /// Queues what `try_now` did not send (from byte `sent` of `pieces`).
+    fn write_rest(&self, lua: &Lua, pieces: &[&[u8]], sent: usize, callback: Option<Function>) -> Result<bool> {
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
         self.touch();
-        if sent < total {
+        if sent < total || callback.is_some() {
             let mut rest = Vec::with_capacity(total - sent);
             let mut skip = sent;
             for piece in pieces {
@@ -432,7 +482,7 @@ impl Stream {
             let callback = callback.map(|f| Callback::new(lua, f)).transpose()?;
             let written = Written { bytes: rest, callback };
             if self.connecting.get() {
-                self.early_writes.borrow_mut().push(written);
+                self.buffers().early_writes.push(written);
             } else {
                 self.queue_write(lua, written)?;
             }
@@ -477,7 +527,8 @@ impl Stream {
             self.set_mode(Mode::Fiber);
         }
         let piece = {
-            let mut inbox = self.inbox.borrow_mut();
+            let mut buffers = self.buffers();
+            let inbox = &mut buffers.inbox;
             match separator {
                 None if !inbox.is_empty() => Some(inbox.take_all()),
                 None => None,
@@ -490,7 +541,7 @@ impl Stream {
         };
         self.update_reading();
         if let Some(piece) = piece {
-            if self.ended.get() && self.inbox.borrow().is_empty() {
+            if self.ended.get() && self.inbox_len() == 0 {
                 self.finish_end(object)?;
             }
             let value = if self.mode.get() == Mode::FiberRaw {
@@ -663,7 +714,7 @@ fn onsplitdata(lua: &Lua, args: Args) -> Result<MultiValue> {
                 return boundary::fail("onsplitdata: the separator must not be empty");
             }
             if let Some(stream) = stream {
-                *stream.separator.borrow_mut() = separator.as_bytes().to_vec();
+                stream.buffers().separator = separator.as_bytes().to_vec();
             }
             Mode::Split
         }
@@ -673,7 +724,7 @@ fn onsplitdata(lua: &Lua, args: Args) -> Result<MultiValue> {
     if let Some(stream) = stream {
         stream.set_mode(mode);
         // Pieces already buffered (by fiber reads before) go out now.
-        if mode == Mode::Split && !stream.inbox.borrow().is_empty() {
+        if mode == Mode::Split && stream.inbox_len() > 0 {
             stream.deliver_pieces(lua, &this)?;
         }
     }
@@ -862,6 +913,48 @@ fn park(_: &Lua, args: Args) -> Result<()> {
     this.raw_set(key(&WAITER), args.function(2)?)
 }
 
+/// `write` on its hot path, against the Lua C API: one string, no
+/// callback, nothing queued. A reply written from `ondata` is then one
+/// try_write and no mlua call at all. Anything else, and the rest of a
+/// partial write, goes to the general method (upvalue 1).
+unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY (whole block): called through `bind` with the handle object at
+    // 1 and the caller's arguments after it; its state pointer is valid
+    // while the key is set (see uv_handle::state_of). A Lua error (only
+    // out-of-memory here) unwinds through a frame that owns nothing.
+    unsafe {
+        let simple = ffi::lua_gettop(state) == 2 && ffi::lua_type(state, 2) == ffi::LUA_TSTRING;
+        if simple {
+            ffi::lua_pushlightuserdata(state, crate::handle::state_anchor());
+            ffi::lua_rawget(state, 1);
+            let stream = ffi::lua_touserdata(state, -1) as *const Stream;
+            ffi::lua_pop(state, 1);
+            if let Some(stream) = stream.as_ref() {
+                let mut len = 0;
+                let data = ffi::lua_tolstring(state, 2, &mut len) as *const u8;
+                let bytes = std::slice::from_raw_parts(data, len);
+                let sent = stream.try_now(&[bytes]);
+                let under = if sent == len {
+                    stream.touch();
+                    Some(stream.queued() < HIGH_WATER)
+                } else {
+                    let rt = Runtime::from_loop((*stream.tie.handle()).loop_);
+                    rt.lua().and_then(|lua| stream.write_rest(&lua, &[bytes], sent, None).ok())
+                };
+                if let Some(under) = under {
+                    ffi::lua_pushboolean(state, 1);
+                    ffi::lua_pushboolean(state, under as c_int);
+                    return 2;
+                }
+            }
+        }
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(state, 1);
+        ffi::lua_call(state, ffi::lua_gettop(state) - 1, ffi::LUA_MULTRET);
+        ffi::lua_gettop(state)
+    }
+}
+
 /// The stream methods every kind of stream has.
 pub static METHODS: &[(&str, Method)] = &[
     ("ondata", ondata),
@@ -871,7 +964,6 @@ pub static METHODS: &[(&str, Method)] = &[
     ("onerr", onerr),
     ("onclose", onclose),
     ("ondrain", ondrain),
-    ("write", write),
     ("close", close),
     ("destroy", destroy),
     ("sync", sync),
@@ -882,7 +974,8 @@ pub static METHODS: &[(&str, Method)] = &[
     ("setTimeout", set_timeout),
 ];
 
-/// `read`, `readsplit`, `readline`: Lua, because they suspend a fiber.
+/// The methods this layer makes itself: `read`, `readsplit`, `readline`
+/// (Lua, because they suspend a fiber) and `write` (a raw hot path).
 pub fn lua_methods(lua: &Lua) -> Result<Table> {
     const KEY: &str = "async.stream.lua_methods";
     if let Ok(methods) = lua.named_registry_value::<Table>(KEY) {
@@ -891,6 +984,20 @@ pub fn lua_methods(lua: &Lua) -> Result<Table> {
     let take = boundary::function(lua, "read", take)?;
     let park = boundary::function(lua, "read", park)?;
     let methods: Table = lua.load(include_str!("lua/stream.lua")).set_name("=async.stream").call((take, park))?;
+    let general = boundary::raw_function(lua, "write", 1, write)?;
+    // SAFETY: exec_raw pushed the upvalue, which the closure takes.
+    let fast: Function = unsafe { lua.exec_raw(general, |state| ffi::lua_pushcclosure(state, write_fast, 1)) }?;
+    methods.raw_set("write", fast)?;
     lua.set_named_registry_value(KEY, &methods)?;
     Ok(methods)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every open connection carries a `Stream` next to its uv_tcp_t: keep
+    /// it small (idle connections are measured in bench/tcp).
+    #[test]
+    fn a_stream_state_stays_small() {
+        assert!(std::mem::size_of::<super::Stream>() <= 160, "Stream is {} bytes", std::mem::size_of::<super::Stream>());
+    }
 }

@@ -106,21 +106,44 @@ fn tcp_address(handle: *const uv::uv_tcp_t, peer: bool) -> std::result::Result<S
     unsafe { socket_addr(&storage as *const _ as *const libc::sockaddr) }.ok_or(uv::uv_errno_t_UV_EAFNOSUPPORT)
 }
 
-/// Sets `sockname` and `peername` on a connected socket's object.
-fn set_names(lua: &Lua, object: &Table, handle: *const uv::uv_tcp_t) -> std::result::Result<(), c_int> {
-    let peer = tcp_address(handle, true)?;
-    let local = tcp_address(handle, false)?;
-    let set = || -> Result<()> {
-        object.raw_set("peername", address_table(lua, &peer)?)?;
-        object.raw_set("sockname", address_table(lua, &local)?)
-    };
-    set().map_err(|_| uv::uv_errno_t_UV_ENOMEM)
+/// Keeps the addresses of a connected socket for `sockname`/`peername`.
+fn set_names(stream: &Stream, handle: *const uv::uv_tcp_t) -> std::result::Result<(), c_int> {
+    stream.addresses.set(Some((tcp_address(handle, true)?, tcp_address(handle, false)?)));
+    Ok(())
+}
+
+/// The socket metatable: the class's, with `sockname` and `peername` made
+/// on first read (then cached in the object).
+fn socket_metatable(lua: &Lua) -> Result<Table> {
+    const KEY: &str = "async.tcp.socket";
+    if let Ok(mt) = lua.named_registry_value::<Table>(KEY) {
+        return Ok(mt);
+    }
+    let mt = SOCKET.metatable(lua)?;
+    let methods: Function = mt.raw_get("__index")?;
+    let index = lua.create_function(move |lua, (object, key): (Table, Value)| {
+        if let Value::String(name) = &key {
+            let name = name.to_str()?;
+            if name == "peername" || name == "sockname" {
+                let value = match uv_handle::state_of::<Stream>(&object)? {
+                    Some(stream) => stream.address(lua, &name)?,
+                    None => Value::Nil,
+                };
+                object.raw_set(key.clone(), &value)?;
+                return Ok(value);
+            }
+        }
+        methods.call::<Value>((object, key))
+    })?;
+    mt.raw_set("__index", index)?;
+    lua.set_named_registry_value(KEY, &mt)?;
+    Ok(mt)
 }
 
 /// A new, unconnected socket: its object and stream state.
 fn new_socket(lua: &Lua) -> Result<(Table, &'static Stream)> {
     let object = lua.create_table()?;
-    object.set_metatable(Some(SOCKET.metatable(lua)?))?;
+    object.set_metatable(Some(socket_metatable(lua)?))?;
     let opened = uv_handle::open::<Stream, uv::uv_tcp_t>(lua, &object, Stream::new(SOCKET.kind), |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop.
         unsafe { uv::uv_tcp_init(uv_loop, raw) }
@@ -230,7 +253,7 @@ extern "C" fn on_connection(raw: *mut uv::uv_stream_t, status: c_int) {
         if rc == 0 {
             // SAFETY: the client is open and connected.
             unsafe { uv::uv_tcp_nodelay(handle, 1) };
-            rc = set_names(&lua, &client, handle).err().unwrap_or(0);
+            rc = set_names(stream, handle).err().unwrap_or(0);
         }
         if rc != 0 {
             // Reset before we got to it (ENOTCONN): drop it quietly.
@@ -323,7 +346,7 @@ extern "C" fn on_connected(req: *mut uv::uv_connect_t, status: c_int) {
         let handle = raw as *mut uv::uv_tcp_t;
         // SAFETY: the socket is open and connected.
         unsafe { uv::uv_tcp_nodelay(handle, 1) };
-        if let Err(rc) = set_names(&lua, &object, handle) {
+        if let Err(rc) = set_names(stream, handle) {
             return stream.fail(&object, uv_message(rc, Some(&describe(&addr))));
         }
         stream.connected(&lua)
