@@ -6,10 +6,12 @@
 //! is the user's (`client.send = function ... end` works and reads back).
 //! Methods are called with a dot: the first read of `h.write` binds the
 //! kind's Rust method to `h` and caches the closure in the table, so later
-//! calls are a plain table hit. The module that owns a kind keeps a strong
-//! reference to the table while the handle is active (an armed timer, an
-//! open socket) and drops it when the handle closes, so an active handle
-//! lives without any Lua reference and a closed one is collected.
+//! calls are a plain table hit (event setters such as `h.ondata` are bound
+//! afresh each time instead: they are called once per handle). The module
+//! that owns a kind keeps a strong reference to the table while the handle
+//! is active (an armed timer, an open socket) and drops it when the handle
+//! closes, so an active handle lives without any Lua reference and a
+//! closed one is collected.
 //!
 //! May touch: Lua tables and the registry. Never libuv (see `uv_handle.rs`).
 
@@ -72,7 +74,9 @@ impl Class {
                     return Ok(Value::Nil);
                 };
                 let bound = boundary::bind(lua, &method, &object)?;
-                object.raw_set(key, &bound)?;
+                if !is_event_setter(&key) {
+                    object.raw_set(key, &bound)?;
+                }
                 Ok(Value::Function(bound))
             })?,
         )?;
@@ -84,6 +88,13 @@ impl Class {
         lua.set_named_registry_value(&key, &mt)?;
         Ok(mt)
     }
+}
+
+/// `ondata`, `onclose`, ...: called once or twice per handle, so their
+/// bound closures are not kept in the handle; that saves a closure and a
+/// table slot per idle connection.
+fn is_event_setter(key: &Value) -> bool {
+    matches!(key, Value::String(name) if name.as_bytes().starts_with(b"on"))
 }
 
 /// The Rust state kept under the private key of a handle table.
