@@ -338,28 +338,36 @@ impl Stream {
         }
     }
 
-    /// The hot path of `ondata`: the Lua C API straight, no mlua values.
+    /// The hot path of `ondata`: the Lua C API straight, no mlua values,
+    /// on the stack of the thread running `go()` (as mlua's own calls do).
     fn deliver_string(&self, lua: &Lua, bytes: &[u8]) -> Result<()> {
         let object = self.tie.object_ref();
-        let mut failure = None;
-        // SAFETY: pushes the object and its handler, then either calls the
-        // handler (popping it and its argument) or pops what was pushed;
-        // the object is popped last. No Rust borrow is held across the
-        // call, which may re-enter this module.
-        unsafe {
-            lua.exec_raw::<()>((), |state| {
-                ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, object as _);
-                ffi::lua_pushlightuserdata(state, lua_raw::anchor(&ON_DATA));
-                ffi::lua_rawget(state, -2);
-                if ffi::lua_type(state, -1) == ffi::LUA_TFUNCTION {
-                    ffi::lua_pushlstring(state, bytes.as_ptr() as *const _, bytes.len());
-                    failure = lua_raw::call_protected(state, 1).err();
-                } else {
-                    ffi::lua_pop(state, 1);
-                }
-                ffi::lua_pop(state, 1);
-            })?;
-        }
+        let state = lua.state();
+        // SAFETY: `state` is the thread inside `go()`, whose C call is in
+        // progress below us, so its stack is ours to use above its top,
+        // which is restored before returning. The object and its handler
+        // are pushed; the handler is called protected (popping it and its
+        // argument) or popped. No Rust borrow is held across the call,
+        // which may re-enter this module. Only out-of-memory could raise
+        // outside the protected call, and that ends a LuaJIT program anyway
+        // (see lib.rs on skip_memory_check).
+        let failure = unsafe {
+            let top = ffi::lua_gettop(state);
+            if ffi::lua_checkstack(state, 4) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, object as _);
+            ffi::lua_pushlightuserdata(state, lua_raw::anchor(&ON_DATA));
+            ffi::lua_rawget(state, -2);
+            let failure = if ffi::lua_type(state, -1) == ffi::LUA_TFUNCTION {
+                ffi::lua_pushlstring(state, bytes.as_ptr() as *const _, bytes.len());
+                lua_raw::call_protected(state, 1).err()
+            } else {
+                None
+            };
+            ffi::lua_settop(state, top);
+            failure
+        };
         failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
     }
 
@@ -459,10 +467,17 @@ impl Stream {
         if self.done() || self.connecting.get() || self.queued() != 0 {
             return 0;
         }
-        let bufs: Vec<uv::uv_buf_t> = pieces.iter().map(|p| uv::uv_buf_t { base: p.as_ptr() as *mut _, len: p.len() }).collect();
+        let buf = |p: &&[u8]| uv::uv_buf_t { base: p.as_ptr() as *mut _, len: p.len() };
         // SAFETY: the stream is open; the bufs point at bytes that outlive
         // this call, and try_write keeps no pointer to them.
-        let rc = unsafe { uv::uv_try_write(self.raw(), bufs.as_ptr(), bufs.len() as _) };
+        let rc = unsafe {
+            if let [piece] = pieces {
+                uv::uv_try_write(self.raw(), &buf(piece), 1)
+            } else {
+                let bufs: Vec<uv::uv_buf_t> = pieces.iter().map(buf).collect();
+                uv::uv_try_write(self.raw(), bufs.as_ptr(), bufs.len() as _)
+            }
+        };
         // An error other than EAGAIN is left to uv_write to report.
         rc.max(0) as usize
     }
