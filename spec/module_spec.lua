@@ -3,10 +3,38 @@ local async = require 'async'
 describe('the module', function()
    it('is one table, whatever the route to it', function()
       assert.are.equal(async, require 'async')
-      for _, name in ipairs({'time', 'fiber', 'flow', 'pcall', 'url'}) do
+      for _, name in ipairs({'time', 'fiber', 'flow', 'pcall', 'url', 'tcp', 'handle', 'json'}) do
          assert.are.equal(async[name], require('async.' .. name), name)
          assert.is_not_nil(async[name], name)
       end
+   end)
+
+   it('describes the stream handle API in async.handle', function()
+      assert.are.equal(65536, async.handle.highWaterMark)
+      local names = {}
+      for _, name in ipairs(async.handle.methods) do names[name] = true end
+      for _, name in ipairs({'ondata', 'onrawdata', 'onsplitdata', 'onend', 'onerr', 'onclose', 'write', 'close',
+                             'sync', 'syncraw', 'read', 'readsplit', 'readline', 'pause', 'resume', 'ondrain'}) do
+         assert.is_true(names[name], name)
+      end
+   end)
+
+   it('ignores SIGPIPE when opened, so a write to a reset socket cannot kill the process', function()
+      -- A fresh luajit with SIGPIPE at its default action reports the
+      -- SIGPIPE bit (signal 13: bit 12) of SigIgn before and after require.
+      local probe = [[
+         local function ignored()
+            local status = io.open('/proc/self/status'):read('*a')
+            return math.floor(tonumber(status:match('SigIgn:%s*(%x+)'), 16) / 2 ^ 12) % 2
+         end
+         local before = ignored()
+         require 'async'
+         io.write(before, ' ', ignored())
+      ]]
+      local p = io.popen("env --default-signal=PIPE luajit -e \"" .. probe:gsub('\n', ' ') .. "\"")
+      local out = p:read('*a')
+      p:close()
+      assert.are.equal('0 1', out)
    end)
 
    it('opens again after package.loaded is cleared, with the same loop', function()

@@ -54,6 +54,7 @@ fn open(lua: &Lua) -> Result<Table> {
     pcall::install(lua, &module)?;
     url::install(lua, &module)?;
     dns::install(lua, &module)?;
+    stream::install(lua, &module)?;
     tcp::install(lua, &module)?;
     json::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
@@ -106,5 +107,6 @@ submodules! {
     luaopen_async_pcall => "pcall",
     luaopen_async_url => "url",
     luaopen_async_tcp => "tcp",
+    luaopen_async_handle => "handle",
     luaopen_async_json => "json",
 }

@@ -989,6 +989,20 @@ pub static METHODS: &[(&str, Method)] = &[
     ("setTimeout", set_timeout),
 ];
 
+/// `async.handle`: what every stream offers, for reference (`methods`, the
+/// names; `highWaterMark`, the queued bytes past which `write` returns
+/// false).
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    let names = lua.create_sequence_from(METHODS.iter().map(|(name, _)| *name))?;
+    for name in ["write", "read", "readsplit", "readline"] {
+        names.raw_push(name)?;
+    }
+    let handle = lua.create_table()?;
+    handle.set("methods", names)?;
+    handle.set("highWaterMark", HIGH_WATER)?;
+    module.set("handle", handle)
+}
+
 /// The methods this layer makes itself: `read`, `readsplit`, `readline`
 /// (Lua, because they suspend a fiber) and `write` (a raw hot path).
 pub fn lua_methods(lua: &Lua) -> Result<Table> {
