@@ -19,6 +19,7 @@ mod http;
 mod json;
 mod lua_raw;
 mod pcall;
+mod process;
 mod request;
 mod runtime;
 mod split;
@@ -55,6 +56,7 @@ fn open(lua: &Lua) -> Result<Table> {
     url::install(lua, &module)?;
     dns::install(lua, &module)?;
     tcp::install(lua, &module)?;
+    process::install(lua, &module)?;
     json::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
@@ -106,5 +108,6 @@ submodules! {
     luaopen_async_pcall => "pcall",
     luaopen_async_url => "url",
     luaopen_async_tcp => "tcp",
+    luaopen_async_process => "process",
     luaopen_async_json => "json",
 }
