@@ -166,6 +166,44 @@ describe('process', function()
       assert.are.equal('hi:7\n', env)
    end)
 
+   it('looks programs up in the PATH of env=, and runs a path as it is', function()
+      local dir = os.tmpname()
+      os.remove(dir)
+      assert(lfs.mkdir(dir))
+      local function script(name, mode)
+         local f = assert(io.open(dir .. '/' .. name, 'w'))
+         f:write('#!/bin/sh\necho "' .. name .. ' $1"\n')
+         f:close()
+         os.execute('chmod ' .. mode .. ' ' .. dir .. '/' .. name)
+      end
+      script('greet', '755')
+      script('locked', '644')
+      local results = {}
+      run(10, function(done)
+         local path = dir .. ':/usr/bin:/bin'
+         process.exec('greet', {'you', env = {PATH = path}}, function(...)
+            results.found = {...}
+            process.exec(dir .. '/greet', {'there'}, function(...)
+               results.direct = {...}
+               process.exec('locked', {env = {PATH = path}}, function(...)
+                  results.locked = {...}
+                  process.exec('', {}, function(...)
+                     results.empty = {...}
+                     done()
+                  end)
+               end)
+            end)
+         end)
+      end)
+      os.remove(dir .. '/greet'); os.remove(dir .. '/locked'); lfs.rmdir(dir)
+      assert.are.same({'greet you\n', 0, 0}, results.found)
+      assert.are.same({'greet there\n', 0, 0}, results.direct)
+      assert.is_nil(results.locked[1])
+      assert.truthy(results.locked[2]:find('^EACCES'))
+      assert.is_nil(results.empty[1])
+      assert.truthy(results.empty[2]:find('^ENOENT'))
+   end)
+
    it('closes the pipes of a child whose output nobody reads', function()
       local closed
       run(10, function(done)

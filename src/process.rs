@@ -25,6 +25,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{CString, c_char, c_int};
+use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
@@ -176,6 +177,59 @@ fn pointers(strings: &[CString]) -> Vec<*mut c_char> {
     strings.iter().map(|s| s.as_ptr() as *mut c_char).chain(std::iter::once(std::ptr::null_mut())).collect()
 }
 
+/// What libuv searches when neither our environment nor `env=` has PATH.
+const DEFAULT_PATH: &[u8] = b"/usr/bin:/bin";
+
+/// The file to run for `command`: its name looked up in PATH, as execvp
+/// does (a name with a slash is used as it is). Done here, not by libuv:
+/// libuv 1.53 on Linux tries a whole posix_spawn (a vfork and an exec) for
+/// every PATH entry before the one that has the program, which made an
+/// exec of `true` cost nine child processes here.
+///
+/// PATH is the one the child gets: from `env=` when given (libuv's rule),
+/// else ours. Relative entries are taken relative to the child's `cwd=`.
+fn resolve(command: &Command) -> std::result::Result<CString, c_int> {
+    let name = command.file.as_bytes();
+    if name.is_empty() {
+        return Err(uv::uv_errno_t_UV_ENOENT);
+    }
+    if name.contains(&b'/') {
+        return Ok(command.file.clone());
+    }
+    let own_path;
+    let search: &[u8] = match &command.env {
+        Some(env) => env.iter().find_map(|e| e.as_bytes().strip_prefix(b"PATH=")).unwrap_or(DEFAULT_PATH),
+        None => {
+            own_path = std::env::var_os("PATH");
+            own_path.as_ref().map_or(DEFAULT_PATH, |p| p.as_encoded_bytes())
+        }
+    };
+    let mut denied = false;
+    for dir in search.split(|&b| b == b':') {
+        let mut candidate = if dir.is_empty() { b"./".to_vec() } else { dir.to_vec() };
+        if candidate.last() != Some(&b'/') {
+            candidate.push(b'/');
+        }
+        candidate.extend_from_slice(name);
+        // Where the child will look: relative to its cwd.
+        let mut checked = candidate.clone();
+        if let (Some(cwd), false) = (&command.cwd, candidate.starts_with(b"/")) {
+            checked = [cwd.as_bytes(), b"/", &candidate].concat();
+        }
+        let Ok(checked) = CString::new(checked) else { continue };
+        let is_file = std::fs::metadata(std::ffi::OsStr::from_bytes(checked.as_bytes())).is_ok_and(|m| m.is_file());
+        if !is_file {
+            continue;
+        }
+        // SAFETY: `checked` is a NUL-terminated path; access only reads it.
+        if unsafe { libc::access(checked.as_ptr(), libc::X_OK) } == 0 {
+            return CString::new(candidate).map_err(|_| uv::uv_errno_t_UV_EINVAL);
+        }
+        denied = true;
+    }
+    Err(if denied { uv::uv_errno_t_UV_EACCES } else { uv::uv_errno_t_UV_ENOENT })
+}
+
 /// A new pipe handle: a stream handle object of kind "pipe".
 fn new_pipe(lua: &Lua) -> Result<(Table, &'static Stream)> {
     let object = lua.create_table()?;
@@ -193,6 +247,11 @@ fn new_pipe(lua: &Lua) -> Result<(Table, &'static Stream)> {
 /// Starts `command` with its standard streams as `stdio` says. Returns the
 /// process object, or the error message if it cannot be started.
 fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result::Result<Table, String>> {
+    let described = || String::from_utf8_lossy(command.file.as_bytes()).into_owned();
+    let file = match resolve(command) {
+        Ok(file) => file,
+        Err(rc) => return Ok(Err(uv_message(rc, Some(&described())))),
+    };
     let object = lua.create_table()?;
     object.set_metatable(Some(PROCESS.metatable(lua)?))?;
     let mut pipes: Vec<(usize, Table, &'static Stream)> = Vec::new();
@@ -222,7 +281,7 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
     // SAFETY: plain C data; zeroed is "no flags, no uid/gid change".
     let mut options: uv::uv_process_options_t = unsafe { std::mem::zeroed() };
     options.exit_cb = Some(on_exit);
-    options.file = command.file.as_ptr();
+    options.file = file.as_ptr();
     options.args = argv.as_mut_ptr();
     options.env = env.as_mut().map_or(std::ptr::null_mut(), |e| e.as_mut_ptr());
     options.cwd = command.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
@@ -250,7 +309,7 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
     if spawned.get() != 0 {
         process.tie.close();
         pipes.iter().for_each(|(_, _, s)| s.destroy());
-        return Ok(Err(uv_message(spawned.get(), Some(&String::from_utf8_lossy(command.file.as_bytes())))));
+        return Ok(Err(uv_message(spawned.get(), Some(&described()))));
     }
     process.started.set(true);
     // SAFETY: the handle is open (its close waits for the exit callback).
