@@ -1,14 +1,9 @@
 local async = require 'async'
 local lfs = require 'lfs'
+local support = require 'spec.support'
 local process = async.process
 
--- Runs the loop with a watchdog: a test that hangs fails instead.
-local function run(seconds, body)
-   local watchdog = async.setTimeout(seconds * 1000, function() error('test timed out') end)
-   local ok, err = pcall(body, function() watchdog.clear() end)
-   if not ok then watchdog.clear(); error(err, 0) end
-   async.go()
-end
+local run = support.run
 
 local function own_pid()
    local f = assert(io.open('/proc/self/stat'))
@@ -34,13 +29,6 @@ local function open_fds()
       if entry:match('^%d+$') then n = n + 1 end
    end
    return n
-end
-
-local function rss_kib()
-   local f = assert(io.open('/proc/self/status'))
-   local kib = f:read('*a'):match('VmRSS:%s*(%d+)')
-   f:close()
-   return tonumber(kib)
 end
 
 describe('process', function()
@@ -292,10 +280,7 @@ describe('process', function()
             process.spawn('true', {}, function(proc)
                proc.onclose(function()
                   finished = finished + 1
-                  if finished == 1000 then
-                     collectgarbage(); collectgarbage()
-                     kib, rss = collectgarbage('count'), rss_kib()
-                  end
+                  if finished == 1000 then kib, rss = support.heap_kib(), support.rss_kib() end
                   if finished == total then done() else next_one() end
                end)
             end)
@@ -303,8 +288,7 @@ describe('process', function()
          for _ = 1, in_flight do next_one() end
       end)
       assert.are.equal(total, finished)
-      collectgarbage(); collectgarbage()
-      local kib_growth, rss_growth = collectgarbage('count') - kib, rss_kib() - rss
+      local kib_growth, rss_growth = support.heap_kib() - kib, support.rss_kib() - rss
       assert.is_true(kib_growth < 512, 'Lua heap grew by ' .. kib_growth .. ' KiB')
       assert.is_true(rss_growth < 4096, 'RSS grew by ' .. rss_growth .. ' KiB')
       assert.are.same({}, children())
