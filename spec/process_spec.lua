@@ -56,6 +56,17 @@ describe('process', function()
       assert.are.same({'', 3, 0}, result)
    end)
 
+   it('reports a child killed by a signal as status 0 and the signal', function()
+      local result
+      run(10, function(done)
+         process.exec('sh', {'-c', 'echo before; kill -9 $$'}, function(...)
+            result = {...}
+            done()
+         end)
+      end)
+      assert.are.same({'before\n', 0, 9}, result)
+   end)
+
    it('reports a program that cannot be started', function()
       local result, called
       run(10, function(done)
