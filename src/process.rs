@@ -248,6 +248,17 @@ fn new_pipe(lua: &Lua) -> Result<(Table, &'static Stream)> {
 /// process object, or the error message if it cannot be started.
 fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result::Result<Table, String>> {
     let described = || String::from_utf8_lossy(command.file.as_bytes()).into_owned();
+    if let Some(cwd) = &command.cwd {
+        // Said here, because libuv's error would name the program instead.
+        let rc = match std::fs::metadata(std::ffi::OsStr::from_bytes(cwd.as_bytes())) {
+            Ok(m) if m.is_dir() => 0,
+            Ok(_) => uv::uv_errno_t_UV_ENOTDIR,
+            Err(e) => -e.raw_os_error().unwrap_or(libc::ENOENT),
+        };
+        if rc != 0 {
+            return Ok(Err(uv_message(rc, Some(&format!("cwd {}", String::from_utf8_lossy(cwd.as_bytes()))))));
+        }
+    }
     let file = match resolve(command) {
         Ok(file) => file,
         Err(rc) => return Ok(Err(uv_message(rc, Some(&described())))),
@@ -257,8 +268,13 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
     let mut pipes: Vec<(usize, Table, &'static Stream)> = Vec::new();
     for (fd, how) in stdio.iter().enumerate() {
         if *how == Stdio::Pipe {
-            let (pipe, stream) = new_pipe(lua)?;
-            pipes.push((fd, pipe, stream));
+            match new_pipe(lua) {
+                Ok((pipe, stream)) => pipes.push((fd, pipe, stream)),
+                Err(e) => {
+                    pipes.iter().for_each(|(_, _, s)| s.destroy());
+                    return Err(e);
+                }
+            }
         }
     }
     let mut containers: Vec<uv::uv_stdio_container_t> = (0..3)
