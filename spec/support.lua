@@ -28,4 +28,14 @@ function support.heap_kib()
    return collectgarbage('count')
 end
 
+-- Runs `body(done)` and then the loop, with a watchdog: a test that hangs
+-- fails after `seconds` instead. `done()` disarms the watchdog.
+function support.run(seconds, body)
+   local async = require 'async'
+   local watchdog = async.setTimeout(seconds * 1000, function() error('test timed out') end)
+   local ok, err = pcall(body, function() watchdog.clear() end)
+   if not ok then watchdog.clear(); error(err, 0) end
+   async.go()
+end
+
 return support

@@ -19,6 +19,7 @@ mod http;
 mod json;
 mod lua_raw;
 mod pcall;
+mod process;
 mod request;
 mod runtime;
 mod split;
@@ -56,6 +57,7 @@ fn open(lua: &Lua) -> Result<Table> {
     dns::install(lua, &module)?;
     stream::install(lua, &module)?;
     tcp::install(lua, &module)?;
+    process::install(lua, &module)?;
     json::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
@@ -108,5 +110,6 @@ submodules! {
     luaopen_async_url => "url",
     luaopen_async_tcp => "tcp",
     luaopen_async_handle => "handle",
+    luaopen_async_process => "process",
     luaopen_async_json => "json",
 }

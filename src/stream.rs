@@ -257,9 +257,16 @@ impl Stream {
         }
     }
 
+    /// Whether Lua reads this stream (a data handler or fiber reads were
+    /// set up): process.rs closes a child's unread pipes once it exits.
+    pub fn has_reader(&self) -> bool {
+        self.mode.get() != Mode::Idle
+    }
+
     /// Closes at once, dropping queued writes (their callbacks get
-    /// ECANCELED).
-    fn destroy(&self) {
+    /// ECANCELED). Public for process.rs, which closes a child's stdin
+    /// once the child has exited.
+    pub fn destroy(&self) {
         self.release_timer();
         self.reading.set(false);
         self.tie.close();
