@@ -951,7 +951,7 @@ unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_rawget(state, 1);
             let stream = ffi::lua_touserdata(state, -1) as *const Stream;
             ffi::lua_pop(state, 1);
-            if let Some(stream) = stream.as_ref() {
+            if let Some(stream) = stream.as_ref().filter(|s| !s.done()) {
                 let mut len = 0;
                 let data = ffi::lua_tolstring(state, 2, &mut len) as *const u8;
                 let bytes = std::slice::from_raw_parts(data, len);
