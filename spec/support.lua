@@ -14,8 +14,29 @@ function support.error_of(file, f)
    return (message:gsub(position, ''))
 end
 
--- Resident set size of this process in KiB.
+local ffi = require 'ffi'
+ffi.cdef [[
+int malloc_trim(size_t pad);
+struct mallinfo2 { size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost; };
+struct mallinfo2 mallinfo2(void);
+]]
+
+-- Bytes malloc has handed out and not had back, in KiB, after a full Lua
+-- collection: the C and Rust side of this process (libuv handles, our
+-- state, queues), without the allocators' retained pages that make RSS
+-- jump with the garbage collector's timing.
+function support.malloc_kib()
+   support.heap_kib()
+   local info = ffi.C.mallinfo2()
+   return tonumber(info.uordblks + info.hblkhd) / 1024
+end
+
+-- Resident set size of this process in KiB, after malloc has handed its
+-- free memory back to the system: what is left is memory in use, so a
+-- leak shows and the allocator's fragmentation from earlier specs does
+-- not.
 function support.rss_kib()
+   ffi.C.malloc_trim(0)
    local f = assert(io.open('/proc/self/statm'))
    local pages = f:read('*n'); pages = f:read('*n')
    f:close()

@@ -36,6 +36,13 @@ pub struct Class {
 
 static STATE_ANCHOR: u8 = 0;
 
+/// A private key of a handle table (a callback, a flag): a light userdata
+/// made from the address of a static byte of the module that owns it, so
+/// no user field can clash with it.
+pub fn private_key(anchor: &'static u8) -> Value {
+    Value::LightUserData(LightUserData(crate::lua_raw::anchor(anchor)))
+}
+
 /// The private key under which a handle table keeps its Rust state.
 pub fn state_key() -> Value {
     Value::LightUserData(LightUserData(state_anchor()))

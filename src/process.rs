@@ -29,12 +29,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
-use mlua::{Function, IntoLuaMulti, LightUserData, Lua, LuaString, MultiValue, Result, Table, Value};
+use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value};
 
 use crate::boundary::{self, Args};
 use crate::errors::uv_message;
 use crate::handle::{Class, Method};
-use crate::lua_raw;
 use crate::runtime::Runtime;
 use crate::stream::{self, Stream};
 use crate::uv_handle::{self, HandleState, Tie};
@@ -55,9 +54,7 @@ static PENDING: u8 = 0;
 static STATUS: u8 = 0;
 static SIGNAL: u8 = 0;
 
-fn key(anchor: &'static u8) -> Value {
-    Value::LightUserData(LightUserData(lua_raw::anchor(anchor)))
-}
+use crate::handle::private_key as key;
 
 struct Process {
     tie: Tie,

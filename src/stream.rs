@@ -21,7 +21,7 @@ use std::ffi::{c_int, c_void};
 use std::net::SocketAddr;
 
 use libuv_sys2 as uv;
-use mlua::{AnyUserData, BorrowedBytes, Function, IntoLuaMulti, LightUserData, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
+use mlua::{AnyUserData, BorrowedBytes, Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
 
 use crate::boundary::{self, Args};
 use crate::buffer::Buffer;
@@ -90,9 +90,7 @@ static ON_TIMEOUT: u8 = 0;
 static WAITER: u8 = 0;
 static FAILURE: u8 = 0;
 
-fn key(anchor: &'static u8) -> Value {
-    Value::LightUserData(LightUserData(lua_raw::anchor(anchor)))
-}
+use crate::handle::private_key as key;
 
 /// Calls the handler under `anchor` in `object`, if there is one.
 fn emit(object: &Table, anchor: &'static u8, args: impl IntoLuaMulti) -> Result<bool> {

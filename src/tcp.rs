@@ -15,14 +15,13 @@ use std::ffi::c_int;
 use std::net::SocketAddr;
 
 use libuv_sys2 as uv;
-use mlua::{Function, IntoLuaMulti, LightUserData, Lua, MultiValue, Result, Table, Value};
+use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
 use crate::address::{Domain, domain_of};
 use crate::boundary::{self, Args};
 use crate::dns::{self, Hints, address_table, c_socket_addr, socket_addr};
 use crate::errors::uv_message;
 use crate::handle::{Class, Method};
-use crate::lua_raw;
 use crate::request::{Callback, Request};
 use crate::runtime::Runtime;
 use crate::stream::{self, Stream};
@@ -40,9 +39,7 @@ const BACKLOG: c_int = 511;
 // Private key of a server object: its connection callback.
 static ON_CONNECTION: u8 = 0;
 
-fn key(anchor: &'static u8) -> Value {
-    Value::LightUserData(LightUserData(lua_raw::anchor(anchor)))
-}
+use crate::handle::private_key as key;
 
 struct Server {
     tie: Tie,

@@ -31,7 +31,7 @@ static CALLBACK_ANCHOR: u8 = 0;
 
 /// The private key under which a timer handle keeps its callback.
 fn callback_key() -> Value {
-    Value::LightUserData(LightUserData(&CALLBACK_ANCHOR as *const u8 as *mut _))
+    handle::private_key(&CALLBACK_ANCHOR)
 }
 
 #[derive(Default)]

@@ -206,9 +206,7 @@ extern "C" fn on_close<S: HandleState, H>(handle: *mut uv::uv_handle_t) {
 static CLOSERS: u8 = 0;
 static ON_CLOSE: u8 = 0;
 
-fn key(anchor: &'static u8) -> Value {
-    Value::LightUserData(LightUserData(crate::lua_raw::anchor(anchor)))
-}
+use crate::handle::private_key as key;
 
 /// Has `f()` called once the handle of `object` is closed (`close(cb)`);
 /// on the next turn if it is closed already.
