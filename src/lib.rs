@@ -16,7 +16,10 @@ mod fiber;
 mod flow;
 mod handle;
 mod http;
+mod http_client;
+mod http_server;
 mod json;
+mod json_rpc;
 mod lua_raw;
 mod pcall;
 mod request;
@@ -56,6 +59,8 @@ fn open(lua: &Lua) -> Result<Table> {
     dns::install(lua, &module)?;
     tcp::install(lua, &module)?;
     json::install(lua, &module)?;
+    json_rpc::install(lua, &module.get::<Table>("json")?)?;
+    http_server::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
 }
@@ -107,4 +112,5 @@ submodules! {
     luaopen_async_url => "url",
     luaopen_async_tcp => "tcp",
     luaopen_async_json => "json",
+    luaopen_async_http => "http",
 }

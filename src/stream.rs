@@ -218,15 +218,16 @@ impl Stream {
     }
 
     /// Closes at once, dropping queued writes (their callbacks get
-    /// ECANCELED).
-    fn destroy(&self) {
+    /// ECANCELED). Also for Rust-level users (http_server.rs).
+    pub(crate) fn destroy(&self) {
         self.release_timer();
         self.reading.set(false);
         self.tie.close();
     }
 
     /// Closes after the queued writes are sent: a shutdown, then the close.
-    fn close_gracefully(&self) {
+    /// Also for Rust-level users (http_server.rs).
+    pub(crate) fn close_gracefully(&self) {
         if self.done() {
             return;
         }
@@ -408,7 +409,9 @@ impl Stream {
     }
 
     /// `write`: try at once, queue the rest; true while under the mark.
-    fn write(&self, lua: &Lua, pieces: &[&[u8]], callback: Option<Function>) -> Result<bool> {
+    /// Also for Rust-level users (http_server.rs writes a response's
+    /// pieces in one vectored write without making Lua strings of them).
+    pub(crate) fn write(&self, lua: &Lua, pieces: &[&[u8]], callback: Option<Function>) -> Result<bool> {
         let total: usize = pieces.iter().map(|p| p.len()).sum();
         let mut sent = 0;
         if callback.is_none() && !self.connecting.get() && self.queued() == 0 {
@@ -444,7 +447,9 @@ impl Stream {
         Ok(under)
     }
 
-    fn set_idle_timeout(&self, ms: u64) -> Result<()> {
+    /// `setTimeout(ms)` without touching the callback: also for Rust-level
+    /// users (http_server.rs switches between header and idle timeouts).
+    pub(crate) fn set_idle_timeout(&self, ms: u64) -> Result<()> {
         self.idle_ms.set(ms);
         if self.idle_timer.get().is_null() && ms > 0 && !self.done() {
             // SAFETY: zeroed memory is valid input to uv_timer_init; the
