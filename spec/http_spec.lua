@@ -3,13 +3,8 @@ local http = async.http
 local tcp = async.tcp
 local json = async.json
 
--- Runs the loop with a watchdog: a test that hangs fails instead.
-local function run(seconds, body)
-   local watchdog = async.setTimeout(seconds * 1000, function() error('test timed out') end)
-   local ok, err = pcall(body, function() watchdog.clear() end)
-   if not ok then watchdog.clear(); error(err, 0) end
-   async.go()
-end
+local support = require 'spec.support'
+local run = support.run
 
 local function have(program)
    return os.execute('command -v ' .. program .. ' >/dev/null 2>&1') == 0

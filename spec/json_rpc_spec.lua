@@ -2,13 +2,8 @@ local async = require 'async'
 local json = async.json
 local tcp = async.tcp
 
--- Runs the loop with a watchdog: a test that hangs fails instead.
-local function run(seconds, body)
-   local watchdog = async.setTimeout(seconds * 1000, function() error('test timed out') end)
-   local ok, err = pcall(body, function() watchdog.clear() end)
-   if not ok then watchdog.clear(); error(err, 0) end
-   async.go()
-end
+local support = require 'spec.support'
+local run = support.run
 
 -- A server that answers {n=} with {double=2n}.
 local function doubler()

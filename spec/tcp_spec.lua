@@ -2,13 +2,7 @@ local async = require 'async'
 local support = require 'spec.support'
 local tcp = async.tcp
 
--- Runs the loop with a watchdog: a test that hangs fails instead.
-local function run(seconds, body)
-   local watchdog = async.setTimeout(seconds * 1000, function() error('test timed out') end)
-   local ok, err = pcall(body, function() watchdog.clear() end)
-   if not ok then watchdog.clear(); error(err, 0) end
-   async.go()
-end
+local run = support.run
 
 -- An echo server on a port the OS picks; `on_client(client)` may add to it.
 local function echo_server(on_client)

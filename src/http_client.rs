@@ -30,7 +30,7 @@ use crate::address::{Domain, domain_of};
 use crate::boundary::{self, Args};
 use crate::http::{Limits, Response, ResponseParser, serialize_request};
 use crate::http_server::{header_table_pairs, headers_table};
-use crate::stream::Stream;
+use crate::socket_ref::SocketRef;
 use crate::uv_handle::{self, HandleState};
 
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
@@ -49,7 +49,7 @@ impl Pool {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(key)?;
         while let Some(conn) = list.pop() {
-            if conn.object.borrow().is_some() && !conn.broken.get() {
+            if conn.socket.is_held() && !conn.broken.get() {
                 return Some(conn);
             }
         }
@@ -92,9 +92,8 @@ struct Exchange {
 struct Conn {
     key: String,
     pool: Rc<Pool>,
-    /// The socket; None once closed (which breaks the cycle through the
-    /// socket's handlers).
-    object: RefCell<Option<Table>>,
+    /// The socket, until it is closed.
+    socket: SocketRef,
     parser: RefCell<ResponseParser>,
     exchange: RefCell<Option<Exchange>>,
     /// Errored, timed out, or out of step: never to be reused.
@@ -102,15 +101,9 @@ struct Conn {
 }
 
 impl Conn {
-    fn with_stream<R>(&self, f: impl FnOnce(&Stream) -> R) -> Result<Option<R>> {
-        let object = self.object.borrow();
-        let Some(object) = object.as_ref() else { return Ok(None) };
-        Ok(uv_handle::state_of::<Stream>(object)?.map(f))
-    }
-
     /// Whether the loop waits for this connection's handle.
     fn set_referenced(&self, referenced: bool) -> Result<()> {
-        self.with_stream(|stream| {
+        self.socket.with_stream(|stream| {
             let handle = stream.tie().handle();
             // SAFETY: the stream is open (state_of found it), so its handle
             // is a live, initialised libuv handle; ref/unref only flip a flag.
@@ -123,7 +116,7 @@ impl Conn {
 
     fn destroy(&self) -> Result<()> {
         self.broken.set(true);
-        self.with_stream(|stream| stream.destroy())?;
+        self.socket.with_stream(|stream| stream.destroy())?;
         Ok(())
     }
 
@@ -134,7 +127,7 @@ impl Conn {
         let timeout = outgoing.timeout;
         *self.exchange.borrow_mut() = Some(Exchange { callback, outgoing, reused, answered: false });
         self.set_referenced(true)?;
-        self.with_stream(|stream| -> Result<()> {
+        self.socket.with_stream(|stream| -> Result<()> {
             stream.set_idle_timeout(timeout)?;
             stream.write(lua, &[&bytes], None).map(drop)
         })?
@@ -171,7 +164,7 @@ impl Conn {
         let Some(exchange) = self.exchange.borrow_mut().take() else { return Ok(()) };
         let reusable = response.keep_alive && !response.upgrade && self.parser.borrow().is_idle() && !self.broken.get();
         if reusable {
-            self.with_stream(|stream| stream.set_idle_timeout(0))?.transpose()?;
+            self.socket.with_stream(|stream| stream.set_idle_timeout(0))?.transpose()?;
             self.set_referenced(false)?;
             let mut idle = self.pool.idle.borrow_mut();
             let list = idle.entry(self.key.clone()).or_default();
@@ -179,11 +172,11 @@ impl Conn {
                 list.push(self.clone());
             } else {
                 drop(idle);
-                self.with_stream(|stream| stream.close_gracefully())?;
+                self.socket.with_stream(|stream| stream.close_gracefully())?;
             }
         } else {
             self.broken.set(true);
-            self.with_stream(|stream| stream.close_gracefully())?;
+            self.socket.with_stream(|stream| stream.close_gracefully())?;
         }
         let res = lua.create_table_with_capacity(0, 6)?;
         res.raw_set("status", response.status)?;
@@ -229,7 +222,7 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
     let conn = Rc::new(Conn {
         key,
         pool: pool.clone(),
-        object: RefCell::new(Some(object.clone())),
+        socket: SocketRef::new(&object),
         parser: RefCell::new(ResponseParser::new(Limits { max_header_bytes: 64 * 1024, max_body_bytes: u64::MAX })),
         exchange: RefCell::new(None),
         broken: Cell::new(false),
@@ -252,7 +245,7 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
     let this = conn.clone();
     let on_closed = lua.create_function(move |lua, ()| {
         this.pool.remove(&this);
-        this.object.borrow_mut().take();
+        this.socket.release();
         let exchange = this.exchange.borrow_mut().take();
         if let Some(exchange) = exchange {
             exchange.callback.call::<()>((Value::Nil, "ECONNRESET: the connection closed before the response"))?;
@@ -380,7 +373,7 @@ pub fn install(lua: &Lua, http_table: &Table) -> Result<()> {
             let all: Vec<Rc<Conn>> = p.idle.borrow_mut().drain().flat_map(|(_, list)| list).collect();
             for conn in all {
                 conn.broken.set(true);
-                conn.with_stream(|stream| stream.close_gracefully())?;
+                conn.socket.with_stream(|stream| stream.close_gracefully())?;
             }
             Ok(())
         })?,

@@ -31,7 +31,7 @@ use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value};
 use crate::boundary::{self, Args};
 use crate::http::{self, CONTINUE_RESPONSE, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart};
 use crate::runtime::Runtime;
-use crate::stream::Stream;
+use crate::socket_ref::SocketRef;
 use crate::uv_handle;
 
 /// Requests of one connection dispatched to the handler and not yet
@@ -125,9 +125,8 @@ enum Slot {
 struct Conn {
     id: u64,
     shared: Rc<Shared>,
-    /// The socket's Lua object; None once closed (which breaks the cycle
-    /// through the socket's `ondata` closure).
-    object: RefCell<Option<Table>>,
+    /// The socket, until it is closed.
+    socket: SocketRef,
     parser: RefCell<RequestParser>,
     slots: RefCell<VecDeque<Slot>>,
     /// The number of the request whose response is `slots[0]`.
@@ -142,23 +141,8 @@ struct Conn {
 }
 
 impl Conn {
-    /// Runs `f` on the open stream, if it still is.
-    fn with_stream<R>(&self, f: impl FnOnce(&Stream) -> R) -> Result<Option<R>> {
-        let object = self.object.borrow();
-        let Some(object) = object.as_ref() else { return Ok(None) };
-        Ok(uv_handle::state_of::<Stream>(object)?.map(f))
-    }
-
-    fn call_method(&self, name: &str) -> Result<()> {
-        let object = self.object.borrow().clone();
-        if let Some(object) = object {
-            object.get::<Function>(name)?.call::<()>(())?;
-        }
-        Ok(())
-    }
-
     fn write(&self, lua: &Lua, pieces: &[&[u8]]) -> Result<()> {
-        self.with_stream(|stream| stream.write(lua, pieces, None))?.transpose()?;
+        self.socket.with_stream(|stream| stream.write(lua, pieces, None))?.transpose()?;
         Ok(())
     }
 
@@ -166,7 +150,7 @@ impl Conn {
         self.stopped.set(true);
         self.gone.set(true);
         self.slots.borrow_mut().clear();
-        self.with_stream(|stream| stream.close_gracefully())?;
+        self.socket.with_stream(|stream| stream.close_gracefully())?;
         Ok(())
     }
 
@@ -207,7 +191,7 @@ impl Conn {
         }
         if self.paused.get() && self.slots.borrow().len() < MAX_OWED {
             self.paused.set(false);
-            self.call_method("resume")?;
+            self.socket.call("resume", ())?;
         }
         Ok(())
     }
@@ -224,7 +208,7 @@ impl Conn {
         } else {
             options.headers_timeout
         };
-        self.with_stream(|stream| stream.set_idle_timeout(ms))?.transpose()?;
+        self.socket.with_stream(|stream| stream.set_idle_timeout(ms))?.transpose()?;
         Ok(())
     }
 
@@ -269,7 +253,7 @@ impl Conn {
             if self.slots.borrow().len() >= MAX_OWED {
                 if !self.paused.get() {
                     self.paused.set(true);
-                    self.call_method("pause")?;
+                    self.socket.call("pause", ())?;
                 }
                 return Ok(());
             }
@@ -299,7 +283,7 @@ impl Conn {
         let number = self.first_slot.get() + self.slots.borrow().len() as u64;
         self.slots.borrow_mut().push_back(Slot::Owed);
         let res = responder(lua, self, number, request.reply_context())?;
-        let client = self.object.borrow().clone();
+        let client = self.socket.get();
         self.shared.handler.call::<()>((table, res, client))
     }
 
@@ -499,7 +483,7 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     let conn = Rc::new(Conn {
         id,
         shared: shared.clone(),
-        object: RefCell::new(Some(client.clone())),
+        socket: SocketRef::new(&client),
         parser: RefCell::new(RequestParser::new(shared.options.limits)),
         slots: RefCell::new(VecDeque::new()),
         first_slot: Cell::new(0),
@@ -526,7 +510,7 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
         if let Some(conn) = weak.upgrade() {
             conn.stopped.set(true);
             conn.gone.set(true);
-            conn.object.borrow_mut().take();
+            conn.socket.release();
             conn.slots.borrow_mut().clear();
             conn.shared.conns.borrow_mut().remove(&conn.id);
         }

@@ -18,13 +18,13 @@ use std::rc::Rc;
 use mlua::{Function, Lua, LuaString, Result, Table, Value};
 
 use crate::boundary::{self, Args};
+use crate::socket_ref::SocketRef;
 use crate::uv_handle;
 
 /// One JSON connection, either side.
 struct Peer {
-    /// The socket; None once it is closed, which breaks the cycles through
-    /// the handlers stored in it.
-    object: RefCell<Option<Table>>,
+    /// The socket, until it is closed.
+    socket: SocketRef,
     encode: Function,
     decode: Function,
     /// The server's `cb(request, reply)`, or the client's `receive` handler.
@@ -40,7 +40,7 @@ impl Peer {
     fn new(lua: &Lua, object: &Table, receiver: Option<Function>, server: bool) -> Result<Rc<Peer>> {
         let json: Table = lua.named_registry_value::<Table>("async.module")?.get("json")?;
         let peer = Rc::new(Peer {
-            object: RefCell::new(Some(object.clone())),
+            socket: SocketRef::new(object),
             encode: json.get("encode")?,
             decode: json.get("decode")?,
             receiver: RefCell::new(receiver),
@@ -51,7 +51,7 @@ impl Peer {
         let on_line = lua.create_function(move |lua, line: LuaString| this.on_line(lua, &line.as_bytes()))?;
         let this = peer.clone();
         let on_closed = lua.create_function(move |_, ()| {
-            this.object.borrow_mut().take();
+            this.socket.release();
             this.receiver.borrow_mut().take();
             this.waiting.borrow_mut().clear();
             Ok(())
@@ -61,14 +61,10 @@ impl Peer {
         Ok(peer)
     }
 
-    fn socket(&self) -> Option<Table> {
-        self.object.borrow().clone()
-    }
-
     /// Writes `value` as one line; false once the socket is closed.
     fn send(&self, lua: &Lua, value: Value) -> Result<bool> {
         let text: LuaString = self.encode.call(value)?;
-        let Some(socket) = self.socket() else { return Ok(false) };
+        let Some(socket) = self.socket.get() else { return Ok(false) };
         let line = lua.create_string([&text.as_bytes()[..], b"\n"].concat())?;
         socket.get::<Function>("write")?.call::<bool>(line)
     }
@@ -82,9 +78,7 @@ impl Peer {
             Ok(message) => message,
             Err(_) => {
                 // Bad JSON: this peer goes, nothing else does.
-                if let Some(socket) = self.socket() {
-                    socket.get::<Function>("destroy")?.call::<()>(())?;
-                }
+                self.socket.call("destroy", ())?;
                 return Ok(());
             }
         };
@@ -97,7 +91,7 @@ impl Peer {
                     Some(peer) => peer.send(lua, args.get(1)),
                     None => Ok(false),
                 })?;
-                receiver.call::<()>((message, reply, self.socket()))?;
+                receiver.call::<()>((message, reply, self.socket.get()))?;
             }
             Some(receiver) => receiver.call::<()>(message)?,
         }

@@ -24,6 +24,7 @@ mod lua_raw;
 mod pcall;
 mod request;
 mod runtime;
+mod socket_ref;
 mod split;
 mod stream;
 mod system;
