@@ -543,6 +543,74 @@ describe('http client', function()
       assert.are.equal(2, accepts)
    end)
 
+   it('opens a connection per concurrent request, and reuses them afterwards', function()
+      local statuses, first, second = 0, nil, nil
+      run(10, function(done)
+         local server, base, counts = serve(function(req, res) async.setTimeout(10, function() res('ok') end) end)
+         local function batch(n, after)
+            local left = n
+            for _ = 1, n do
+               http.get(base .. '/', function(res)
+                  if res.status == 200 then statuses = statuses + 1 end
+                  left = left - 1
+                  if left == 0 then after() end
+               end)
+            end
+         end
+         batch(10, function()
+            first = counts.connections
+            batch(10, function()
+               second = counts.connections
+               http.closeIdleConnections()
+               server.close(done)
+            end)
+         end)
+      end)
+      assert.are.equal(20, statuses)
+      assert.are.equal(10, first)
+      assert.are.equal(10, second)
+   end)
+
+   it('gets past a pooled connection that the server closed meanwhile', function()
+      local bodies = {}
+      run(5, function(done)
+         local server, base, counts = serve(function(req, res) res('n' .. #bodies) end, {keepAliveTimeout = 30})
+         http.get(base .. '/', function(res)
+            bodies[1] = res.body
+            async.setTimeout(150, function()
+               http.get(base .. '/', function(res2, err)
+                  bodies[2] = res2 and res2.body or err
+                  bodies[3] = counts.connections
+                  http.closeIdleConnections()
+                  server.close(done)
+               end)
+            end)
+         end)
+      end)
+      assert.are.same({'n0', 'n1', 2}, bodies)
+   end)
+
+   it('leaves the Lua heap flat over many requests and connections', function()
+      local function cycles(n, fresh, done)
+         local server, base = serve(function(req, res) res(req.url.path) end)
+         local left = n
+         local function one()
+            local headers = fresh and {Connection = 'close'} or nil
+            http.request({url = base .. '/x', headers = headers}, function(res)
+               assert(res.body == '/x')
+               left = left - 1
+               if left == 0 then http.closeIdleConnections(); server.close(done) else one() end
+            end)
+         end
+         one()
+      end
+      run(20, function(done) cycles(200, true, function() cycles(200, false, done) end) end)
+      local before = support.heap_kib()
+      run(60, function(done) cycles(2000, true, function() cycles(2000, false, done) end) end)
+      local after = support.heap_kib()
+      assert.is_true(after - before < 200, ('Lua heap grew by %.0f KiB'):format(after - before))
+   end)
+
    it('refuses other schemes and bad arguments', function()
       assert.has_error(function() http.get('https://example.com/', function() end) end)
       assert.has_error(function() http.request({}, function() end) end)

@@ -203,8 +203,8 @@ impl Conn {
             0
         } else if self.parser.borrow().is_idle() {
             options.keep_alive_timeout
-        } else if let Some(start) = self.header_started.get() {
-            (start + options.headers_timeout).saturating_sub(now).max(1)
+        } else if let (Some(start), true) = (self.header_started.get(), options.headers_timeout > 0) {
+            start.saturating_add(options.headers_timeout).saturating_sub(now).max(1)
         } else {
             options.headers_timeout
         };
@@ -227,7 +227,10 @@ impl Conn {
         match (pending, self.header_started.get()) {
             (false, _) => self.header_started.set(None),
             (true, None) => self.header_started.set(Some(now)),
-            (true, Some(start)) if now.saturating_sub(start) >= self.shared.options.headers_timeout => {
+            (true, Some(start))
+                if self.shared.options.headers_timeout > 0
+                    && now.saturating_sub(start) >= self.shared.options.headers_timeout =>
+            {
                 return self.time_out(lua);
             }
             (true, Some(_)) => {}
