@@ -35,7 +35,7 @@ end
 
 -- A server on a port the OS picks that counts its connections.
 local function serve(handler, options)
-   local counts = {connections = 0}
+   local counts = setmetatable({connections = 0}, {__mode = 'k'})
    local server = http.listen({host = '127.0.0.1', port = 0}, function(req, res, client)
       if not counts[client] then
          counts[client] = true
@@ -118,6 +118,27 @@ describe('http server', function()
       assert.matches('\r\nX%-One: 1\r\n', seen.reply)
       assert.matches('\r\nSet%-Cookie: a=1\r\nSet%-Cookie: b=2\r\n', seen.reply)
       assert.matches('\r\nConnection: close\r\n', seen.reply)
+   end)
+
+   it('raises on a bad header value, a bad status and a second res; listens on an http:// URL', function()
+      local errors, reply = {}, nil
+      run(5, function(done)
+         local server; server = http.listen('http://127.0.0.1:0/', function(req, res)
+            errors[1] = select(2, pcall(res, 'x', {['X-Bad'] = 'a\r\nInjected: yes'}))
+            errors[2] = select(2, pcall(res, 'x', nil, 42))
+            errors[3] = select(2, pcall(res, 'x', 'not a table'))
+            res('fine')
+            errors[4] = select(2, pcall(res, 'again'))
+         end)
+         raw(server.sockname.port, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n', function(r) reply = r; server.close(done) end)
+      end)
+      assert.matches('res', errors[1])
+      assert.matches('status code', errors[2])
+      assert.matches('bad argument #2', errors[3])
+      assert.matches('already answered', errors[4])
+      assert.matches('^HTTP/1.1 200 OK\r\n.*fine$', reply)
+      assert.is_nil(reply:find('Injected'))
+      assert.are.equal(http, require('async.http'))
    end)
 
    it('keeps HTTP/1.0 connections alive when asked, and answers HEAD without a body', function()

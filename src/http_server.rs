@@ -136,8 +136,6 @@ struct Conn {
     /// When the request whose header block is being read began.
     header_started: Cell<Option<u64>>,
     paused: Cell<bool>,
-    /// Closing or closed: owed responses are dropped.
-    gone: Cell<bool>,
 }
 
 impl Conn {
@@ -148,7 +146,6 @@ impl Conn {
 
     fn close(&self) -> Result<()> {
         self.stopped.set(true);
-        self.gone.set(true);
         self.slots.borrow_mut().clear();
         self.socket.with_stream(|stream| stream.close_gracefully())?;
         Ok(())
@@ -295,11 +292,8 @@ impl Conn {
         let index = number.wrapping_sub(self.first_slot.get());
         let owed = matches!(self.slots.borrow().get(index as usize), Some(Slot::Owed));
         if !owed {
-            if self.gone.get() {
-                // The connection went away; the answer has nowhere to go.
-                return Ok(());
-            }
-            return boundary::fail("res: this request was already answered");
+            // The connection went away; the answer has nowhere to go.
+            return Ok(());
         }
         let texts = body_pieces(args)?;
         let bytes: Vec<mlua::BorrowedBytes> = texts.iter().map(|s| s.as_bytes()).collect();
@@ -342,9 +336,16 @@ impl Conn {
 /// `res(body, [headers], [statusCode])` for one request.
 fn responder(lua: &Lua, conn: &Rc<Conn>, number: u64, context: ReplyContext) -> Result<Function> {
     let conn = Rc::downgrade(conn);
-    boundary::function(lua, "res", move |lua, args| match conn.upgrade() {
-        Some(conn) => conn.respond(lua, number, &args, context),
-        None => Ok(()),
+    let answered = Cell::new(false);
+    boundary::function(lua, "res", move |lua, args| {
+        if answered.get() {
+            return boundary::fail("res: this request was already answered");
+        }
+        if let Some(conn) = conn.upgrade() {
+            conn.respond(lua, number, &args, context)?;
+        }
+        answered.set(true);
+        Ok(())
     })
 }
 
@@ -493,7 +494,6 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
         stopped: Cell::new(false),
         header_started: Cell::new(None),
         paused: Cell::new(false),
-        gone: Cell::new(false),
     });
     shared.conns.borrow_mut().insert(id, conn.clone());
     let weak = Rc::downgrade(&conn);
@@ -512,7 +512,6 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     let on_closed = lua.create_function(move |_, ()| {
         if let Some(conn) = weak.upgrade() {
             conn.stopped.set(true);
-            conn.gone.set(true);
             conn.socket.release();
             conn.slots.borrow_mut().clear();
             conn.shared.conns.borrow_mut().remove(&conn.id);
