@@ -176,6 +176,19 @@ describe('http server', function()
       assert.are.same({'/60', '/1', '/30', '/0', '/10'}, order)
    end)
 
+   it('answers 5,000 pipelined requests sent in one write and answered at once', function()
+      local reply, called = nil, 0
+      run(10, function(done)
+         local server; server = serve(function(req, res) called = called + 1; res('r') end)
+         local one = 'GET / HTTP/1.1\r\nHost: h\r\n\r\n'
+         raw(server.sockname.port, string.rep(one, 4999) .. 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n', function(r)
+            reply = r; server.close(done)
+         end)
+      end)
+      assert.are.equal(5000, called)
+      assert.are.equal(5000, count(reply, 'HTTP/1.1 200 OK'))
+   end)
+
    it('reads a request sent one byte at a time, chunked body included', function()
       local seen, reply
       run(10, function(done)

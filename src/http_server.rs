@@ -136,6 +136,8 @@ struct Conn {
     /// When the request whose header block is being read began.
     header_started: Cell<Option<u64>>,
     paused: Cell<bool>,
+    /// `pump` is running (see there).
+    pumping: Cell<bool>,
 }
 
 impl Conn {
@@ -248,7 +250,19 @@ impl Conn {
     }
 
     /// Takes the requests parsed so far, as far as the owed limit allows.
+    /// Not re-entered: a `res` called inside the handler leaves the next
+    /// request to the loop below, so that thousands of pipelined requests
+    /// answered at once do not nest one call per request.
     fn pump(self: &Rc<Self>, lua: &Lua) -> Result<()> {
+        if self.pumping.replace(true) {
+            return Ok(());
+        }
+        let outcome = self.pump_events(lua);
+        self.pumping.set(false);
+        outcome
+    }
+
+    fn pump_events(self: &Rc<Self>, lua: &Lua) -> Result<()> {
         while !self.stopped.get() {
             if self.slots.borrow().len() >= MAX_OWED {
                 if !self.paused.get() {
@@ -494,6 +508,7 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
         stopped: Cell::new(false),
         header_started: Cell::new(None),
         paused: Cell::new(false),
+        pumping: Cell::new(false),
     });
     shared.conns.borrow_mut().insert(id, conn.clone());
     let weak = Rc::downgrade(&conn);
