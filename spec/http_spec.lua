@@ -189,6 +189,25 @@ describe('http server', function()
       assert.are.equal(5000, count(reply, 'HTTP/1.1 200 OK'))
    end)
 
+   it('stops taking requests from a peer that does not read its responses', function()
+      local called_while_stalled, total, called = nil, 0, 0
+      run(20, function(done)
+         local big = string.rep('y', 64 * 1024)
+         local server; server = serve(function(req, res) called = called + 1; res(big) end)
+         tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(client)
+            client.write(string.rep('GET / HTTP/1.1\r\n\r\n', 999) .. 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n')
+            async.setTimeout(300, function()
+               called_while_stalled = called
+               client.ondata(function(chunk) total = total + #chunk end)
+               client.onclose(function() server.close(done) end)
+            end)
+         end)
+      end)
+      assert.is_true(called_while_stalled < 200, called_while_stalled .. ' requests handled while stalled')
+      assert.are.equal(1000, called)
+      assert.is_true(total > 1000 * 64 * 1024)
+   end)
+
    it('reads a request sent one byte at a time, chunked body included', function()
       local seen, reply
       run(10, function(done)

@@ -135,15 +135,42 @@ struct Conn {
     stopped: Cell<bool>,
     /// When the request whose header block is being read began.
     header_started: Cell<Option<u64>>,
+    /// Reading is paused (`pause()` on the socket).
     paused: Cell<bool>,
+    /// The peer does not read its responses fast enough: the stream's
+    /// write queue is past its mark, until `ondrain`.
+    backed_up: Cell<bool>,
     /// `pump` is running (see there).
     pumping: Cell<bool>,
 }
 
 impl Conn {
     fn write(&self, lua: &Lua, pieces: &[&[u8]]) -> Result<()> {
-        self.socket.with_stream(|stream| stream.write(lua, pieces, None))?.transpose()?;
+        let under = self.socket.with_stream(|stream| stream.write(lua, pieces, None))?.transpose()?;
+        if under == Some(false) {
+            self.backed_up.set(true);
+        }
         Ok(())
+    }
+
+    /// Reads while the handler owes few responses and the peer takes
+    /// them in: a peer that pipelines without reading holds only its own
+    /// connection's buffers.
+    fn update_reading(&self) -> Result<()> {
+        let hold = self.backed_up.get() || self.slots.borrow().len() >= MAX_OWED;
+        if hold != self.paused.get() && !self.stopped.get() {
+            self.paused.set(hold);
+            self.socket.call(if hold { "pause" } else { "resume" }, ())?;
+        }
+        Ok(())
+    }
+
+    /// The write queue drained.
+    fn on_drain(self: &Rc<Self>, lua: &Lua) -> Result<()> {
+        self.backed_up.set(false);
+        self.update_reading()?;
+        self.pump(lua)?;
+        self.update_timer(Runtime::of(lua)?.now())
     }
 
     fn close(&self) -> Result<()> {
@@ -188,11 +215,7 @@ impl Conn {
         if self.shared.closed.get() && idle {
             return self.close();
         }
-        if self.paused.get() && self.slots.borrow().len() < MAX_OWED {
-            self.paused.set(false);
-            self.socket.call("resume", ())?;
-        }
-        Ok(())
+        self.update_reading()
     }
 
     /// Sets the stream's idle timer for what the connection waits for.
@@ -264,12 +287,8 @@ impl Conn {
 
     fn pump_events(self: &Rc<Self>, lua: &Lua) -> Result<()> {
         while !self.stopped.get() {
-            if self.slots.borrow().len() >= MAX_OWED {
-                if !self.paused.get() {
-                    self.paused.set(true);
-                    self.socket.call("pause", ())?;
-                }
-                return Ok(());
+            if self.backed_up.get() || self.slots.borrow().len() >= MAX_OWED {
+                return self.update_reading();
             }
             let event = self.parser.borrow_mut().next_event();
             match event {
@@ -508,6 +527,7 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
         stopped: Cell::new(false),
         header_started: Cell::new(None),
         paused: Cell::new(false),
+        backed_up: Cell::new(false),
         pumping: Cell::new(false),
     });
     shared.conns.borrow_mut().insert(id, conn.clone());
@@ -519,6 +539,11 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     let weak = Rc::downgrade(&conn);
     let on_timeout = lua.create_function(move |lua, _: MultiValue| match weak.upgrade() {
         Some(conn) => conn.time_out(lua),
+        None => Ok(()),
+    })?;
+    let weak = Rc::downgrade(&conn);
+    let on_drain = lua.create_function(move |lua, ()| match weak.upgrade() {
+        Some(conn) => conn.on_drain(lua),
         None => Ok(()),
     })?;
     // A peer that resets is ordinary for a server: no report on stderr.
@@ -535,6 +560,7 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     })?;
     uv_handle::when_closed(lua, &client, on_closed)?;
     client.get::<Function>("onerr")?.call::<()>(on_err)?;
+    client.get::<Function>("ondrain")?.call::<()>(on_drain)?;
     client.get::<Function>("setTimeout")?.call::<()>((shared.options.keep_alive_timeout, on_timeout))?;
     client.get::<Function>("ondata")?.call::<()>(on_data)
 }
