@@ -14,6 +14,10 @@
 //! stops the loop); a stream's own failure (reset, broken pipe) goes to its
 //! `onerr` handler or stderr and closes that stream only.
 //!
+//! Protocols written in Rust over a socket (http_server.rs, http_client.rs)
+//! call `write`, `set_idle_timeout`, `close_gracefully` and `destroy`
+//! directly, without going through Lua.
+//!
 //! May touch: libuv streams and their requests; the stream's Lua object.
 
 use std::cell::{Cell, RefCell};
