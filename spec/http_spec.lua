@@ -68,6 +68,12 @@ local function raw(port, chunks, cb, on_client)
    end)
 end
 
+-- The end of a client test: let go of pooled connections, close the server.
+local function finish(server, done)
+   http.closeIdleConnections()
+   server.close(done)
+end
+
 local function count(text, pattern)
    local n = 0
    for _ in text:gmatch(pattern) do n = n + 1 end
@@ -488,8 +494,7 @@ describe('http client', function()
                   results[3] = res3.body
                   results[4] = res3.headers['content-type']
                   connections = counts.connections
-                  http.closeIdleConnections()
-                  server.close(done)
+                  finish(server, done)
                end)
             end)
          end)
@@ -616,8 +621,7 @@ describe('http client', function()
             first = counts.connections
             batch(10, function()
                second = counts.connections
-               http.closeIdleConnections()
-               server.close(done)
+               finish(server, done)
             end)
          end)
       end)
@@ -636,8 +640,7 @@ describe('http client', function()
                http.get(base .. '/', function(res2, err)
                   bodies[2] = res2 and res2.body or err
                   bodies[3] = counts.connections
-                  http.closeIdleConnections()
-                  server.close(done)
+                  finish(server, done)
                end)
             end)
          end)
@@ -679,8 +682,7 @@ describe('http client', function()
          async.fiber(function()
             local res = async.fiber.sync.request({url = base .. '/'})
             got = res.body
-            http.closeIdleConnections()
-            server.close(done)
+            finish(server, done)
          end)
       end)
       assert.are.equal('synced', got)

@@ -265,10 +265,8 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
 /// else on a new one.
 fn start(lua: &Lua, pool: &Rc<Pool>, outgoing: Outgoing, callback: Function, may_reuse: bool) -> Result<()> {
     let key = format!("{}:{}", outgoing.host, outgoing.port);
-    if may_reuse {
-        if let Some(conn) = pool.take(&key) {
-            return conn.send(lua, outgoing, callback, true);
-        }
+    if may_reuse && let Some(conn) = pool.take(&key) {
+        return conn.send(lua, outgoing, callback, true);
     }
     let conn = connect(lua, pool, key, &outgoing)?;
     conn.send(lua, outgoing, callback, false)

@@ -412,9 +412,12 @@ fn header_text(lua: &Lua, value: Value) -> Result<Option<Vec<u8>>> {
     })
 }
 
+/// Header lines as given: names and values.
+pub(crate) type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The headers argument (index 2) of `res` and `request`: `{name = value}`,
 /// where a value may be an array of values (one line each).
-pub(crate) fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+pub(crate) fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<HeaderPairs> {
     let mut pairs = Vec::new();
     for pair in table.pairs::<Value, Value>() {
         let (name, value) = pair?;
@@ -439,7 +442,7 @@ pub(crate) fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Re
     Ok(pairs)
 }
 
-fn header_pairs(lua: &Lua, args: &Args) -> Result<Option<Vec<(Vec<u8>, Vec<u8>)>>> {
+fn header_pairs(lua: &Lua, args: &Args) -> Result<Option<HeaderPairs>> {
     match args.get(2) {
         Value::Nil => Ok(None),
         Value::Table(table) => header_table_pairs(lua, &table, "res").map(Some),
