@@ -493,8 +493,11 @@ describe('http client', function()
                http.request({url = base .. '/three?q', method = 'PUT', headers = {['X-H'] = 'v'}, body = 'b3', timeout = 1000}, function(res3)
                   results[3] = res3.body
                   results[4] = res3.headers['content-type']
-                  connections = counts.connections
-                  finish(server, done)
+                  http.request({url = base .. '/four', method = 'HEAD'}, function(res4)
+                     results[5] = {res4.status, res4.headers['content-length'], res4.body}
+                     connections = counts.connections
+                     finish(server, done)
+                  end)
                end)
             end)
          end)
@@ -503,6 +506,7 @@ describe('http client', function()
       assert.are.equal('POST /two body nil', results[2])
       assert.are.equal('PUT /three b3 v', results[3])
       assert.are.equal('text/plain', results[4])
+      assert.are.same({200, '15', ''}, results[5])
       assert.are.equal(1, connections)
    end)
 

@@ -34,6 +34,9 @@ use crate::socket_ref::SocketRef;
 use crate::uv_handle::{self, HandleState};
 
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+/// A response body past this is an error (`body too large`): a server
+/// cannot make the client buffer without end.
+const MAX_RESPONSE_BODY: u64 = 1 << 30;
 /// Idle connections kept per `host:port`.
 const MAX_IDLE_PER_HOST: usize = 16;
 
@@ -223,7 +226,7 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
         key,
         pool: pool.clone(),
         socket: SocketRef::new(&object),
-        parser: RefCell::new(ResponseParser::new(Limits { max_header_bytes: 64 * 1024, max_body_bytes: u64::MAX })),
+        parser: RefCell::new(ResponseParser::new(Limits { max_header_bytes: 64 * 1024, max_body_bytes: MAX_RESPONSE_BODY })),
         exchange: RefCell::new(None),
         broken: Cell::new(false),
     });
