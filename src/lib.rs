@@ -16,12 +16,16 @@ mod fiber;
 mod flow;
 mod handle;
 mod http;
+mod http_client;
+mod http_server;
 mod json;
+mod json_rpc;
 mod lua_raw;
 mod pcall;
 mod process;
 mod request;
 mod runtime;
+mod socket_ref;
 mod split;
 mod stream;
 mod system;
@@ -59,6 +63,8 @@ fn open(lua: &Lua) -> Result<Table> {
     tcp::install(lua, &module)?;
     process::install(lua, &module)?;
     json::install(lua, &module)?;
+    json_rpc::install(lua, &module.get::<Table>("json")?)?;
+    http_server::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
 }
@@ -112,4 +118,5 @@ submodules! {
     luaopen_async_handle => "handle",
     luaopen_async_process => "process",
     luaopen_async_json => "json",
+    luaopen_async_http => "http",
 }

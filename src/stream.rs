@@ -14,6 +14,10 @@
 //! stops the loop); a stream's own failure (reset, broken pipe) goes to its
 //! `onerr` handler or stderr and closes that stream only.
 //!
+//! Protocols written in Rust over a socket (http_server.rs, http_client.rs)
+//! call `write`, `set_idle_timeout`, `close_gracefully` and `destroy`
+//! directly, without going through Lua.
+//!
 //! May touch: libuv streams and their requests; the stream's Lua object.
 
 use std::cell::{Cell, RefCell};
@@ -262,8 +266,8 @@ impl Stream {
     }
 
     /// Closes at once, dropping queued writes (their callbacks get
-    /// ECANCELED). Public for process.rs, which closes a child's stdin
-    /// once the child has exited.
+    /// ECANCELED). Public for process.rs (a child's stdin, once it has
+    /// exited) and http_server.rs.
     pub fn destroy(&self) {
         self.release_timer();
         self.reading.set(false);
@@ -271,7 +275,8 @@ impl Stream {
     }
 
     /// Closes after the queued writes are sent: a shutdown, then the close.
-    fn close_gracefully(&self) {
+    /// Also for Rust-level users (http_server.rs).
+    pub(crate) fn close_gracefully(&self) {
         if self.done() {
             return;
         }
@@ -461,7 +466,17 @@ impl Stream {
     }
 
     /// `write`: try at once, queue the rest; true while under the mark.
-    fn write(&self, lua: &Lua, pieces: &[&[u8]], callback: Option<Function>) -> Result<bool> {
+    /// Also for Rust-level users (http_server.rs writes a response's pieces
+    /// in one vectored write without making Lua strings of them). On a
+    /// closing stream it writes nothing and returns false; the callback
+    /// gets the error on the next turn.
+    pub(crate) fn write(&self, lua: &Lua, pieces: &[&[u8]], callback: Option<Function>) -> Result<bool> {
+        if self.done() {
+            if let Some(callback) = callback {
+                call_later(lua, callback, closed_message())?;
+            }
+            return Ok(false);
+        }
         let sent = if callback.is_none() { self.try_now(pieces) } else { 0 };
         self.write_rest(lua, pieces, sent, callback)
     }
@@ -514,7 +529,9 @@ impl Stream {
         Ok(under)
     }
 
-    fn set_idle_timeout(&self, ms: u64) -> Result<()> {
+    /// `setTimeout(ms)` without touching the callback: also for Rust-level
+    /// users (http_server.rs switches between header and idle timeouts).
+    pub(crate) fn set_idle_timeout(&self, ms: u64) -> Result<()> {
         self.idle_ms.set(ms);
         if self.idle_timer.get().is_null() && ms > 0 && !self.done() {
             // SAFETY: zeroed memory is valid input to uv_timer_init; the

@@ -13,8 +13,7 @@
 //! May touch: byte buffers and the clock reading the caller passes in.
 //! Never Lua, never libuv, no I/O, no timers.
 
-// The Lua layer over this module comes next; until then only the tests
-// in these files call it.
+// Parts of the core (upgrades, trailers' access, ...) have no Lua user yet.
 #![allow(dead_code, unused_imports)]
 
 mod client;

@@ -125,7 +125,8 @@ function fiber.sleep(ms)
 end
 
 -- fiber.sync.NAME(...): wait on async.NAME, async.process.NAME,
--- async.fs.NAME or async.curl.NAME, whichever exists first.
+-- async.fs.NAME, async.curl.NAME or async.http.NAME, whichever exists
+-- first (sync.request is http.request).
 fiber.sync = setmetatable({}, {
    __index = function(sync, name)
       local fn = async[name]

@@ -1,0 +1,383 @@
+//! The HTTP/1.1 client of `async.http`: `request`, `get`, `post` and
+//! `closeIdleConnections`, over TCP sockets (tcp.rs) and the core's
+//! `serialize_request` and `ResponseParser`.
+//!
+//! One request at a time per connection. After a response that lets the
+//! connection live (keep-alive, body not ended by the close), the
+//! connection goes back to a pool per `host:port` and serves the next
+//! request to that place; a connection that errored, timed out, or got
+//! bytes nobody asked for is closed, never reused. Pooled connections do
+//! not keep the loop alive (their handle is unreferenced while idle), and
+//! one the server has closed in the meantime leaves the pool when its end
+//! arrives; if a reused connection fails before any byte of the response,
+//! an idempotent request is sent once more on a new connection.
+//!
+//! `timeout` (ms, default 60000) is the longest wait without progress:
+//! for the connect, for the server to take the request, between bytes of
+//! the response.
+//!
+//! May touch: TCP sockets through tcp.rs and stream.rs (and the libuv
+//! reference count of their handles); Lua tables of responses.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use libuv_sys2 as uv;
+use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value};
+
+use crate::address::{Domain, domain_of};
+use crate::boundary::{self, Args};
+use crate::http::{Limits, Response, ResponseParser, serialize_request};
+use crate::http_server::{header_table_pairs, headers_table};
+use crate::socket_ref::SocketRef;
+use crate::uv_handle::{self, HandleState};
+
+const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+/// A response body past this is an error (`body too large`): a server
+/// cannot make the client buffer without end.
+const MAX_RESPONSE_BODY: u64 = 1 << 30;
+/// Idle connections kept per `host:port`.
+const MAX_IDLE_PER_HOST: usize = 16;
+
+/// Idle keep-alive connections by `host:port`.
+#[derive(Default)]
+struct Pool {
+    idle: RefCell<HashMap<String, Vec<Rc<Conn>>>>,
+}
+
+impl Pool {
+    /// An idle connection to `key` that is still open.
+    fn take(&self, key: &str) -> Option<Rc<Conn>> {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(key)?;
+        while let Some(conn) = list.pop() {
+            if conn.socket.is_held() && !conn.broken.get() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn remove(&self, conn: &Rc<Conn>) {
+        if let Some(list) = self.idle.borrow_mut().get_mut(&conn.key) {
+            list.retain(|c| !Rc::ptr_eq(c, conn));
+        }
+    }
+}
+
+/// What is needed to send a request again on a new connection.
+#[derive(Clone)]
+struct Outgoing {
+    host: String,
+    port: u16,
+    method: String,
+    bytes: Rc<Vec<u8>>,
+    timeout: u64,
+}
+
+impl Outgoing {
+    fn idempotent(&self) -> bool {
+        matches!(self.method.as_str(), "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE")
+    }
+}
+
+/// The request a connection is busy with.
+struct Exchange {
+    callback: Function,
+    outgoing: Outgoing,
+    /// Sent on a connection that served a request before.
+    reused: bool,
+    /// Some bytes of the response arrived.
+    answered: bool,
+}
+
+struct Conn {
+    key: String,
+    pool: Rc<Pool>,
+    /// The socket, until it is closed.
+    socket: SocketRef,
+    parser: RefCell<ResponseParser>,
+    exchange: RefCell<Option<Exchange>>,
+    /// Errored, timed out, or out of step: never to be reused.
+    broken: Cell<bool>,
+}
+
+impl Conn {
+    /// Whether the loop waits for this connection's handle.
+    fn set_referenced(&self, referenced: bool) -> Result<()> {
+        self.socket.with_stream(|stream| {
+            let handle = stream.tie().handle();
+            // SAFETY: the stream is open (state_of found it), so its handle
+            // is a live, initialised libuv handle; ref/unref only flip a flag.
+            unsafe {
+                if referenced { uv::uv_ref(handle) } else { uv::uv_unref(handle) }
+            }
+        })?;
+        Ok(())
+    }
+
+    fn destroy(&self) -> Result<()> {
+        self.broken.set(true);
+        self.socket.with_stream(|stream| stream.destroy())?;
+        Ok(())
+    }
+
+    /// Sends `outgoing` on this connection, `callback` to get the answer.
+    fn send(self: &Rc<Self>, lua: &Lua, outgoing: Outgoing, callback: Function, reused: bool) -> Result<()> {
+        self.parser.borrow_mut().expect_response(&outgoing.method);
+        let bytes = outgoing.bytes.clone();
+        let timeout = outgoing.timeout;
+        *self.exchange.borrow_mut() = Some(Exchange { callback, outgoing, reused, answered: false });
+        self.set_referenced(true)?;
+        self.socket.with_stream(|stream| -> Result<()> {
+            stream.set_idle_timeout(timeout)?;
+            stream.write(lua, &[&bytes], None).map(drop)
+        })?
+        .transpose()?;
+        Ok(())
+    }
+
+    fn on_data(self: &Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
+        match self.exchange.borrow_mut().as_mut() {
+            Some(exchange) => exchange.answered = true,
+            None => {
+                // Nobody asked: the connection is out of step.
+                self.pool.remove(self);
+                return self.destroy();
+            }
+        }
+        self.parser.borrow_mut().feed(bytes);
+        self.take_responses(lua)
+    }
+
+    fn take_responses(self: &Rc<Self>, lua: &Lua) -> Result<()> {
+        loop {
+            let next = self.parser.borrow_mut().next_response();
+            match next {
+                None => return Ok(()),
+                Some(Ok(response)) => self.answer(lua, response)?,
+                Some(Err(error)) => return self.fail(lua, error.to_string()),
+            }
+        }
+    }
+
+    /// A complete response: back to the pool (or closed), then `cb(res)`.
+    fn answer(self: &Rc<Self>, lua: &Lua, response: Response) -> Result<()> {
+        let Some(exchange) = self.exchange.borrow_mut().take() else { return Ok(()) };
+        let reusable = response.keep_alive && !response.upgrade && self.parser.borrow().is_idle() && !self.broken.get();
+        if reusable {
+            self.socket.with_stream(|stream| stream.set_idle_timeout(0))?.transpose()?;
+            self.set_referenced(false)?;
+            let mut idle = self.pool.idle.borrow_mut();
+            let list = idle.entry(self.key.clone()).or_default();
+            if list.len() < MAX_IDLE_PER_HOST {
+                list.push(self.clone());
+            } else {
+                drop(idle);
+                self.socket.with_stream(|stream| stream.close_gracefully())?;
+            }
+        } else {
+            self.broken.set(true);
+            self.socket.with_stream(|stream| stream.close_gracefully())?;
+        }
+        let res = lua.create_table_with_capacity(0, 6)?;
+        res.raw_set("status", response.status)?;
+        res.raw_set("reason", lua.create_string(response.reason())?)?;
+        let (major, minor) = response.version();
+        res.raw_set("version_major", major)?;
+        res.raw_set("version_minor", minor)?;
+        res.raw_set("headers", headers_table(lua, response.headers().iter())?)?;
+        res.raw_set("body", lua.create_string(&response.body)?)?;
+        exchange.callback.call::<()>(res)
+    }
+
+    /// The request failed on this connection: retry it on a new one if
+    /// the connection was a stale pooled one, else `cb(nil, message)`.
+    fn fail(self: &Rc<Self>, lua: &Lua, message: String) -> Result<()> {
+        self.pool.remove(self);
+        self.destroy()?;
+        let Some(exchange) = self.exchange.borrow_mut().take() else { return Ok(()) };
+        if exchange.reused && !exchange.answered && exchange.outgoing.idempotent() {
+            return start(lua, &self.pool, exchange.outgoing, exchange.callback, false);
+        }
+        exchange.callback.call::<()>((Value::Nil, message))
+    }
+
+    fn on_end(self: &Rc<Self>, lua: &Lua) -> Result<()> {
+        if self.exchange.borrow().is_none() {
+            self.pool.remove(self);
+            return self.destroy();
+        }
+        self.parser.borrow_mut().finish();
+        self.take_responses(lua)?;
+        if self.exchange.borrow().is_some() {
+            self.fail(lua, "ECONNRESET: the server closed the connection before the response".into())?;
+        }
+        Ok(())
+    }
+}
+
+/// A new connection to `outgoing`'s place, with its handlers.
+fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Result<Rc<Conn>> {
+    let domain = Domain { host: outgoing.host.clone(), port: outgoing.port, backlog: None };
+    let object = crate::tcp::connect_with(lua, &domain, None)?;
+    let conn = Rc::new(Conn {
+        key,
+        pool: pool.clone(),
+        socket: SocketRef::new(&object),
+        parser: RefCell::new(ResponseParser::new(Limits { max_header_bytes: 64 * 1024, max_body_bytes: MAX_RESPONSE_BODY })),
+        exchange: RefCell::new(None),
+        broken: Cell::new(false),
+    });
+    let this = conn.clone();
+    let on_data = lua.create_function(move |lua, chunk: LuaString| this.on_data(lua, &chunk.as_bytes()))?;
+    let this = conn.clone();
+    let on_end = lua.create_function(move |lua, ()| this.on_end(lua))?;
+    let this = conn.clone();
+    let on_err = lua.create_function(move |lua, message: String| this.fail(lua, message))?;
+    let this = conn.clone();
+    let on_timeout = lua.create_function(move |lua, _: MultiValue| {
+        let ms = this.exchange.borrow().as_ref().map_or(0, |e| e.outgoing.timeout);
+        // A timed-out request is never retried.
+        if let Some(exchange) = this.exchange.borrow_mut().as_mut() {
+            exchange.reused = false;
+        }
+        this.fail(lua, format!("ETIMEDOUT: no progress for {ms} ms"))
+    })?;
+    let this = conn.clone();
+    let on_closed = lua.create_function(move |lua, ()| {
+        this.pool.remove(&this);
+        this.socket.release();
+        let exchange = this.exchange.borrow_mut().take();
+        if let Some(exchange) = exchange {
+            exchange.callback.call::<()>((Value::Nil, "ECONNRESET: the connection closed before the response"))?;
+        }
+        let _ = lua;
+        Ok(())
+    })?;
+    uv_handle::when_closed(lua, &object, on_closed)?;
+    object.get::<Function>("onerr")?.call::<()>(on_err)?;
+    object.get::<Function>("onend")?.call::<()>(on_end)?;
+    object.get::<Function>("setTimeout")?.call::<()>((0, on_timeout))?;
+    object.get::<Function>("ondata")?.call::<()>(on_data)?;
+    Ok(conn)
+}
+
+/// Sends `outgoing` on a pooled connection if `may_reuse` and one is idle,
+/// else on a new one.
+fn start(lua: &Lua, pool: &Rc<Pool>, outgoing: Outgoing, callback: Function, may_reuse: bool) -> Result<()> {
+    let key = format!("{}:{}", outgoing.host, outgoing.port);
+    if may_reuse && let Some(conn) = pool.take(&key) {
+        return conn.send(lua, outgoing, callback, true);
+    }
+    let conn = connect(lua, pool, key, &outgoing)?;
+    conn.send(lua, outgoing, callback, false)
+}
+
+/// Splits an `http://` URL into where to connect, the Host header value
+/// and the request target.
+fn split_url(lua: &Lua, url: &str) -> Result<(Domain, String, String)> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return boundary::fail(format!("request: cannot read '{url}' as http://host[:port]/path"));
+    };
+    if !scheme.eq_ignore_ascii_case("http") {
+        return boundary::fail(format!("request: only http:// URLs are supported, not '{scheme}://'"));
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let after = rest[end..].split('#').next().unwrap_or("");
+    let target = match after.chars().next() {
+        None => "/".to_string(),
+        Some('?') => format!("/{after}"),
+        Some(_) => after.to_string(),
+    };
+    let domain = domain_of(&Value::String(lua.create_string(url)?), "request", "127.0.0.1", |scheme| {
+        (scheme == "http").then_some(80)
+    })?;
+    Ok((domain, authority.to_string(), target))
+}
+
+/// `http.request({url=, method=, headers=, body=, timeout=}, cb)`:
+/// `cb(res)` with `res.status`, `res.headers`, `res.body`, or `cb(nil, err)`.
+fn request(lua: &Lua, pool: &Rc<Pool>, options: Table, callback: Function) -> Result<()> {
+    let url: String = match options.get::<Value>("url")? {
+        Value::String(s) => s.to_str()?.to_string(),
+        _ => return boundary::fail("request: url (a string) is required"),
+    };
+    let (domain, host, target) = split_url(lua, &url)?;
+    let method = match options.get::<Value>("method")? {
+        Value::Nil => "GET".to_string(),
+        Value::String(s) => s.to_str()?.to_ascii_uppercase(),
+        _ => return boundary::fail("request: method must be a string"),
+    };
+    let given = match options.get::<Value>("headers")? {
+        Value::Nil => Vec::new(),
+        Value::Table(t) => header_table_pairs(lua, &t, "request")?,
+        _ => return boundary::fail("request: headers must be a table"),
+    };
+    let body = match options.get::<Value>("body")? {
+        Value::Nil => None,
+        Value::String(s) => Some(s),
+        _ => return boundary::fail("request: body must be a string"),
+    };
+    let timeout = match options.get::<Value>("timeout")? {
+        Value::Nil => DEFAULT_TIMEOUT_MS,
+        Value::Integer(n) if n > 0 => n as u64,
+        Value::Number(n) if n > 0.0 && n.is_finite() => n.ceil() as u64,
+        _ => return boundary::fail("request: timeout must be a positive number of milliseconds"),
+    };
+    let headers: Vec<(&[u8], &[u8])> = given.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+    let body_bytes = body.as_ref().map(|b| b.as_bytes());
+    let pieces: Vec<&[u8]> = body_bytes.iter().map(|b| &b[..]).collect();
+    let message = match serialize_request(&method, target.as_bytes(), host.as_bytes(), &headers, &pieces) {
+        Ok(message) => message,
+        Err(invalid) => return boundary::fail(format!("request: {invalid}")),
+    };
+    let outgoing = Outgoing { host: domain.host, port: domain.port, method, bytes: Rc::new(message.to_vec()), timeout };
+    start(lua, pool, outgoing, callback, true)
+}
+
+/// `async.http.request`, `get`, `post`, `closeIdleConnections`.
+pub fn install(lua: &Lua, http_table: &Table) -> Result<()> {
+    let pool = Rc::new(Pool::default());
+    let p = pool.clone();
+    http_table.set(
+        "request",
+        boundary::function(lua, "request", move |lua, args: Args| request(lua, &p, args.table(1)?, args.function(2)?))?,
+    )?;
+    let p = pool.clone();
+    http_table.set(
+        "get",
+        boundary::function(lua, "get", move |lua, args: Args| {
+            let options = lua.create_table_from([("url", Value::String(args.string(1)?))])?;
+            request(lua, &p, options, args.function(2)?)
+        })?,
+    )?;
+    let p = pool.clone();
+    http_table.set(
+        "post",
+        boundary::function(lua, "post", move |lua, args: Args| {
+            let options = lua.create_table_from([
+                ("url", Value::String(args.string(1)?)),
+                ("method", Value::String(lua.create_string("POST")?)),
+                ("body", Value::String(args.string(2)?)),
+            ])?;
+            request(lua, &p, options, args.function(3)?)
+        })?,
+    )?;
+    let p = pool;
+    http_table.set(
+        "closeIdleConnections",
+        boundary::function(lua, "closeIdleConnections", move |_, _: Args| {
+            let all: Vec<Rc<Conn>> = p.idle.borrow_mut().drain().flat_map(|(_, list)| list).collect();
+            for conn in all {
+                conn.broken.set(true);
+                conn.socket.with_stream(|stream| stream.close_gracefully())?;
+            }
+            Ok(())
+        })?,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,641 @@
+//! `async.http`: the Lua face of the HTTP/1.1 core in `http/`. This file
+//! holds `http.listen` (the server) and `http.codes`, and installs the
+//! client (http_client.rs).
+//!
+//! A server is a TCP server (tcp.rs) whose connections each own a
+//! `Conn`: a `RequestParser` fed by the socket's `ondata`, and the queue
+//! of responses still owed, one slot per request in arrival order, so
+//! that pipelined requests are answered in order whatever order the
+//! handler calls `res` in. A response is serialized by the core and
+//! handed to the stream as one vectored write (`Stream::write`), without
+//! Lua strings of its framing.
+//!
+//! Timeouts use the stream's idle timer: `keepAliveTimeout` between
+//! requests (the connection is closed quietly), `headersTimeout` from the
+//! first byte of a request to the end of its headers (checked against a
+//! deadline on every read, so that a trickle of bytes does not extend it)
+//! and as the longest silence inside a body (answered `408`). While the
+//! handler owes a response, no timer runs. Every error a peer can cause
+//! (`400`, `408`, `413`, `431`, `505`) is answered and then the
+//! connection, and only it, is closed.
+//!
+//! May touch: TCP sockets through tcp.rs and stream.rs; the Lua tables of
+//! requests; the server's own Lua object (a close hook).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value};
+
+use crate::boundary::{self, Args};
+use crate::http::{self, CONTINUE_RESPONSE, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart};
+use crate::runtime::Runtime;
+use crate::socket_ref::SocketRef;
+use crate::uv_handle;
+
+/// Requests of one connection dispatched to the handler and not yet
+/// answered, past which reading pauses (pipelining without end).
+const MAX_OWED: usize = 32;
+
+thread_local! {
+    static DATE: RefCell<DateCache> = RefCell::new(DateCache::new());
+}
+
+/// Serializes a response into the pieces of one write and hands them to
+/// `take`.
+fn with_response<R>(
+    status: u16,
+    headers: &[(&[u8], &[u8])],
+    body: &[&[u8]],
+    context: ReplyContext,
+    take: impl FnOnce(&[&[u8]], bool) -> R,
+) -> std::result::Result<R, http::InvalidMessage> {
+    DATE.with(|date| {
+        let mut date = date.borrow_mut();
+        let reply = http::serialize_response(status, headers, body, context, date.now())?;
+        let pieces: Vec<&[u8]> = reply.message.pieces().iter().map(|p| &p[..]).collect();
+        Ok(take(&pieces, reply.keep_alive))
+    })
+}
+
+/// A short plain-text answer to a request the server refuses.
+fn refusal(status: u16) -> Vec<u8> {
+    let text = format!("{}\n", http::reason_phrase(status).unwrap_or("Error"));
+    let headers: &[(&[u8], &[u8])] = &[(b"Content-Type", b"text/plain")];
+    with_response(status, headers, &[text.as_bytes()], ReplyContext::closing(), |pieces, _| pieces.concat())
+        .unwrap_or_default()
+}
+
+/// What `http.listen`'s third argument may set.
+#[derive(Clone, Copy)]
+struct Options {
+    limits: Limits,
+    headers_timeout: u64,
+    keep_alive_timeout: u64,
+}
+
+impl Options {
+    fn read(table: Option<Table>) -> Result<Options> {
+        let mut options = Options { limits: Limits::default(), headers_timeout: 60_000, keep_alive_timeout: 5_000 };
+        let Some(table) = table else { return Ok(options) };
+        let number = |name: &str| -> Result<Option<f64>> {
+            match table.get::<Value>(name)? {
+                Value::Nil => Ok(None),
+                Value::Integer(n) if n >= 0 => Ok(Some(n as f64)),
+                Value::Number(n) if n >= 0.0 && n.is_finite() => Ok(Some(n)),
+                other => boundary::fail(format!("listen: {name} must be a non-negative number, got {other:?}")),
+            }
+        };
+        if let Some(n) = number("maxBodySize")? {
+            options.limits.max_body_bytes = n as u64;
+        }
+        if let Some(n) = number("maxHeaderSize")? {
+            options.limits.max_header_bytes = n as usize;
+        }
+        if let Some(n) = number("headersTimeout")? {
+            options.headers_timeout = n as u64;
+        }
+        if let Some(n) = number("keepAliveTimeout")? {
+            options.keep_alive_timeout = n as u64;
+        }
+        Ok(options)
+    }
+}
+
+/// What the connections of one server share.
+struct Shared {
+    handler: Function,
+    json_decode: Function,
+    options: Options,
+    conns: RefCell<HashMap<u64, Rc<Conn>>>,
+    next_conn: Cell<u64>,
+    /// The server was closed: connections close once nothing is owed.
+    closed: Cell<bool>,
+}
+
+/// A response owed, in request order.
+enum Slot {
+    /// The handler has not called `res` yet.
+    Owed,
+    /// Serialized, waiting for the responses before it.
+    Ready { bytes: Vec<u8>, keep_alive: bool },
+}
+
+struct Conn {
+    id: u64,
+    shared: Rc<Shared>,
+    /// The socket, until it is closed.
+    socket: SocketRef,
+    parser: RefCell<RequestParser>,
+    slots: RefCell<VecDeque<Slot>>,
+    /// The number of the request whose response is `slots[0]`.
+    first_slot: Cell<u64>,
+    /// No more requests are taken: an error, a closing response, a close.
+    stopped: Cell<bool>,
+    /// When the request whose header block is being read began.
+    header_started: Cell<Option<u64>>,
+    /// Reading is paused (`pause()` on the socket).
+    paused: Cell<bool>,
+    /// The peer does not read its responses fast enough: the stream's
+    /// write queue is past its mark, until `ondrain`.
+    backed_up: Cell<bool>,
+    /// `pump` is running (see there).
+    pumping: Cell<bool>,
+}
+
+impl Conn {
+    fn write(&self, lua: &Lua, pieces: &[&[u8]]) -> Result<()> {
+        let under = self.socket.with_stream(|stream| stream.write(lua, pieces, None))?.transpose()?;
+        if under == Some(false) {
+            self.backed_up.set(true);
+        }
+        Ok(())
+    }
+
+    /// Reads while the handler owes few responses and the peer takes
+    /// them in: a peer that pipelines without reading holds only its own
+    /// connection's buffers.
+    fn update_reading(&self) -> Result<()> {
+        let hold = self.backed_up.get() || self.slots.borrow().len() >= MAX_OWED;
+        if hold != self.paused.get() && !self.stopped.get() {
+            self.paused.set(hold);
+            self.socket.call(if hold { "pause" } else { "resume" }, ())?;
+        }
+        Ok(())
+    }
+
+    /// The write queue drained.
+    fn on_drain(self: &Rc<Self>, lua: &Lua) -> Result<()> {
+        self.backed_up.set(false);
+        self.update_reading()?;
+        self.pump(lua)?;
+        self.update_timer(Runtime::of(lua)?.now())
+    }
+
+    fn close(&self) -> Result<()> {
+        self.stopped.set(true);
+        self.slots.borrow_mut().clear();
+        self.socket.with_stream(|stream| stream.close_gracefully())?;
+        Ok(())
+    }
+
+    /// Queues a response that needs no handler (`100 Continue`, refusals).
+    fn push_ready(&self, lua: &Lua, bytes: Vec<u8>, keep_alive: bool) -> Result<()> {
+        self.slots.borrow_mut().push_back(Slot::Ready { bytes, keep_alive });
+        self.flush(lua)
+    }
+
+    /// Writes the ready responses at the head of the queue.
+    fn flush(&self, lua: &Lua) -> Result<()> {
+        loop {
+            let head = {
+                let mut slots = self.slots.borrow_mut();
+                match slots.front() {
+                    Some(Slot::Ready { .. }) => {
+                        self.first_slot.set(self.first_slot.get() + 1);
+                        slots.pop_front()
+                    }
+                    _ => None,
+                }
+            };
+            let Some(Slot::Ready { bytes, keep_alive }) = head else { break };
+            self.write(lua, &[&bytes])?;
+            if !keep_alive {
+                return self.close();
+            }
+        }
+        self.after_response()
+    }
+
+    /// A response went out: close if the server is gone, resume reading
+    /// if it was paused, take the next pipelined request.
+    fn after_response(&self) -> Result<()> {
+        let idle = self.slots.borrow().is_empty() && self.parser.borrow().is_idle();
+        if self.shared.closed.get() && idle {
+            return self.close();
+        }
+        self.update_reading()
+    }
+
+    /// Sets the stream's idle timer for what the connection waits for.
+    fn update_timer(&self, now: u64) -> Result<()> {
+        let options = &self.shared.options;
+        let ms = if self.stopped.get() || !self.slots.borrow().is_empty() {
+            0
+        } else if self.parser.borrow().is_idle() {
+            options.keep_alive_timeout
+        } else if let (Some(start), true) = (self.header_started.get(), options.headers_timeout > 0) {
+            start.saturating_add(options.headers_timeout).saturating_sub(now).max(1)
+        } else {
+            options.headers_timeout
+        };
+        self.socket.with_stream(|stream| stream.set_idle_timeout(ms))?.transpose()?;
+        Ok(())
+    }
+
+    /// Bytes from the peer.
+    fn on_data(self: &Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
+        if self.stopped.get() {
+            return Ok(());
+        }
+        let now = Runtime::of(lua)?.now();
+        self.parser.borrow_mut().feed(bytes);
+        self.pump(lua)?;
+        if self.stopped.get() {
+            return Ok(());
+        }
+        let pending = self.parser.borrow().pending_header_bytes() > 0;
+        match (pending, self.header_started.get()) {
+            (false, _) => self.header_started.set(None),
+            (true, None) => self.header_started.set(Some(now)),
+            (true, Some(start))
+                if self.shared.options.headers_timeout > 0
+                    && now.saturating_sub(start) >= self.shared.options.headers_timeout =>
+            {
+                return self.time_out(lua);
+            }
+            (true, Some(_)) => {}
+        }
+        self.update_timer(now)
+    }
+
+    /// The idle timer ran out.
+    fn time_out(&self, lua: &Lua) -> Result<()> {
+        if self.stopped.get() || !self.slots.borrow().is_empty() {
+            return Ok(());
+        }
+        self.stopped.set(true);
+        if self.parser.borrow().is_idle() {
+            return self.close();
+        }
+        self.push_ready(lua, refusal(408), false)
+    }
+
+    /// Takes the requests parsed so far, as far as the owed limit allows.
+    /// Not re-entered: a `res` called inside the handler leaves the next
+    /// request to the loop below, so that thousands of pipelined requests
+    /// answered at once do not nest one call per request.
+    fn pump(self: &Rc<Self>, lua: &Lua) -> Result<()> {
+        if self.pumping.replace(true) {
+            return Ok(());
+        }
+        let outcome = self.pump_events(lua);
+        self.pumping.set(false);
+        outcome
+    }
+
+    fn pump_events(self: &Rc<Self>, lua: &Lua) -> Result<()> {
+        while !self.stopped.get() {
+            if self.backed_up.get() || self.slots.borrow().len() >= MAX_OWED {
+                return self.update_reading();
+            }
+            let event = self.parser.borrow_mut().next_event();
+            match event {
+                None => return Ok(()),
+                Some(Event::ContinueExpected) => self.push_ready(lua, CONTINUE_RESPONSE.to_vec(), true)?,
+                Some(Event::Error(error)) => {
+                    self.stopped.set(true);
+                    self.push_ready(lua, refusal(error.status()), false)?;
+                }
+                Some(Event::Message(request)) => self.dispatch(lua, request)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands one request to the handler.
+    fn dispatch(self: &Rc<Self>, lua: &Lua, request: Request) -> Result<()> {
+        let table = match request_table(lua, &self.shared, &request)? {
+            Ok(table) => table,
+            Err(status) => {
+                self.stopped.set(true);
+                return self.push_ready(lua, refusal(status), false);
+            }
+        };
+        let number = self.first_slot.get() + self.slots.borrow().len() as u64;
+        self.slots.borrow_mut().push_back(Slot::Owed);
+        let res = responder(lua, self, number, request.reply_context())?;
+        let client = self.socket.get();
+        self.shared.handler.call::<()>((table, res, client))
+    }
+
+    /// `res(...)` for request `number`.
+    fn respond(self: &Rc<Self>, lua: &Lua, number: u64, args: &Args, context: ReplyContext) -> Result<()> {
+        let index = number.wrapping_sub(self.first_slot.get());
+        let owed = matches!(self.slots.borrow().get(index as usize), Some(Slot::Owed));
+        if !owed {
+            // The connection went away; the answer has nowhere to go.
+            return Ok(());
+        }
+        let texts = body_pieces(args)?;
+        let bytes: Vec<mlua::BorrowedBytes> = texts.iter().map(|s| s.as_bytes()).collect();
+        let body: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
+        let given = header_pairs(lua, args)?;
+        let headers: Vec<(&[u8], &[u8])> = match &given {
+            Some(pairs) => pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect(),
+            None => vec![(b"Content-Type", b"text/plain")],
+        };
+        let status = match args.opt_number(3)? {
+            None => 200,
+            Some(n) if (100.0..=999.0).contains(&n) && n.fract() == 0.0 => n as u16,
+            Some(_) => return args.bad(3, "status code (100 to 999)"),
+        };
+        let at_head = index == 0;
+        let written = with_response(status, &headers, &body, context, |pieces, keep_alive| -> Result<bool> {
+            if at_head {
+                self.slots.borrow_mut().pop_front();
+                self.first_slot.set(self.first_slot.get() + 1);
+                self.write(lua, pieces)?;
+            } else if let Some(slot) = self.slots.borrow_mut().get_mut(index as usize) {
+                *slot = Slot::Ready { bytes: pieces.concat(), keep_alive };
+            }
+            Ok(keep_alive)
+        });
+        let keep_alive = match written {
+            Ok(outcome) => outcome?,
+            Err(invalid) => return boundary::fail(format!("res: {invalid}")),
+        };
+        if at_head && !keep_alive {
+            return self.close();
+        }
+        self.flush(lua)?;
+        // A response may free the way for requests held back.
+        self.pump(lua)?;
+        self.update_timer(Runtime::of(lua)?.now())
+    }
+}
+
+/// `res(body, [headers], [statusCode])` for one request.
+fn responder(lua: &Lua, conn: &Rc<Conn>, number: u64, context: ReplyContext) -> Result<Function> {
+    let conn = Rc::downgrade(conn);
+    let answered = Cell::new(false);
+    boundary::function(lua, "res", move |lua, args| {
+        if answered.get() {
+            return boundary::fail("res: this request was already answered");
+        }
+        if let Some(conn) = conn.upgrade() {
+            conn.respond(lua, number, &args, context)?;
+        }
+        answered.set(true);
+        Ok(())
+    })
+}
+
+/// The body argument of `res`: a string, an array of strings, or nil.
+fn body_pieces(args: &Args) -> Result<Vec<LuaString>> {
+    match args.get(1) {
+        Value::Nil => Ok(Vec::new()),
+        Value::String(s) => Ok(vec![s]),
+        Value::Integer(_) | Value::Number(_) => Ok(vec![args.string(1)?]),
+        Value::Table(list) => {
+            let mut pieces = Vec::with_capacity(list.raw_len());
+            for value in list.sequence_values::<Value>() {
+                match value? {
+                    Value::String(s) => pieces.push(s),
+                    _ => return args.bad(1, "array of strings"),
+                }
+            }
+            Ok(pieces)
+        }
+        _ => args.bad(1, "string or array of strings"),
+    }
+}
+
+/// A header value: a string or number as text.
+fn header_text(lua: &Lua, value: Value) -> Result<Option<Vec<u8>>> {
+    Ok(match value {
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Integer(_) | Value::Number(_) => lua.coerce_string(value)?.map(|s| s.as_bytes().to_vec()),
+        Value::Boolean(b) => Some(b.to_string().into_bytes()),
+        _ => None,
+    })
+}
+
+/// Header lines as given: names and values.
+pub(crate) type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The headers argument (index 2) of `res` and `request`: `{name = value}`,
+/// where a value may be an array of values (one line each).
+pub(crate) fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<HeaderPairs> {
+    let mut pairs = Vec::new();
+    for pair in table.pairs::<Value, Value>() {
+        let (name, value) = pair?;
+        let Value::String(name) = name else {
+            return boundary::fail(format!("{function}: header names must be strings"));
+        };
+        let name = name.as_bytes().to_vec();
+        if let Value::Table(values) = value {
+            for value in values.sequence_values::<Value>() {
+                match header_text(lua, value?)? {
+                    Some(text) => pairs.push((name.clone(), text)),
+                    None => return boundary::fail(format!("{function}: bad value for header '{}'", String::from_utf8_lossy(&name))),
+                }
+            }
+        } else {
+            match header_text(lua, value)? {
+                Some(text) => pairs.push((name, text)),
+                None => return boundary::fail(format!("{function}: bad value for header '{}'", String::from_utf8_lossy(&name))),
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+fn header_pairs(lua: &Lua, args: &Args) -> Result<Option<HeaderPairs>> {
+    match args.get(2) {
+        Value::Nil => Ok(None),
+        Value::Table(table) => header_table_pairs(lua, &table, "res").map(Some),
+        _ => args.bad(2, "table"),
+    }
+}
+
+/// Whether a Content-Type value names `media` (parameters ignored).
+fn is_media_type(content_type: &[u8], media: &str) -> bool {
+    let essence = content_type.split(|&b| b == b';').next().unwrap_or(b"");
+    essence.trim_ascii().eq_ignore_ascii_case(media.as_bytes())
+}
+
+/// A header list as a Lua table of lower-case names; the last of
+/// duplicates wins.
+pub(crate) fn headers_table<'a>(lua: &Lua, headers: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Result<Table> {
+    let table = lua.create_table()?;
+    for (name, value) in headers {
+        table.raw_set(lua.create_string(name.to_ascii_lowercase())?, lua.create_string(value)?)?;
+    }
+    Ok(table)
+}
+
+/// The `req` table, or the status to refuse the request with (a POST body
+/// that does not decode as its Content-Type says).
+fn request_table(lua: &Lua, shared: &Shared, request: &Request) -> Result<std::result::Result<Table, u16>> {
+    let table = lua.create_table_with_capacity(0, 8)?;
+    table.raw_set("method", request.method())?;
+    let url = lua.create_table_with_capacity(0, 3)?;
+    url.raw_set("path", lua.create_string(request.path())?)?;
+    if let Some(query) = request.query() {
+        url.raw_set("query", lua.create_string(query)?)?;
+    }
+    if let Some(fragment) = request.fragment() {
+        url.raw_set("fragment", lua.create_string(fragment)?)?;
+    }
+    table.raw_set("url", url)?;
+    let headers = request.headers();
+    table.raw_set("headers", headers_table(lua, headers.iter())?)?;
+    let (major, minor) = request.version();
+    table.raw_set("version_major", major)?;
+    table.raw_set("version_minor", minor)?;
+    table.raw_set("should_keep_alive", request.should_keep_alive)?;
+    table.raw_set("upgrade", request.upgrade)?;
+    let content_type = headers.get("content-type").unwrap_or(b"");
+    let body = if request.method() == "POST" && !request.body.is_empty() && is_media_type(content_type, "application/json") {
+        match shared.json_decode.call::<Value>(lua.create_string(&request.body)?) {
+            Ok(value) => value,
+            Err(_) => return Ok(Err(400)),
+        }
+    } else if request.method() == "POST" && is_media_type(content_type, "multipart/form-data") {
+        let Some(boundary) = multipart::form_data_boundary(content_type) else { return Ok(Err(400)) };
+        let Ok(parts) = multipart::parse_form_data(&request.body, boundary) else { return Ok(Err(400)) };
+        let form = lua.create_table()?;
+        for part in parts {
+            let entry = lua.create_table_with_capacity(0, 3)?;
+            entry.raw_set("data", lua.create_string(part.data)?)?;
+            if let Some(filename) = part.filename {
+                entry.raw_set("filename", lua.create_string(filename)?)?;
+            }
+            if let Some(content_type) = part.content_type {
+                entry.raw_set("content-type", lua.create_string(content_type)?)?;
+            }
+            form.raw_set(lua.create_string(part.name)?, entry)?;
+        }
+        Value::Table(form)
+    } else {
+        Value::String(lua.create_string(&request.body)?)
+    };
+    table.raw_set("body", body)?;
+    Ok(Ok(table))
+}
+
+/// A new connection: its state, and its reading wired to it.
+fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
+    let id = shared.next_conn.get();
+    shared.next_conn.set(id + 1);
+    let conn = Rc::new(Conn {
+        id,
+        shared: shared.clone(),
+        socket: SocketRef::new(&client),
+        parser: RefCell::new(RequestParser::new(shared.options.limits)),
+        slots: RefCell::new(VecDeque::new()),
+        first_slot: Cell::new(0),
+        stopped: Cell::new(false),
+        header_started: Cell::new(None),
+        paused: Cell::new(false),
+        backed_up: Cell::new(false),
+        pumping: Cell::new(false),
+    });
+    shared.conns.borrow_mut().insert(id, conn.clone());
+    let weak = Rc::downgrade(&conn);
+    let on_data = lua.create_function(move |lua, chunk: LuaString| match weak.upgrade() {
+        Some(conn) => conn.on_data(lua, &chunk.as_bytes()),
+        None => Ok(()),
+    })?;
+    let weak = Rc::downgrade(&conn);
+    let on_timeout = lua.create_function(move |lua, _: MultiValue| match weak.upgrade() {
+        Some(conn) => conn.time_out(lua),
+        None => Ok(()),
+    })?;
+    let weak = Rc::downgrade(&conn);
+    let on_drain = lua.create_function(move |lua, ()| match weak.upgrade() {
+        Some(conn) => conn.on_drain(lua),
+        None => Ok(()),
+    })?;
+    // A peer that resets is ordinary for a server: no report on stderr.
+    let on_err = lua.create_function(|_, _: MultiValue| Ok(()))?;
+    let weak = Rc::downgrade(&conn);
+    let on_closed = lua.create_function(move |_, ()| {
+        if let Some(conn) = weak.upgrade() {
+            conn.stopped.set(true);
+            conn.socket.release();
+            conn.slots.borrow_mut().clear();
+            conn.shared.conns.borrow_mut().remove(&conn.id);
+        }
+        Ok(())
+    })?;
+    uv_handle::when_closed(lua, &client, on_closed)?;
+    client.get::<Function>("onerr")?.call::<()>(on_err)?;
+    client.get::<Function>("ondrain")?.call::<()>(on_drain)?;
+    client.get::<Function>("setTimeout")?.call::<()>((shared.options.keep_alive_timeout, on_timeout))?;
+    client.get::<Function>("ondata")?.call::<()>(on_data)
+}
+
+/// `http.listen(domain, handler, [options])` -> server.
+fn listen(lua: &Lua, args: Args) -> Result<Table> {
+    let domain = crate::tcp::domain(lua, &args, "0.0.0.0")?;
+    let handler = args.function(2)?;
+    let options = Options::read(args.opt_table(3)?)?;
+    let json_decode: Function =
+        lua.named_registry_value::<Table>("async.module")?.get::<Table>("json")?.get("decode")?;
+    let shared = Rc::new(Shared {
+        handler,
+        json_decode,
+        options,
+        conns: RefCell::new(HashMap::new()),
+        next_conn: Cell::new(0),
+        closed: Cell::new(false),
+    });
+    let accepting = shared.clone();
+    let on_connection = lua.create_function(move |lua, client: Table| accept(lua, &accepting, client))?;
+    let server = crate::tcp::listen_with(lua, &domain, on_connection)?;
+    // Once the server is closed, idle keep-alive connections close too, and
+    // busy ones after their last response, so that the loop can end.
+    let closing = Rc::downgrade(&shared);
+    let on_server_closed = lua.create_function(move |_, ()| {
+        if let Some(shared) = closing.upgrade() {
+            shared.closed.set(true);
+            let conns: Vec<Rc<Conn>> = shared.conns.borrow().values().cloned().collect();
+            for conn in conns {
+                let idle = conn.slots.borrow().is_empty() && conn.parser.borrow().is_idle();
+                if idle {
+                    conn.close()?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    uv_handle::when_closed(lua, &server, on_server_closed)?;
+    Ok(server)
+}
+
+/// `async.http`: `listen`, `codes`, and the client's functions.
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    let http_table = lua.create_table()?;
+    http_table.set("listen", boundary::function(lua, "listen", listen)?)?;
+    let codes = lua.create_table()?;
+    for (code, reason) in http::codes() {
+        codes.raw_set(code, reason)?;
+    }
+    http_table.set("codes", codes)?;
+    crate::http_client::install(lua, &http_table)?;
+    module.set("http", http_table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_ignore_parameters_and_case() {
+        assert!(is_media_type(b"application/json", "application/json"));
+        assert!(is_media_type(b"Application/JSON; charset=utf-8", "application/json"));
+        assert!(!is_media_type(b"application/jsonx", "application/json"));
+        assert!(!is_media_type(b"", "application/json"));
+    }
+
+    #[test]
+    fn refusals_close_the_connection() {
+        let text = String::from_utf8(refusal(431)).unwrap();
+        assert!(text.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "{text}");
+        assert!(text.contains("Connection: close\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nRequest Header Fields Too Large\n"), "{text}");
+    }
+}
