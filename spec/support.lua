@@ -14,16 +14,6 @@ function support.error_of(file, f)
    return (message:gsub(position, ''))
 end
 
--- Runs the loop with a watchdog: a test that hangs fails instead.
--- `body(done)` starts the work; `done()` disarms the watchdog.
-function support.run(seconds, body)
-   local async = require 'async'
-   local watchdog = async.setTimeout(seconds * 1000, function() error('test timed out') end)
-   local ok, err = pcall(body, function() watchdog.clear() end)
-   if not ok then watchdog.clear(); error(err, 0) end
-   async.go()
-end
-
 local ffi = require 'ffi'
 ffi.cdef [[
 int malloc_trim(size_t pad);
