@@ -26,12 +26,40 @@ pub unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result
     // removed again, leaving the stack as it was before the function.
     unsafe {
         let base = ffi::lua_gettop(state) - nargs;
-        ffi::lua_pushcfunction(state, traceback);
+        if ffi::lua_checkstack(state, 4) == 0 {
+            ffi::lua_settop(state, base - 1);
+            return Err("stack overflow (no room to call a callback)".into());
+        }
+        push_traceback(state);
         ffi::lua_insert(state, base);
         let status = ffi::lua_pcall(state, nargs, 0, base);
         let outcome = if status == 0 { Ok(()) } else { Err(string_at(state, -1)) };
         ffi::lua_settop(state, base - 1);
         outcome
+    }
+}
+
+static TRACEBACK: u8 = 0;
+
+/// Pushes the `traceback` message handler, made once per Lua state and kept
+/// in the registry: `lua_pushcfunction` would allocate a new function
+/// object on every call.
+///
+/// # Safety
+/// `state` is a live Lua state with three free stack slots.
+pub unsafe fn push_traceback(state: *mut ffi::lua_State) {
+    // SAFETY: per the contract; the registry lookup and the store each
+    // leave exactly the handler on the stack.
+    unsafe {
+        ffi::lua_pushlightuserdata(state, anchor(&TRACEBACK));
+        ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
+        if ffi::lua_type(state, -1) != ffi::LUA_TFUNCTION {
+            ffi::lua_pop(state, 1);
+            ffi::lua_pushcfunction(state, traceback);
+            ffi::lua_pushlightuserdata(state, anchor(&TRACEBACK));
+            ffi::lua_pushvalue(state, -2);
+            ffi::lua_rawset(state, ffi::LUA_REGISTRYINDEX);
+        }
     }
 }
 

@@ -196,7 +196,10 @@ impl TimerQueue {
         // up here; the stack is reset to HANDLER after each timer; no Rust
         // borrow is held across lua_pcall, which may re-enter this module.
         unsafe {
-            ffi::lua_pushcfunction(state, lua_raw::traceback);
+            if ffi::lua_checkstack(state, 8) == 0 {
+                return Some("stack overflow (no room to call a timer)".into());
+            }
+            lua_raw::push_traceback(state);
             loop {
                 let next = self.queue.borrow_mut().pop_due(now, limit);
                 let Some(Due { slot, repeats, internal }) = next else { return None };
