@@ -1,7 +1,6 @@
 -- TCP echo server on the `async` module. Usage: luajit async.lua PORT
--- Each chunk is written back. This code has no pause/resume of its own (the
--- other servers stop reading while a write is pending): any backpressure is
--- up to the module.
+-- Each chunk is written back; like node.js, reading pauses while more than
+-- the high-water mark is queued, and resumes once it has drained.
 
 -- This file is named like the module: keep `require` from loading ./async.lua.
 package.path = package.path:gsub('%./%?%.lua;?', '')
@@ -9,6 +8,9 @@ local async = require 'async'
 local port = assert(tonumber(arg[1]), 'usage: luajit async.lua PORT')
 
 local server = async.tcp.listen({host = '127.0.0.1', port = port}, function(client)
-  client.ondata(function(chunk) client.write(chunk) end)
+  client.ondata(function(chunk)
+    if not client.write(chunk) then client.pause() end
+  end)
+  client.ondrain(function() client.resume() end)
 end)
 async.go()
