@@ -14,6 +14,7 @@ mod dns;
 mod errors;
 mod fiber;
 mod flow;
+mod fs;
 mod handle;
 mod http;
 mod json;
@@ -56,6 +57,7 @@ fn open(lua: &Lua) -> Result<Table> {
     dns::install(lua, &module)?;
     tcp::install(lua, &module)?;
     json::install(lua, &module)?;
+    fs::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
 }
@@ -107,4 +109,5 @@ submodules! {
     luaopen_async_url => "url",
     luaopen_async_tcp => "tcp",
     luaopen_async_json => "json",
+    luaopen_async_fs => "fs",
 }
