@@ -5,11 +5,11 @@ local fs = async.fs
 
 local path = os.tmpname()
 
-fs.writeFile(path, 'hello\0world\n', function(err)
+fs.writeFile(path, 'hello\0world', function(err)
    assert(not err, err)
    fs.readFile(path, function(content, err)
       assert(content, err)
-      print(('read %d bytes: %q'):format(#content, content))
+      print(('read %d bytes, a zero among them: %s'):format(#content, tostring(content:find('\0', 1, true) ~= nil)))
       fs.stat(path, function(stats, err)
          assert(stats, err)
          print(('size %d, mode %o, file? %s'):format(stats.size, stats.mode, tostring(stats.is_file)))
