@@ -429,10 +429,18 @@ fn read(lua: &Lua, args: Args, fs: &Table) -> Result<()> {
         _ => whole_number(&args, 2, "length")?,
     };
     let offset = if at > 3 && !args.get(3).is_nil() { whole_number(&args, 3, "offset")? } else { -1 };
-    let Ok(length) = usize::try_from(length) else { return args.bad(2, "length") };
+    // Linux moves at most this much in one read.
+    let length = length.min(0x7fff_f000) as usize;
     let rt = Runtime::of(lua)?;
-    let mut op = Op::new(Callback::new(lua, cb)?, Place::Nowhere, Gives::Data);
-    op.bytes = vec![0; length];
+    let callback = Callback::new(lua, cb)?;
+    let mut bytes = Vec::new();
+    if bytes.try_reserve_exact(length).is_err() {
+        fail_later(&rt, callback, Gives::Data, uv_message(uv::uv_errno_t_UV_ENOMEM, None));
+        return Ok(());
+    }
+    bytes.resize(length, 0);
+    let mut op = Op::new(callback, Place::Nowhere, Gives::Data);
+    op.bytes = bytes;
     let buf = uv::uv_buf_t { base: op.bytes.as_mut_ptr() as *mut c_char, len: length };
     start(&rt, op, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`; `buf` points into the op's
@@ -686,7 +694,11 @@ extern "C" fn job_done(req: *mut uv::uv_work_t, status: c_int) {
     let rt = unsafe { Runtime::from_loop(job.raw().loop_) };
     let Job { task, callback, path, gives } = job.state;
     let outcome = match task.outcome {
-        Some(outcome) if status == 0 => outcome.map_err(|e| e.raw_os_error().map_or(uv::uv_errno_t_UV_EIO, |n| -n)),
+        Some(outcome) if status == 0 => outcome.map_err(|e| match (e.raw_os_error(), e.kind()) {
+            (Some(errno), _) => -errno,
+            (None, std::io::ErrorKind::OutOfMemory) => uv::uv_errno_t_UV_ENOMEM,
+            (None, _) => uv::uv_errno_t_UV_EIO,
+        }),
         _ => Err(if status < 0 { status } else { uv::uv_errno_t_UV_ECANCELED }),
     };
     callback.call(rt, |lua| match outcome {

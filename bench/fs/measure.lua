@@ -12,17 +12,9 @@ function measure.small_path(i)
   return ('%s/f%05d'):format(measure.SMALL_DIR, i - 1)
 end
 
-local function peak_rss_kib()
-  local f = assert(io.open('/proc/self/status', 'r'))
-  local s = f:read('*a')
-  f:close()
-  return tonumber(s:match('VmHWM:%s*(%d+)%s*kB')) or -1
-end
-
--- Prints: result impl=<name> test=<big|small> ms=<wall> bytes=<read> count=<files> rss_kib=<VmHWM>
+-- Prints: result impl=<name> test=<big|small> ms=<wall> bytes=<read> count=<files>
 function measure.report(impl, ms, bytes, count)
-  io.write(('result impl=%s test=%s ms=%.1f bytes=%d count=%d rss_kib=%d\n')
-    :format(impl, measure.TEST, ms, bytes, count, peak_rss_kib()))
+  io.write(('result impl=%s test=%s ms=%.1f bytes=%d count=%d\n'):format(impl, measure.TEST, ms, bytes, count))
 end
 
 -- Reads the files of the test with `read(path, done)`, where `done(content)`

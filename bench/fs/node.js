@@ -10,17 +10,12 @@ const SMALL_N = Number(process.env.FS_SMALL_N) || 10000;
 const IN_FLIGHT = Number(process.env.FS_IN_FLIGHT) || 64;
 const smallPath = (i) => `${process.env.FS_SMALL_DIR}/f${String(i - 1).padStart(5, '0')}`;
 
-function peakRssKib() {
-  const m = /VmHWM:\s*(\d+)\s*kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) : -1;
-}
-
 let bytes = 0;
 let count = 0;
 const t0 = performance.now();
 function report() {
   const ms = performance.now() - t0;
-  console.log(`result impl=node test=${TEST} ms=${ms.toFixed(1)} bytes=${bytes} count=${count} rss_kib=${peakRssKib()}`);
+  console.log(`result impl=node test=${TEST} ms=${ms.toFixed(1)} bytes=${bytes} count=${count}`);
 }
 
 if (TEST === 'big') {
