@@ -703,8 +703,36 @@ extern "C" fn job_done(req: *mut uv::uv_work_t, status: c_int) {
     };
     callback.call(rt, |lua| match outcome {
         Err(code) => failure_values(lua, gives, uv_message(code, Some(&path))),
-        Ok(bytes) if gives == Gives::Data => lua.create_string(bytes)?.into_lua_multi(lua),
+        Ok(bytes) if gives == Gives::Data => {
+            let content = lua.create_string(&bytes)?;
+            free_later(rt, bytes);
+            content.into_lua_multi(lua)
+        }
         Ok(_) => Ok(MultiValue::new()),
+    });
+}
+
+/// Frees a big buffer on the thread pool: giving back thousands of pages
+/// takes milliseconds the loop need not wait for.
+fn free_later(rt: &Runtime, bytes: Vec<u8>) {
+    if bytes.len() < PARALLEL_MIN {
+        return;
+    }
+    extern "C" fn free(req: *mut uv::uv_work_t) {
+        // SAFETY: the request is a `Request<uv_work_t, Vec<u8>>` started
+        // below; until `freed` runs, only this pool thread touches its
+        // state.
+        drop(unsafe { std::mem::take(&mut (*(req as *mut Request<uv::uv_work_t, Vec<u8>>)).state) });
+    }
+    extern "C" fn freed(req: *mut uv::uv_work_t, _status: c_int) {
+        // SAFETY: started below; this is its one completion callback.
+        drop(unsafe { Request::<uv::uv_work_t, Vec<u8>>::finish(req) });
+    }
+    let uv_loop = rt.uv_loop();
+    // If the pool refuses it, the buffer comes back and is freed here.
+    let _ = Request::<uv::uv_work_t, Vec<u8>>::start(bytes, |req| {
+        // SAFETY: `req` lives until `freed`, libuv's completion for it.
+        unsafe { uv::uv_queue_work(uv_loop, req, Some(free), Some(freed)) }
     });
 }
 
@@ -733,55 +761,87 @@ fn cpus() -> usize {
 }
 
 /// A whole file, on a pool thread: sized first, then read into one buffer
-/// of that size — in one read, or for a big file in up to four parts read
-/// side by side (the page faults of a fresh buffer are most of the cost of
-/// reading from the page cache, and they scale with the CPUs). A file the
-/// kernel does not size, or that changes size meanwhile, is read to its
-/// end as it is.
+/// of that size — in as few reads as the kernel allows, and for a big file
+/// in parts read side by side (the page faults of a fresh buffer are most
+/// of the cost of reading from the page cache, and they scale with the
+/// CPUs). As Node does, the size found is trusted: a file that grows
+/// meanwhile is read as it was sized, one that shrinks as it is. A file the
+/// kernel does not size (`/proc`, a FIFO) is read to its end.
 fn read_whole(path: PathBuf) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    use std::os::unix::fs::FileExt;
-    let mut file = std::fs::File::open(path)?;
+    let file = std::fs::File::open(path)?;
     let size = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    if size < PARALLEL_MIN || cpus() < 2 {
+    if size == 0 {
         let mut content = Vec::new();
-        content.try_reserve_exact(size).map_err(|_| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
-        file.read_to_end(&mut content)?;
+        (&file).read_to_end(&mut content)?;
         return Ok(content);
     }
-    let mut content = Vec::new();
-    content.try_reserve_exact(size).map_err(|_| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
-    content.resize(size, 0);
-    let part = size.div_ceil(cpus().min(4));
-    let outcomes: Vec<std::io::Result<()>> = std::thread::scope(|scope| {
-        let file = &file;
-        let (first, rest) = content.split_at_mut(part);
+    let mut content = zeroed(size)?;
+    let mut filled = if size >= PARALLEL_MIN && cpus() > 1 { fill_in_parts(&file, &mut content)? } else { 0 };
+    if filled < size {
+        filled = fill(&file, &mut content, 0)?;
+    }
+    content.truncate(filled);
+    Ok(content)
+}
+
+fn out_of_memory() -> std::io::Error {
+    std::io::Error::from_raw_os_error(libc::ENOMEM)
+}
+
+/// `size` zero bytes, asked of the allocator as such: a big block comes
+/// straight from the kernel, already zero, and is not written over.
+fn zeroed(size: usize) -> std::io::Result<Vec<u8>> {
+    let layout = std::alloc::Layout::array::<u8>(size).map_err(|_| out_of_memory())?;
+    // SAFETY: `size` is not zero (the caller checks), so the layout is
+    // valid for alloc_zeroed; a non-null block has `size` initialised
+    // (zero) bytes of u8 alignment from the global allocator, which is
+    // what a Vec of that length and capacity owns and frees.
+    unsafe {
+        let block = std::alloc::alloc_zeroed(layout);
+        if block.is_null() {
+            return Err(out_of_memory());
+        }
+        Ok(Vec::from_raw_parts(block, size, size))
+    }
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends;
+/// returns how much it read.
+fn fill(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Fills `buf` from the start of the file in up to four parts, one per
+/// CPU, read at once; returns `buf.len()`, or less if a part came short.
+fn fill_in_parts(file: &std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let (size, part) = (buf.len(), buf.len().div_ceil(cpus().min(4)));
+    std::thread::scope(|scope| {
+        let (first, rest) = buf.split_at_mut(part);
         let others: Vec<_> = rest
             .chunks_mut(part)
             .enumerate()
-            .map(|(i, chunk)| scope.spawn(move || file.read_exact_at(chunk, ((i + 1) * part) as u64)))
+            .map(|(i, chunk)| {
+                let want = chunk.len();
+                scope.spawn(move || fill(file, chunk, ((i + 1) * part) as u64).map(|n| n == want))
+            })
             .collect();
-        let mut outcomes = vec![file.read_exact_at(first, 0)];
+        let mut whole = fill(file, first, 0)? == part;
         for other in others {
-            outcomes.push(other.join().unwrap_or_else(|_| Err(std::io::Error::from_raw_os_error(libc::EIO))));
+            whole &= other.join().unwrap_or(Err(std::io::Error::from_raw_os_error(libc::EIO)))?;
         }
-        outcomes
-    });
-    match outcomes.into_iter().find(|o| o.is_err()) {
-        // Shrunk meanwhile: read it again as it is now.
-        Some(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            content.clear();
-            std::io::Seek::rewind(&mut file)?;
-            file.read_to_end(&mut content)?;
-        }
-        Some(Err(e)) => return Err(e),
-        // Grown meanwhile: take the rest too.
-        _ => {
-            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(size as u64))?;
-            file.read_to_end(&mut content)?;
-        }
-    }
-    Ok(content)
+        Ok(if whole { size } else { 0 })
+    })
 }
 
 /// `fs.writeFile(path, data, cb)` / `fs.appendFile(path, data, cb)` ->
