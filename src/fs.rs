@@ -118,15 +118,16 @@ struct Op {
 
 impl Op {
     fn new(callback: Callback, place: Place, gives: Gives) -> Op {
-        Op { callback: Some(callback), place, gives, bytes: Vec::new(), written: 0, fd: -1, offset: -1 }
+        Op { callback: Some(callback), place, gives, ..Op::empty() }
     }
 
-    fn take(&mut self) -> Op {
-        std::mem::replace(self, Op::new_empty())
-    }
-
-    fn new_empty() -> Op {
+    fn empty() -> Op {
         Op { callback: None, place: Place::Nowhere, gives: Gives::Nothing, bytes: Vec::new(), written: 0, fd: -1, offset: -1 }
+    }
+
+    /// The op, leaving an empty one in its place.
+    fn take(&mut self) -> Op {
+        std::mem::replace(self, Op::empty())
     }
 }
 
