@@ -825,6 +825,8 @@ fn fill(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<us
 
 /// Fills `buf` from the start of the file in up to four parts, one per
 /// CPU, read at once; returns `buf.len()`, or less if a part came short.
+/// (A thread the system cannot make panics; `run_job` reports that as
+/// EIO.)
 fn fill_in_parts(file: &std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let (size, part) = (buf.len(), buf.len().div_ceil(cpus().min(4)));
     std::thread::scope(|scope| {
