@@ -1,4 +1,5 @@
-//! `async.fs`: the file system in callback style, `cb(result, err)`.
+//! `async.fs`: the file system in callback style: `cb(result, err)`, or
+//! `cb(err)` for operations that give nothing (close, write, mkdir, ...).
 //!
 //! Single operations (open, read, write, stat, mkdir, ...) are libuv file
 //! requests: one `Request<uv_fs_t, Op>` each, whose completion turns
@@ -10,15 +11,18 @@
 //! job each on libuv's thread pool (`uv_queue_work`): the worker opens,
 //! sizes, reads or writes and closes the file with `std::fs`, so a file
 //! costs one trip to the pool instead of four. The worker touches only
-//! the job's plain data (path, bytes, outcome), never Lua.
+//! the job's plain data (path, bytes, outcome), never Lua. A file of 16 MiB
+//! or more is read in parts by short-lived helper threads, one per CPU (at
+//! most four), and its buffer is freed on the pool once Lua has its copy.
 //!
 //! Errors are libuv's words with the path: `ENOENT: no such file or
 //! directory "/x"`. Wrong arguments (not a string, an unknown flag) raise
 //! at the call; failures of the operation itself always go to the callback.
 //!
 //! May touch: libuv fs and work requests, the file system (through libuv,
-//! or `std::fs` inside a pool job), the registry (callbacks), the timer
-//! queue (to report a request libuv refused to start on the next turn).
+//! or `std::fs` inside a pool job and its helper threads), the registry
+//! (callbacks), the timer queue (to report a request libuv refused to
+//! start on the next turn).
 
 use std::ffi::{CStr, CString, OsString, c_char, c_int};
 use std::io::Write;
