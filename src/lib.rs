@@ -14,6 +14,7 @@ mod dns;
 mod errors;
 mod fiber;
 mod flow;
+mod fs;
 mod handle;
 mod http;
 mod http_client;
@@ -65,6 +66,7 @@ fn open(lua: &Lua) -> Result<Table> {
     json::install(lua, &module)?;
     json_rpc::install(lua, &module.get::<Table>("json")?)?;
     http_server::install(lua, &module)?;
+    fs::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
 }
@@ -119,4 +121,5 @@ submodules! {
     luaopen_async_process => "process",
     luaopen_async_json => "json",
     luaopen_async_http => "http",
+    luaopen_async_fs => "fs",
 }

@@ -60,6 +60,12 @@ impl<R, T> Request<R, T> {
     pub fn raw(&self) -> &R {
         &self.raw
     }
+
+    /// The libuv struct, mutably: for calls that take a completed request
+    /// back, e.g. `uv_fs_req_cleanup` or `uv_fs_scandir_next`.
+    pub fn raw_mut(&mut self) -> &mut R {
+        &mut self.raw
+    }
 }
 
 /// A Lua function kept for a later call.
