@@ -292,6 +292,12 @@ impl Args {
         }
     }
 
+    /// The bound first argument of a raw function made with offset 1,
+    /// whatever its type; `nil` if absent.
+    pub fn bound(&self) -> Value {
+        self.values.front().cloned().unwrap_or(Value::Nil)
+    }
+
     pub fn len(&self) -> usize {
         self.values.len().saturating_sub(self.offset)
     }

@@ -24,9 +24,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::ffi::c_int;
 use std::rc::Rc;
 
-use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value};
+use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
 
 use crate::boundary::{self, Args};
 use crate::http::{self, CONTINUE_RESPONSE, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart};
@@ -116,8 +117,8 @@ struct Shared {
 
 /// A response owed, in request order.
 enum Slot {
-    /// The handler has not called `res` yet.
-    Owed,
+    /// The handler has not called `res` yet; how to frame its answer.
+    Owed(ReplyContext),
     /// Serialized, waiting for the responses before it.
     Ready { bytes: Vec<u8>, keep_alive: bool },
 }
@@ -142,6 +143,8 @@ struct Conn {
     backed_up: Cell<bool>,
     /// `pump` is running (see there).
     pumping: Cell<bool>,
+    /// The connection's raw `res` body (see `responder`), made once.
+    respond_raw: std::cell::OnceCell<Function>,
 }
 
 impl Conn {
@@ -314,20 +317,46 @@ impl Conn {
             }
         };
         let number = self.first_slot.get() + self.slots.borrow().len() as u64;
-        self.slots.borrow_mut().push_back(Slot::Owed);
-        let res = responder(lua, self, number, request.reply_context())?;
+        self.slots.borrow_mut().push_back(Slot::Owed(request.reply_context()));
+        let res = self.responder(lua, number)?;
         let client = self.socket.get();
         self.shared.handler.call::<()>((table, res, client))
     }
 
+    /// `res(body, [headers], [statusCode])` for request `number`: a C
+    /// closure over the connection's raw `res` body and the number (see
+    /// `res_call`), far cheaper to make per request than a Rust closure.
+    fn responder(self: &Rc<Self>, lua: &Lua, number: u64) -> Result<Function> {
+        let raw = match self.respond_raw.get() {
+            Some(raw) => raw,
+            None => {
+                let conn = Rc::downgrade(self);
+                let raw = boundary::raw_function(lua, "res", 1, move |lua, args| {
+                    let number = match args.bound() {
+                        Value::Integer(n) => n as u64,
+                        Value::Number(n) => n as u64,
+                        _ => return boundary::fail("res: bad request number"),
+                    };
+                    match conn.upgrade() {
+                        Some(conn) => conn.respond(lua, number, &args),
+                        None => Ok(()),
+                    }
+                })?;
+                self.respond_raw.get_or_init(|| raw)
+            }
+        };
+        // SAFETY: exec_raw pushed the two upvalues, which the closure takes.
+        unsafe { lua.exec_raw((raw, number as f64), |state| ffi::lua_pushcclosure(state, res_call, 2)) }
+    }
+
     /// `res(...)` for request `number`.
-    fn respond(self: &Rc<Self>, lua: &Lua, number: u64, args: &Args, context: ReplyContext) -> Result<()> {
+    fn respond(self: &Rc<Self>, lua: &Lua, number: u64, args: &Args) -> Result<()> {
         let index = number.wrapping_sub(self.first_slot.get());
-        let owed = matches!(self.slots.borrow().get(index as usize), Some(Slot::Owed));
-        if !owed {
+        let context = match self.slots.borrow().get(index as usize) {
+            Some(Slot::Owed(context)) => *context,
             // The connection went away; the answer has nowhere to go.
-            return Ok(());
-        }
+            _ => return Ok(()),
+        };
         let texts = body_pieces(args)?;
         let bytes: Vec<mlua::BorrowedBytes> = texts.iter().map(|s| s.as_bytes()).collect();
         let body: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
@@ -366,20 +395,45 @@ impl Conn {
     }
 }
 
-/// `res(body, [headers], [statusCode])` for one request.
-fn responder(lua: &Lua, conn: &Rc<Conn>, number: u64, context: ReplyContext) -> Result<Function> {
-    let conn = Rc::downgrade(conn);
-    let answered = Cell::new(false);
-    boundary::function(lua, "res", move |lua, args| {
-        if answered.get() {
-            return boundary::fail("res: this request was already answered");
+/// The body of every `res`: upvalue 1 is the connection's raw `res` (the
+/// `true` / `false, message, level` convention of boundary.rs, taking the
+/// request number first), upvalue 2 the request number, replaced by
+/// `false` once the request is answered. Errors are raised at the caller's
+/// line, as the boundary's Lua shim does.
+unsafe extern "C-unwind" fn res_call(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C closure made in `Conn::responder`, with
+    // its two upvalues. This frame owns nothing that needs dropping, so a
+    // Lua error (raised here or by the raw body) may unwind through it.
+    unsafe {
+        if ffi::lua_type(state, ffi::lua_upvalueindex(2)) != ffi::LUA_TNUMBER {
+            ffi::luaL_where(state, 1);
+            ffi::lua_pushstring(state, c"res: this request was already answered".as_ptr());
+            ffi::lua_concat(state, 2);
+            ffi::lua_error(state);
         }
-        if let Some(conn) = conn.upgrade() {
-            conn.respond(lua, number, &args, context)?;
+        let nargs = ffi::lua_gettop(state);
+        ffi::luaL_checkstack(state, nargs + 2 + ffi::LUA_MINSTACK, std::ptr::null());
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+        for i in 1..=nargs {
+            ffi::lua_pushvalue(state, i);
         }
-        answered.set(true);
-        Ok(())
-    })
+        ffi::lua_call(state, nargs + 1, ffi::LUA_MULTRET);
+        let first = nargs + 1;
+        if ffi::lua_toboolean(state, first) != 0 {
+            ffi::lua_pushboolean(state, 0);
+            ffi::lua_replace(state, ffi::lua_upvalueindex(2));
+            return 0;
+        }
+        let level = ffi::lua_tointeger(state, first + 2);
+        ffi::lua_settop(state, first + 1);
+        if level > 0 {
+            ffi::luaL_where(state, level as c_int - 1);
+            ffi::lua_insert(state, first + 1);
+            ffi::lua_concat(state, 2);
+        }
+        ffi::lua_error(state)
+    }
 }
 
 /// The body argument of `res`: a string, an array of strings, or nil.
@@ -532,6 +586,7 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
         paused: Cell::new(false),
         backed_up: Cell::new(false),
         pumping: Cell::new(false),
+        respond_raw: std::cell::OnceCell::new(),
     });
     shared.conns.borrow_mut().insert(id, conn.clone());
     let weak = Rc::downgrade(&conn);
