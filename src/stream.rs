@@ -303,6 +303,12 @@ impl Stream {
         }
     }
 
+    /// The registry reference of the stream's Lua object, for the raw hot
+    /// paths of the protocols built on it (http_server.rs).
+    pub(crate) fn object_ref(&self) -> c_int {
+        self.tie.object_ref()
+    }
+
     /// Whether Lua reads this stream (a data handler or fiber reads were
     /// set up): process.rs closes a child's unread pipes once it exits.
     pub fn has_reader(&self) -> bool {
