@@ -77,6 +77,9 @@ fn refusal(status: u16) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// The headers of a response given none.
+const DEFAULT_HEADERS: &[(&[u8], &[u8])] = &[(b"Content-Type", b"text/plain")];
+
 /// What `http.listen`'s third argument may set.
 #[derive(Clone, Copy)]
 struct Options {
@@ -382,8 +385,9 @@ impl Conn {
         let given = header_pairs(lua, args)?;
         let headers: Vec<(&[u8], &[u8])> = match &given {
             Some(pairs) => pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect(),
-            None => vec![(b"Content-Type", b"text/plain")],
+            None => Vec::new(),
         };
+        let headers = if given.is_some() { &headers[..] } else { DEFAULT_HEADERS };
         let status = match args.opt_number(3)? {
             None => 200,
             Some(n) if (100.0..=999.0).contains(&n) && n.fract() == 0.0 => n as u16,
@@ -408,8 +412,14 @@ impl Conn {
             return self.close();
         }
         self.flush(lua)?;
-        // A response may free the way for requests held back.
+        // A response may free the way for requests held back. Inside a
+        // pump (the handler answered at once), the pump's caller sets the
+        // timer once it is done.
+        let nested = self.pumping.get();
         self.pump(lua)?;
+        if nested {
+            return Ok(());
+        }
         self.update_timer(Runtime::of(lua)?.now())
     }
 }
