@@ -457,28 +457,10 @@ unsafe extern "C-unwind" fn res_call(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_concat(state, 2);
             ffi::lua_error(state);
         }
-        let nargs = ffi::lua_gettop(state);
-        ffi::luaL_checkstack(state, nargs + 2 + ffi::LUA_MINSTACK, std::ptr::null());
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
-        for i in 1..=nargs {
-            ffi::lua_pushvalue(state, i);
-        }
-        ffi::lua_call(state, nargs + 1, ffi::LUA_MULTRET);
-        let first = nargs + 1;
-        if ffi::lua_toboolean(state, first) != 0 {
-            ffi::lua_pushboolean(state, 0);
-            ffi::lua_replace(state, ffi::lua_upvalueindex(2));
-            return 0;
-        }
-        let level = ffi::lua_tointeger(state, first + 2);
-        ffi::lua_settop(state, first + 1);
-        if level > 0 {
-            ffi::luaL_where(state, level as c_int - 1);
-            ffi::lua_insert(state, first + 1);
-            ffi::lua_concat(state, 2);
-        }
-        ffi::lua_error(state)
+        boundary::call_bound(state);
+        ffi::lua_pushboolean(state, 0);
+        ffi::lua_replace(state, ffi::lua_upvalueindex(2));
+        0
     }
 }
 
