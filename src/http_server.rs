@@ -328,9 +328,8 @@ impl Conn {
                 return self.push_ready(lua, refusal(status), false);
             }
         };
-        let Some(client) = self.socket.get() else { return Ok(()) };
         let Some(object) = self.socket.with_stream(|stream| stream.object_ref())? else { return Ok(()) };
-        if let Some(decoded) = &decoded {
+        if let (Some(decoded), Some(client)) = (&decoded, self.socket.get()) {
             client.raw_set(handle::private_key(&DECODED), decoded)?;
         }
         let number = self.first_slot.get() + self.slots.borrow().len() as u64;
