@@ -217,14 +217,25 @@ pub fn bind(lua: &Lua, method: &Function, object: &Table) -> Result<Function> {
     unsafe { lua.exec_raw((method, object), |state| ffi::lua_pushcclosure(state, bound_call, 2)) }
 }
 
-/// The body of a bound Rust method: calls upvalue 1 (the raw method) with
-/// upvalue 2 (the object) and the caller's arguments, and turns `false,
-/// message, level` into an error positioned at the caller's line, as the
-/// Lua shim does.
+/// The body of a bound Rust method: see `call_bound`.
 unsafe extern "C-unwind" fn bound_call(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua as a C closure made in `bind`, with its two
-    // upvalues. This frame owns nothing that needs dropping, so a Lua error
-    // (raised here or by the method) may unwind through it.
+    // upvalues.
+    unsafe { call_bound(state) }
+}
+
+/// Calls upvalue 1 (a raw function) with upvalue 2 and the caller's
+/// arguments, and returns how many results follow its `true`; `false,
+/// message, level` becomes an error positioned at the caller's line, as
+/// the Lua shim does (this function does not return then).
+///
+/// # Safety
+/// `state` runs a C closure with (at least) those two upvalues. The
+/// calling frames own nothing that needs dropping, so a Lua error
+/// (raised here or by the raw function) may unwind through them.
+pub unsafe fn call_bound(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: per the contract; the stack is checked for the arguments,
+    // the function and the bound value.
     unsafe {
         let nargs = ffi::lua_gettop(state);
         ffi::luaL_checkstack(state, nargs + 2 + ffi::LUA_MINSTACK, std::ptr::null());
@@ -290,6 +301,12 @@ impl Args {
             Some(Value::Table(t)) if self.offset == 1 => Ok(t.clone()),
             _ => fail(format!("'{}' must be called on its handle", self.name)),
         }
+    }
+
+    /// The bound first argument of a raw function made with offset 1,
+    /// whatever its type; `nil` if absent.
+    pub fn bound(&self) -> Value {
+        self.values.front().cloned().unwrap_or(Value::Nil)
     }
 
     pub fn len(&self) -> usize {

@@ -24,11 +24,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::ffi::{CStr, c_char, c_int};
 use std::rc::Rc;
 
-use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value};
+use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
 
 use crate::boundary::{self, Args};
+use crate::handle;
+use crate::lua_raw;
 use crate::http::{self, CONTINUE_RESPONSE, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart};
 use crate::runtime::Runtime;
 use crate::socket_ref::SocketRef;
@@ -37,6 +40,13 @@ use crate::uv_handle;
 /// Requests of one connection dispatched to the handler and not yet
 /// answered, past which reading pauses (pipelining without end).
 const MAX_OWED: usize = 32;
+
+// Private keys of a connection's client object: the server's handler,
+// the connection's raw `res` body, and a decoded request body on its way
+// into the request table.
+static HANDLER: u8 = 0;
+static RESPOND: u8 = 0;
+static DECODED: u8 = 0;
 
 thread_local! {
     static DATE: RefCell<DateCache> = RefCell::new(DateCache::new());
@@ -66,6 +76,9 @@ fn refusal(status: u16) -> Vec<u8> {
     with_response(status, headers, &[text.as_bytes()], ReplyContext::closing(), |pieces, _| pieces.concat())
         .unwrap_or_default()
 }
+
+/// The headers of a response given none.
+const DEFAULT_HEADERS: &[(&[u8], &[u8])] = &[(b"Content-Type", b"text/plain")];
 
 /// What `http.listen`'s third argument may set.
 #[derive(Clone, Copy)]
@@ -116,8 +129,8 @@ struct Shared {
 
 /// A response owed, in request order.
 enum Slot {
-    /// The handler has not called `res` yet.
-    Owed,
+    /// The handler has not called `res` yet; how to frame its answer.
+    Owed(ReplyContext),
     /// Serialized, waiting for the responses before it.
     Ready { bytes: Vec<u8>, keep_alive: bool },
 }
@@ -304,38 +317,76 @@ impl Conn {
         Ok(())
     }
 
-    /// Hands one request to the handler.
+    /// Hands one request to the handler: `handler(req, res, client)`,
+    /// called with the Lua C API (see `Stream::deliver_string`), on the
+    /// stack of the running thread, as mlua's calls are.
     fn dispatch(self: &Rc<Self>, lua: &Lua, request: Request) -> Result<()> {
-        let table = match request_table(lua, &self.shared, &request)? {
-            Ok(table) => table,
+        let decoded = match decoded_body(lua, &self.shared, &request)? {
+            Ok(decoded) => decoded,
             Err(status) => {
                 self.stopped.set(true);
                 return self.push_ready(lua, refusal(status), false);
             }
         };
+        let Some(object) = self.socket.with_stream(|stream| stream.object_ref())? else { return Ok(()) };
+        if let (Some(decoded), Some(client)) = (&decoded, self.socket.get()) {
+            client.raw_set(handle::private_key(&DECODED), decoded)?;
+        }
         let number = self.first_slot.get() + self.slots.borrow().len() as u64;
-        self.slots.borrow_mut().push_back(Slot::Owed);
-        let res = responder(lua, self, number, request.reply_context())?;
-        let client = self.socket.get();
-        self.shared.handler.call::<()>((table, res, client))
+        self.slots.borrow_mut().push_back(Slot::Owed(request.reply_context()));
+        let names = lower_case_names(&request);
+        let state = lua.state();
+        // SAFETY: as in `Stream::deliver_string`: `state` is the running
+        // thread, whose stack is ours above its top, restored before
+        // returning. Pushed: the client object (from the stream's registry
+        // reference), the handler and the raw `res` body stored in it by
+        // `accept`, the request table, the `res` closure and the client
+        // again; the call pops the handler and its three arguments. No Rust
+        // borrow is held across the call, which may re-enter this module.
+        // Only out-of-memory could raise outside the protected call.
+        let failure = unsafe {
+            let top = ffi::lua_gettop(state);
+            if ffi::lua_checkstack(state, 8) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, object as _);
+            let client = top + 1;
+            ffi::lua_pushlightuserdata(state, lua_raw::anchor(&HANDLER));
+            ffi::lua_rawget(state, client);
+            push_request(state, &request, &names, client, decoded.is_some());
+            ffi::lua_pushlightuserdata(state, lua_raw::anchor(&RESPOND));
+            ffi::lua_rawget(state, client);
+            ffi::lua_pushnumber(state, number as f64);
+            ffi::lua_pushcclosure(state, res_call, 2);
+            ffi::lua_pushvalue(state, client);
+            let failure = if ffi::lua_type(state, top + 2) == ffi::LUA_TFUNCTION {
+                lua_raw::call_protected(state, 3).err()
+            } else {
+                None
+            };
+            ffi::lua_settop(state, top);
+            failure
+        };
+        failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
     }
 
     /// `res(...)` for request `number`.
-    fn respond(self: &Rc<Self>, lua: &Lua, number: u64, args: &Args, context: ReplyContext) -> Result<()> {
+    fn respond(self: &Rc<Self>, lua: &Lua, number: u64, args: &Args) -> Result<()> {
         let index = number.wrapping_sub(self.first_slot.get());
-        let owed = matches!(self.slots.borrow().get(index as usize), Some(Slot::Owed));
-        if !owed {
+        let context = match self.slots.borrow().get(index as usize) {
+            Some(Slot::Owed(context)) => *context,
             // The connection went away; the answer has nowhere to go.
-            return Ok(());
-        }
+            _ => return Ok(()),
+        };
         let texts = body_pieces(args)?;
         let bytes: Vec<mlua::BorrowedBytes> = texts.iter().map(|s| s.as_bytes()).collect();
         let body: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
         let given = header_pairs(lua, args)?;
         let headers: Vec<(&[u8], &[u8])> = match &given {
             Some(pairs) => pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect(),
-            None => vec![(b"Content-Type", b"text/plain")],
+            None => Vec::new(),
         };
+        let headers = if given.is_some() { &headers[..] } else { DEFAULT_HEADERS };
         let status = match args.opt_number(3)? {
             None => 200,
             Some(n) if (100.0..=999.0).contains(&n) && n.fract() == 0.0 => n as u16,
@@ -360,26 +411,56 @@ impl Conn {
             return self.close();
         }
         self.flush(lua)?;
-        // A response may free the way for requests held back.
+        // A response may free the way for requests held back. Inside a
+        // pump (the handler answered at once), the pump's caller sets the
+        // timer once it is done.
+        let nested = self.pumping.get();
         self.pump(lua)?;
+        if nested {
+            return Ok(());
+        }
         self.update_timer(Runtime::of(lua)?.now())
     }
 }
 
-/// `res(body, [headers], [statusCode])` for one request.
-fn responder(lua: &Lua, conn: &Rc<Conn>, number: u64, context: ReplyContext) -> Result<Function> {
+/// The raw body of the connection's `res` closures (see `res_call`): the
+/// request number first, then the caller's arguments.
+fn respond_function(lua: &Lua, conn: &Rc<Conn>) -> Result<Function> {
     let conn = Rc::downgrade(conn);
-    let answered = Cell::new(false);
-    boundary::function(lua, "res", move |lua, args| {
-        if answered.get() {
-            return boundary::fail("res: this request was already answered");
+    boundary::raw_function(lua, "res", 1, move |lua, args| {
+        let number = match args.bound() {
+            Value::Integer(n) => n as u64,
+            Value::Number(n) => n as u64,
+            _ => return boundary::fail("res: bad request number"),
+        };
+        match conn.upgrade() {
+            Some(conn) => conn.respond(lua, number, &args),
+            None => Ok(()),
         }
-        if let Some(conn) = conn.upgrade() {
-            conn.respond(lua, number, &args, context)?;
-        }
-        answered.set(true);
-        Ok(())
     })
+}
+
+/// The body of every `res`: upvalue 1 is the connection's raw `res` (the
+/// `true` / `false, message, level` convention of boundary.rs, taking the
+/// request number first), upvalue 2 the request number, replaced by
+/// `false` once the request is answered. Errors are raised at the caller's
+/// line, as the boundary's Lua shim does.
+unsafe extern "C-unwind" fn res_call(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C closure made in `Conn::dispatch`, with
+    // its two upvalues. This frame owns nothing that needs dropping, so a
+    // Lua error (raised here or by the raw body) may unwind through it.
+    unsafe {
+        if ffi::lua_type(state, ffi::lua_upvalueindex(2)) != ffi::LUA_TNUMBER {
+            ffi::luaL_where(state, 1);
+            ffi::lua_pushstring(state, c"res: this request was already answered".as_ptr());
+            ffi::lua_concat(state, 2);
+            ffi::lua_error(state);
+        }
+        boundary::call_bound(state);
+        ffi::lua_pushboolean(state, 0);
+        ffi::lua_replace(state, ffi::lua_upvalueindex(2));
+        0
+    }
 }
 
 /// The body argument of `res`: a string, an array of strings, or nil.
@@ -466,54 +547,131 @@ pub(crate) fn headers_table<'a>(lua: &Lua, headers: impl Iterator<Item = (&'a [u
     Ok(table)
 }
 
-/// The `req` table, or the status to refuse the request with (a POST body
-/// that does not decode as its Content-Type says).
-fn request_table(lua: &Lua, shared: &Shared, request: &Request) -> Result<std::result::Result<Table, u16>> {
-    let table = lua.create_table_with_capacity(0, 8)?;
-    table.raw_set("method", request.method())?;
-    let url = lua.create_table_with_capacity(0, 3)?;
-    url.raw_set("path", lua.create_string(request.path())?)?;
-    if let Some(query) = request.query() {
-        url.raw_set("query", lua.create_string(query)?)?;
+/// The body of a POST that the server decodes (JSON, multipart form
+/// data), None for a body given as a string, or the status to refuse the
+/// request with (a body that does not decode as its Content-Type says).
+fn decoded_body(lua: &Lua, shared: &Shared, request: &Request) -> Result<std::result::Result<Option<Value>, u16>> {
+    if request.method() != "POST" {
+        return Ok(Ok(None));
     }
-    if let Some(fragment) = request.fragment() {
-        url.raw_set("fragment", lua.create_string(fragment)?)?;
-    }
-    table.raw_set("url", url)?;
     let headers = request.headers();
-    table.raw_set("headers", headers_table(lua, headers.iter())?)?;
-    let (major, minor) = request.version();
-    table.raw_set("version_major", major)?;
-    table.raw_set("version_minor", minor)?;
-    table.raw_set("should_keep_alive", request.should_keep_alive)?;
-    table.raw_set("upgrade", request.upgrade)?;
     let content_type = headers.get("content-type").unwrap_or(b"");
-    let body = if request.method() == "POST" && !request.body.is_empty() && is_media_type(content_type, "application/json") {
-        match shared.json_decode.call::<Value>(lua.create_string(&request.body)?) {
-            Ok(value) => value,
-            Err(_) => return Ok(Err(400)),
+    if !request.body.is_empty() && is_media_type(content_type, "application/json") {
+        return Ok(match shared.json_decode.call::<Value>(lua.create_string(&request.body)?) {
+            Ok(value) => Ok(Some(value)),
+            Err(_) => Err(400),
+        });
+    }
+    if !is_media_type(content_type, "multipart/form-data") {
+        return Ok(Ok(None));
+    }
+    let Some(boundary) = multipart::form_data_boundary(content_type) else { return Ok(Err(400)) };
+    let Ok(parts) = multipart::parse_form_data(&request.body, boundary) else { return Ok(Err(400)) };
+    let form = lua.create_table()?;
+    for part in parts {
+        let entry = lua.create_table_with_capacity(0, 3)?;
+        entry.raw_set("data", lua.create_string(part.data)?)?;
+        if let Some(filename) = part.filename {
+            entry.raw_set("filename", lua.create_string(filename)?)?;
         }
-    } else if request.method() == "POST" && is_media_type(content_type, "multipart/form-data") {
-        let Some(boundary) = multipart::form_data_boundary(content_type) else { return Ok(Err(400)) };
-        let Ok(parts) = multipart::parse_form_data(&request.body, boundary) else { return Ok(Err(400)) };
-        let form = lua.create_table()?;
-        for part in parts {
-            let entry = lua.create_table_with_capacity(0, 3)?;
-            entry.raw_set("data", lua.create_string(part.data)?)?;
-            if let Some(filename) = part.filename {
-                entry.raw_set("filename", lua.create_string(filename)?)?;
-            }
-            if let Some(content_type) = part.content_type {
-                entry.raw_set("content-type", lua.create_string(content_type)?)?;
-            }
-            form.raw_set(lua.create_string(part.name)?, entry)?;
+        if let Some(content_type) = part.content_type {
+            entry.raw_set("content-type", lua.create_string(content_type)?)?;
         }
-        Value::Table(form)
-    } else {
-        Value::String(lua.create_string(&request.body)?)
-    };
-    table.raw_set("body", body)?;
-    Ok(Ok(table))
+        form.raw_set(lua.create_string(part.name)?, entry)?;
+    }
+    Ok(Ok(Some(Value::Table(form))))
+}
+
+/// The header names of a request in lower case, one after another.
+fn lower_case_names(request: &Request) -> Vec<u8> {
+    let headers = request.headers();
+    let mut names = Vec::with_capacity(headers.iter().map(|(name, _)| name.len()).sum());
+    for (name, _) in headers.iter() {
+        names.extend(name.iter().map(u8::to_ascii_lowercase));
+    }
+    names
+}
+
+/// Pushes the string `bytes`.
+///
+/// # Safety
+/// `state` is a live state with a free stack slot.
+unsafe fn push_bytes(state: *mut ffi::lua_State, bytes: &[u8]) {
+    // SAFETY: per the contract; Lua copies the bytes.
+    unsafe { ffi::lua_pushlstring(state, bytes.as_ptr() as *const c_char, bytes.len()); }
+}
+
+/// Sets `t[name] = value` in the table `t` on top of the stack; `value`
+/// pushes one value.
+///
+/// # Safety
+/// `state` is a live state with a table on top and two free stack slots;
+/// `value` pushes exactly one value.
+unsafe fn set_field(state: *mut ffi::lua_State, name: &CStr, value: impl FnOnce()) {
+    // SAFETY: per the contract: key and value are pushed, then popped by
+    // lua_rawset.
+    unsafe {
+        ffi::lua_pushstring(state, name.as_ptr());
+        value();
+        ffi::lua_rawset(state, -3);
+    }
+}
+
+/// Pushes the `req` table: method, url (path, query, fragment), headers
+/// (lower-case names, the last of duplicates wins), version, keep-alive
+/// and upgrade flags, body (the string, or the decoded body that
+/// `dispatch` stored under `DECODED` in the object at `client`, which is
+/// then cleared). `names` is `lower_case_names(request)`.
+///
+/// # Safety
+/// `state` is a live state with five free stack slots; `client` is the
+/// absolute stack index of the client object.
+unsafe fn push_request(state: *mut ffi::lua_State, request: &Request, names: &[u8], client: c_int, decoded: bool) {
+    // SAFETY: per the contract. Each nested table is pushed, filled and
+    // popped into its parent, so at most five slots are used at once.
+    // Nothing here can panic (`split_at` is given a length within `rest`).
+    unsafe {
+        ffi::lua_createtable(state, 0, 9);
+        set_field(state, c"method", || push_bytes(state, request.method().as_bytes()));
+        set_field(state, c"url", || {
+            ffi::lua_createtable(state, 0, 3);
+            set_field(state, c"path", || push_bytes(state, request.path()));
+            if let Some(query) = request.query() {
+                set_field(state, c"query", || push_bytes(state, query));
+            }
+            if let Some(fragment) = request.fragment() {
+                set_field(state, c"fragment", || push_bytes(state, fragment));
+            }
+        });
+        let headers = request.headers();
+        set_field(state, c"headers", || {
+            ffi::lua_createtable(state, 0, headers.len() as c_int);
+            let mut rest = names;
+            for (name, value) in headers.iter() {
+                let (lower, after) = rest.split_at(name.len().min(rest.len()));
+                rest = after;
+                push_bytes(state, lower);
+                push_bytes(state, value);
+                ffi::lua_rawset(state, -3);
+            }
+        });
+        let (major, minor) = request.version();
+        set_field(state, c"version_major", || ffi::lua_pushnumber(state, major as f64));
+        set_field(state, c"version_minor", || ffi::lua_pushnumber(state, minor as f64));
+        set_field(state, c"should_keep_alive", || ffi::lua_pushboolean(state, request.should_keep_alive as c_int));
+        set_field(state, c"upgrade", || ffi::lua_pushboolean(state, request.upgrade as c_int));
+        set_field(state, c"body", || {
+            if decoded {
+                ffi::lua_pushlightuserdata(state, lua_raw::anchor(&DECODED));
+                ffi::lua_rawget(state, client);
+                ffi::lua_pushlightuserdata(state, lua_raw::anchor(&DECODED));
+                ffi::lua_pushnil(state);
+                ffi::lua_rawset(state, client);
+            } else {
+                push_bytes(state, &request.body);
+            }
+        });
+    }
 }
 
 /// A new connection: its state, and its reading wired to it.
@@ -534,6 +692,8 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
         pumping: Cell::new(false),
     });
     shared.conns.borrow_mut().insert(id, conn.clone());
+    client.raw_set(handle::private_key(&HANDLER), &shared.handler)?;
+    client.raw_set(handle::private_key(&RESPOND), respond_function(lua, &conn)?)?;
     let weak = Rc::downgrade(&conn);
     let on_data = lua.create_function(move |lua, chunk: LuaString| match weak.upgrade() {
         Some(conn) => conn.on_data(lua, &chunk.as_bytes()),

@@ -78,6 +78,14 @@ pub struct Stream {
     want_drain: Cell<bool>,
     idle_timer: Cell<*mut uv::uv_timer_t>,
     idle_ms: Cell<u64>,
+    /// Loop time at which the stream has been idle for `idle_ms`: moved
+    /// by every read and write, without restarting the timer.
+    idle_deadline: Cell<u64>,
+    /// Loop time at which the running idle timer fires; 0 while stopped.
+    /// The timer runs to its due time and is restarted from there if the
+    /// deadline moved on (a busy connection restarts it once per
+    /// `idle_ms`, not on every read and write).
+    timer_due: Cell<u64>,
     /// The peer and local addresses of a connected socket (none for
     /// pipes); made into the `peername`/`sockname` tables only when read,
     /// which saves two tables per connection that nobody looks at.
@@ -167,6 +175,8 @@ impl Stream {
             want_drain: Cell::new(false),
             idle_timer: Cell::new(std::ptr::null_mut()),
             idle_ms: Cell::new(0),
+            idle_deadline: Cell::new(0),
+            timer_due: Cell::new(0),
             addresses: Cell::new(None),
         }
     }
@@ -241,13 +251,47 @@ impl Stream {
         self.update_reading();
     }
 
-    /// Restarts the idle timer: called on every read and write.
+    /// Moves the idle deadline to `idle_ms` from now: called on every read
+    /// and write. The timer is started only if it is stopped or due after
+    /// the new deadline (a shorter timeout was set).
     fn touch(&self) {
         let timer = self.idle_timer.get();
-        if !timer.is_null() && self.idle_ms.get() > 0 {
-            // SAFETY: the timer is open while the stream is (see release_timer).
-            unsafe { uv::uv_timer_start(timer, Some(on_idle), self.idle_ms.get(), 0) };
+        let ms = self.idle_ms.get();
+        if timer.is_null() || ms == 0 {
+            return;
         }
+        // SAFETY: the timer is open while the stream is (see release_timer);
+        // its loop is the stream's.
+        let now = unsafe { uv::uv_now((*timer).loop_) };
+        let deadline = now.saturating_add(ms);
+        self.idle_deadline.set(deadline);
+        let due = self.timer_due.get();
+        if due == 0 || due > deadline {
+            self.start_timer(timer, ms, deadline);
+        }
+    }
+
+    fn start_timer(&self, timer: *mut uv::uv_timer_t, ms: u64, due: u64) {
+        // SAFETY: the timer is open while the stream is (see release_timer).
+        unsafe { uv::uv_timer_start(timer, Some(on_idle), ms, 0) };
+        self.timer_due.set(due);
+    }
+
+    /// The idle timer fired: whether the stream has really been idle for
+    /// `idle_ms`; if not, the timer is restarted for the time left.
+    fn idle_expired(&self, timer: *mut uv::uv_timer_t) -> bool {
+        self.timer_due.set(0);
+        if self.idle_ms.get() == 0 || timer != self.idle_timer.get() {
+            return false;
+        }
+        // SAFETY: the timer is open (it just fired); its loop is the stream's.
+        let now = unsafe { uv::uv_now((*timer).loop_) };
+        let deadline = self.idle_deadline.get();
+        if now < deadline {
+            self.start_timer(timer, deadline - now, deadline);
+            return false;
+        }
+        true
     }
 
     fn release_timer(&self) {
@@ -257,6 +301,12 @@ impl Stream {
             // once; `free_timer` frees it.
             unsafe { uv::uv_close(timer as *mut uv::uv_handle_t, Some(free_timer)) };
         }
+    }
+
+    /// The registry reference of the stream's Lua object, for the raw hot
+    /// paths of the protocols built on it (http_server.rs).
+    pub(crate) fn object_ref(&self) -> c_int {
+        self.tie.object_ref()
     }
 
     /// Whether Lua reads this stream (a data handler or fiber reads were
@@ -552,6 +602,7 @@ impl Stream {
             } else {
                 // SAFETY: the timer is open (see release_timer).
                 unsafe { uv::uv_timer_stop(timer) };
+                self.timer_due.set(0);
             }
         }
         Ok(())
@@ -688,6 +739,9 @@ extern "C" fn on_idle(timer: *mut uv::uv_timer_t) {
     // SAFETY: `data` is the stream that owns the timer; the timer is closed
     // (and so never fires) before the stream is freed.
     let stream = unsafe { &*((*timer).data as *const Stream) };
+    if !stream.idle_expired(timer) {
+        return;
+    }
     // SAFETY: the loop is a runtime's; this runs inside uv_run.
     let rt = unsafe { Runtime::from_loop((*timer).loop_) };
     let Some(lua) = rt.lua() else { return };

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Body pieces up to this size are copied next to the framing around
 /// them: one more entry in a vectored write costs more than the copy.
-const COPY_BODY_PIECES_UP_TO: usize = 1024;
+pub(crate) const COPY_BODY_PIECES_UP_TO: usize = 1024;
 
 /// One message ready to be sent: owned framing and borrowed body pieces,
 /// in order, for one vectored write (or [`Outgoing::to_vec`]).
@@ -39,6 +39,28 @@ impl<'a> Outgoing<'a> {
     /// The whole message in one buffer.
     pub fn to_vec(&self) -> Vec<u8> {
         self.pieces.concat()
+    }
+
+    /// An empty message whose first owned piece will hold `capacity`
+    /// bytes before it grows: the framing of a message, and its small body
+    /// pieces, are written with one allocation.
+    pub(crate) fn with_capacity(capacity: usize) -> Outgoing<'a> {
+        Outgoing { pieces: vec![Cow::Owned(Vec::with_capacity(capacity))] }
+    }
+
+    /// Appends a decimal number to the owned piece at the end.
+    pub(crate) fn put_decimal(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(&digits[start..]);
     }
 
     /// Appends a copy of `bytes` to the owned piece at the end.

@@ -6,7 +6,7 @@ use super::incoming::{
     AfterMessage, Event, Framing, Head, HeadParser, HeaderList, HeaderSpan, MessageReader, Span, TransferCoding,
     content_length, header_spans, parse_with_header_room, transfer_coding, version_keeps_alive,
 };
-use super::outgoing::{GivenHeaders, InvalidMessage, Outgoing};
+use super::outgoing::{COPY_BODY_PIECES_UP_TO, GivenHeaders, InvalidMessage, Outgoing};
 use super::{Limits, ParseError};
 
 /// What a [`RequestParser`] hands over.
@@ -306,9 +306,15 @@ pub fn serialize_response<'a>(
     let until_close = given.transfer_encoding && !given.chunked && !old_client && !no_body;
     let keep_alive = switching_protocols || (context.keep_alive && !given.connection_close && !until_close);
 
-    let mut message = Outgoing::default();
+    let small_body: usize = body.iter().map(|piece| piece.len()).filter(|&len| len <= COPY_BODY_PIECES_UP_TO).sum();
+    let framing: usize = headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum();
+    let mut message = Outgoing::with_capacity(160 + framing + small_body);
     let reason = reason_phrase(status).unwrap_or("unknown");
-    message.put(format!("HTTP/1.1 {status} {reason}\r\n").as_bytes());
+    message.put(b"HTTP/1.1 ");
+    message.put_decimal(status.into());
+    message.put(b" ");
+    message.put(reason.as_bytes());
+    message.put(b"\r\n");
     for &(name, value) in headers {
         let is_transfer_encoding = name.eq_ignore_ascii_case(b"transfer-encoding");
         if !(is_transfer_encoding && old_client) {
@@ -323,7 +329,9 @@ pub fn serialize_response<'a>(
     }
     if !no_body && !chunked && !until_close && !given.content_length {
         let length: usize = body.iter().map(|piece| piece.len()).sum();
-        message.put_header(b"Content-Length", length.to_string().as_bytes());
+        message.put(b"Content-Length: ");
+        message.put_decimal(length as u64);
+        message.put(b"\r\n");
     }
     if !switching_protocols {
         if !keep_alive && !given.connection_close {
