@@ -72,4 +72,34 @@ describe('the loop', function()
       end)
       assert.are.same({true, 'woke'}, steps)
    end)
+
+   it('raises errors from HTTP, JSON and process callbacks with their own message and position', function()
+      local function failure_of(start)
+         local cleanup = start()
+         local ok, message = pcall(async.go)
+         cleanup()
+         async.go()
+         assert.is_false(ok)
+         return message
+      end
+      local http_error = failure_of(function()
+         local server = async.http.listen({host = '127.0.0.1', port = 0}, function() error('http handler failed') end)
+         -- The handler never answers: the client gives up after 100 ms.
+         async.http.request({url = 'http://127.0.0.1:' .. server.sockname.port .. '/', timeout = 100}, function() end)
+         return function() async.http.closeIdleConnections(); server.close() end
+      end)
+      local json_error = failure_of(function()
+         local server = async.json.listen({host = '127.0.0.1', port = 0}, function() error('json handler failed') end)
+         local client
+         async.json.connect({host = '127.0.0.1', port = server.sockname.port}, function(c) client = c; c.send({1}) end)
+         return function() client.close(); server.close() end
+      end)
+      local exec_error = failure_of(function()
+         async.process.exec('true', {}, function() error('exec callback failed') end)
+         return function() end
+      end)
+      assert.matches('^[^\n]*loop_spec.lua:%d+: http handler failed\n', http_error)
+      assert.matches('^[^\n]*loop_spec.lua:%d+: json handler failed\n', json_error)
+      assert.matches('^[^\n]*loop_spec.lua:%d+: exec callback failed\n', exec_error)
+   end)
 end)

@@ -26,6 +26,7 @@ use std::rc::Rc;
 use libuv_sys2 as uv;
 use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value};
 
+use crate::runtime::Runtime;
 use crate::address::{Domain, domain_of};
 use crate::boundary::{self, Args};
 use crate::http::{Limits, Response, ResponseParser, serialize_request};
@@ -231,13 +232,13 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
         broken: Cell::new(false),
     });
     let this = conn.clone();
-    let on_data = lua.create_function(move |lua, chunk: LuaString| this.on_data(lua, &chunk.as_bytes()))?;
+    let on_data = Runtime::handler(lua, move |lua, chunk: LuaString| this.on_data(lua, &chunk.as_bytes()))?;
     let this = conn.clone();
-    let on_end = lua.create_function(move |lua, ()| this.on_end(lua))?;
+    let on_end = Runtime::handler(lua, move |lua, ()| this.on_end(lua))?;
     let this = conn.clone();
-    let on_err = lua.create_function(move |lua, message: String| this.fail(lua, message))?;
+    let on_err = Runtime::handler(lua, move |lua, message: String| this.fail(lua, message))?;
     let this = conn.clone();
-    let on_timeout = lua.create_function(move |lua, _: MultiValue| {
+    let on_timeout = Runtime::handler(lua, move |lua, _: MultiValue| {
         let ms = this.exchange.borrow().as_ref().map_or(0, |e| e.outgoing.timeout);
         // A timed-out request is never retried.
         if let Some(exchange) = this.exchange.borrow_mut().as_mut() {
@@ -246,7 +247,7 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
         this.fail(lua, format!("ETIMEDOUT: no progress for {ms} ms"))
     })?;
     let this = conn.clone();
-    let on_closed = lua.create_function(move |lua, ()| {
+    let on_closed = Runtime::handler(lua, move |lua, ()| {
         this.pool.remove(&this);
         this.socket.release();
         let exchange = this.exchange.borrow_mut().take();

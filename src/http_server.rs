@@ -695,24 +695,24 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     client.raw_set(handle::private_key(&HANDLER), &shared.handler)?;
     client.raw_set(handle::private_key(&RESPOND), respond_function(lua, &conn)?)?;
     let weak = Rc::downgrade(&conn);
-    let on_data = lua.create_function(move |lua, chunk: LuaString| match weak.upgrade() {
+    let on_data = Runtime::handler(lua, move |lua, chunk: LuaString| match weak.upgrade() {
         Some(conn) => conn.on_data(lua, &chunk.as_bytes()),
         None => Ok(()),
     })?;
     let weak = Rc::downgrade(&conn);
-    let on_timeout = lua.create_function(move |lua, _: MultiValue| match weak.upgrade() {
+    let on_timeout = Runtime::handler(lua, move |lua, _: MultiValue| match weak.upgrade() {
         Some(conn) => conn.time_out(lua),
         None => Ok(()),
     })?;
     let weak = Rc::downgrade(&conn);
-    let on_drain = lua.create_function(move |lua, ()| match weak.upgrade() {
+    let on_drain = Runtime::handler(lua, move |lua, ()| match weak.upgrade() {
         Some(conn) => conn.on_drain(lua),
         None => Ok(()),
     })?;
     // A peer that resets is ordinary for a server: no report on stderr.
-    let on_err = lua.create_function(|_, _: MultiValue| Ok(()))?;
+    let on_err = Runtime::handler(lua, |_, _: MultiValue| Ok(()))?;
     let weak = Rc::downgrade(&conn);
-    let on_closed = lua.create_function(move |_, ()| {
+    let on_closed = Runtime::handler(lua, move |_, ()| {
         if let Some(conn) = weak.upgrade() {
             conn.stopped.set(true);
             conn.socket.release();
@@ -744,12 +744,12 @@ fn listen(lua: &Lua, args: Args) -> Result<Table> {
         closed: Cell::new(false),
     });
     let accepting = shared.clone();
-    let on_connection = lua.create_function(move |lua, client: Table| accept(lua, &accepting, client))?;
+    let on_connection = Runtime::handler(lua, move |lua, client: Table| accept(lua, &accepting, client))?;
     let server = crate::tcp::listen_with(lua, &domain, on_connection)?;
     // Once the server is closed, idle keep-alive connections close too, and
     // busy ones after their last response, so that the loop can end.
     let closing = Rc::downgrade(&shared);
-    let on_server_closed = lua.create_function(move |_, ()| {
+    let on_server_closed = Runtime::handler(lua, move |_, ()| {
         if let Some(shared) = closing.upgrade() {
             shared.closed.set(true);
             let conns: Vec<Rc<Conn>> = shared.conns.borrow().values().cloned().collect();

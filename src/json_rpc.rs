@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, LuaString, Result, Table, Value};
 
+use crate::runtime::Runtime;
 use crate::boundary::{self, Args};
 use crate::socket_ref::SocketRef;
 use crate::uv_handle;
@@ -48,9 +49,9 @@ impl Peer {
             server,
         });
         let this = peer.clone();
-        let on_line = lua.create_function(move |lua, line: LuaString| this.on_line(lua, &line.as_bytes()))?;
+        let on_line = Runtime::handler(lua, move |lua, line: LuaString| this.on_line(lua, &line.as_bytes()))?;
         let this = peer.clone();
-        let on_closed = lua.create_function(move |_, ()| {
+        let on_closed = Runtime::handler(lua, move |_, ()| {
             this.socket.release();
             this.receiver.borrow_mut().take();
             this.waiting.borrow_mut().clear();
@@ -104,7 +105,7 @@ impl Peer {
 fn listen(lua: &Lua, args: Args) -> Result<Table> {
     let domain = crate::tcp::domain(lua, &args, "0.0.0.0")?;
     let callback = args.function(2)?;
-    let on_connection = lua.create_function(move |lua, client: Table| {
+    let on_connection = Runtime::handler(lua, move |lua, client: Table| {
         Peer::new(lua, &client, Some(callback.clone()), true).map(drop)
     })?;
     crate::tcp::listen_with(lua, &domain, on_connection)

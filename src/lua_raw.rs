@@ -71,12 +71,22 @@ pub unsafe fn string_at(state: *mut ffi::lua_State, index: i32) -> String {
     let mut len = 0;
     // SAFETY: per the contract; lua_tolstring gives `len` valid bytes or null.
     unsafe {
-        let text = ffi::lua_tolstring(state, index, &mut len);
-        if text.is_null() {
-            let kind = CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index)));
-            return format!("(error object is a {} value)", kind.to_string_lossy());
+        let mut text = ffi::lua_tolstring(state, index, &mut len);
+        // An error object with a __tostring (mlua's errors raised by Rust
+        // functions that Lua code called) is worded by it.
+        let described = text.is_null() && ffi::luaL_callmeta(state, index, c"__tostring".as_ptr()) != 0;
+        if described {
+            text = ffi::lua_tolstring(state, -1, &mut len);
         }
-        String::from_utf8_lossy(std::slice::from_raw_parts(text as *const u8, len)).into_owned()
+        let owned = (!text.is_null())
+            .then(|| String::from_utf8_lossy(std::slice::from_raw_parts(text as *const u8, len)).into_owned());
+        if described {
+            ffi::lua_pop(state, 1);
+        }
+        owned.unwrap_or_else(|| {
+            let kind = CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index)));
+            format!("(error object is a {} value)", kind.to_string_lossy())
+        })
     }
 }
 

@@ -334,7 +334,7 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
         object.raw_set(STDIO_NAMES[*fd], pipe)?;
         named.raw_set(STDIO_NAMES[*fd], pipe)?;
         let owner = object.clone();
-        uv_handle::when_closed(lua, pipe, lua.create_function(move |_, ()| settle(&owner))?)?;
+        uv_handle::when_closed(lua, pipe, Runtime::handler(lua, move |_, ()| settle(&owner))?)?;
     }
     object.raw_set(key(&PIPES), named)?;
     Ok(Ok(object))
@@ -458,7 +458,7 @@ fn onclose(lua: &Lua, args: Args) -> Result<MultiValue> {
     if let Some(callback) = callback {
         if this.raw_get::<Option<i64>>(key(&PENDING))? == Some(0) {
             let (status, signal): (Value, Value) = (this.raw_get(key(&STATUS))?, this.raw_get(key(&SIGNAL))?);
-            let later = lua.create_function(move |_, ()| callback.call::<()>((status.clone(), signal.clone())))?;
+            let later = Runtime::handler(lua, move |_, ()| callback.call::<()>((status.clone(), signal.clone())))?;
             Runtime::of(lua)?.timers.defer(lua, later)?;
         }
     }
@@ -507,20 +507,20 @@ fn exec(lua: &Lua, args: Args) -> Result<MultiValue> {
     let object = match start(lua, &command, [Stdio::Ignore, Stdio::Pipe, Stdio::Inherit])? {
         Ok(object) => object,
         Err(message) => {
-            let later = lua.create_function(move |_, ()| callback.call::<()>((Value::Nil, message.clone())))?;
+            let later = Runtime::handler(lua, move |_, ()| callback.call::<()>((Value::Nil, message.clone())))?;
             Runtime::of(lua)?.timers.defer(lua, later)?;
             return Ok(MultiValue::new());
         }
     };
     let output = Rc::new(RefCell::new(Vec::<u8>::new()));
     let collected = output.clone();
-    let collect = lua.create_function(move |_, chunk: LuaString| {
+    let collect = Runtime::handler(lua, move |_, chunk: LuaString| {
         collected.borrow_mut().extend_from_slice(&chunk.as_bytes());
         Ok(())
     })?;
     let stdout: Table = object.raw_get("stdout")?;
     stdout.get::<Function>("ondata")?.call::<()>(collect)?;
-    let done = lua.create_function(move |lua, (status, signal): (Value, Value)| {
+    let done = Runtime::handler(lua, move |lua, (status, signal): (Value, Value)| {
         let text = lua.create_string(&*output.borrow())?;
         callback.call::<()>((text, status, signal))
     })?;

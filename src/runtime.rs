@@ -18,7 +18,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
-use mlua::{Error, Function, Lua, Result, Table};
+use mlua::{Error, FromLuaMulti, Function, Lua, Result, Table};
 
 use crate::boundary::{self, Args, fail};
 use crate::time::TimerQueue;
@@ -134,6 +134,20 @@ impl Runtime {
         // SAFETY: the loop is initialised; uv_stop only sets a flag.
         unsafe { uv::uv_stop(self.uv_loop) };
         false
+    }
+
+    /// A Lua function for the module's own event handlers (a socket's
+    /// `ondata` in the HTTP server, a pipe's in `exec`, ...): they call
+    /// user code, and an error there is the user's callback failing, so it
+    /// goes to `go()` through `dispatch` like any callback error instead
+    /// of travelling up through the handler's caller as an mlua error
+    /// object.
+    pub fn handler<A: FromLuaMulti>(lua: &Lua, f: impl Fn(&Lua, A) -> Result<()> + 'static) -> Result<Function> {
+        lua.create_function(move |lua, args: A| {
+            let rt = Runtime::of(lua)?;
+            rt.dispatch(|| f(lua, args));
+            Ok(())
+        })
     }
 
     pub fn opened(&self, kind: &'static str) {
