@@ -213,8 +213,42 @@ pub fn bind(lua: &Lua, method: &Function, object: &Table) -> Result<Function> {
     if !native {
         return shim(lua)?.get::<Function>("bind")?.call((method, object));
     }
+    // SAFETY: exec_raw pushed method and object. A self-binding method
+    // (see `self_binding`) is remade as its own C function over its raw
+    // method and the object; any other as `bound_call` over both. Either
+    // way the two pushed values are replaced by the one closure.
+    unsafe {
+        lua.exec_raw((method, object), |state| {
+            // Upvalue 2 of the method, pushed if it has one.
+            let has_second = !ffi::lua_getupvalue(state, -2, 2).is_null();
+            let is_self_binding = has_second && ffi::lua_touserdata(state, -1) == crate::lua_raw::anchor(&SELF_BINDING);
+            if has_second {
+                ffi::lua_pop(state, 1);
+            }
+            let body = ffi::lua_tocfunction(state, -2);
+            if let (true, Some(body)) = (is_self_binding, body) {
+                ffi::lua_getupvalue(state, -2, 1);
+                ffi::lua_insert(state, -2);
+                ffi::lua_remove(state, -3);
+                ffi::lua_pushcclosure(state, body, 2);
+            } else {
+                ffi::lua_pushcclosure(state, bound_call, 2);
+            }
+        })
+    }
+}
+
+static SELF_BINDING: u8 = 0;
+
+/// A method whose bound form is its own C function `body`, with the raw
+/// method `raw` as upvalue 1 and the handle object as upvalue 2 (what
+/// `call_bound` expects): a hot path then skips the `bound_call`
+/// trampoline. `body` must only be called in that bound form; for
+/// anything it does not handle itself it returns `call_bound(state)`.
+pub fn self_binding(lua: &Lua, body: ffi::lua_CFunction, raw: Function) -> Result<Function> {
+    let marker = mlua::LightUserData(crate::lua_raw::anchor(&SELF_BINDING));
     // SAFETY: exec_raw pushed the two upvalues, which the closure takes.
-    unsafe { lua.exec_raw((method, object), |state| ffi::lua_pushcclosure(state, bound_call, 2)) }
+    unsafe { lua.exec_raw((raw, marker), |state| ffi::lua_pushcclosure(state, body, 2)) }
 }
 
 /// The body of a bound Rust method: see `call_bound`.

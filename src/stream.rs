@@ -1009,20 +1009,25 @@ fn park(_: &Lua, args: Args) -> Result<()> {
 /// try_write and no mlua call at all. Anything else, and the rest of a
 /// partial write, goes to the general method (upvalue 1).
 unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY (whole block): called through `bind` with the handle object at
-    // 1 and the caller's arguments after it; its state pointer is valid
-    // while the key is set (see uv_handle::state_of). A Lua error (only
-    // out-of-memory here) unwinds through a frame that owns nothing.
+    // SAFETY (whole block): called only in the bound form made by
+    // `boundary::bind` (upvalue 1 the general method, upvalue 2 the handle
+    // object), with the caller's arguments; the state pointer under the
+    // object's key is valid while the key is set (see uv_handle::state_of).
+    // A Lua error (only out-of-memory here, or one raised by call_bound)
+    // unwinds through a frame that owns nothing.
     unsafe {
-        let simple = ffi::lua_gettop(state) == 2 && ffi::lua_type(state, 2) == ffi::LUA_TSTRING;
+        let object = ffi::lua_upvalueindex(2);
+        let simple = ffi::lua_gettop(state) == 1
+            && ffi::lua_type(state, 1) == ffi::LUA_TSTRING
+            && ffi::lua_type(state, object) == ffi::LUA_TTABLE;
         if simple {
             ffi::lua_pushlightuserdata(state, crate::handle::state_anchor());
-            ffi::lua_rawget(state, 1);
+            ffi::lua_rawget(state, object);
             let stream = ffi::lua_touserdata(state, -1) as *const Stream;
             ffi::lua_pop(state, 1);
             if let Some(stream) = stream.as_ref().filter(|s| !s.done()) {
                 let mut len = 0;
-                let data = ffi::lua_tolstring(state, 2, &mut len) as *const u8;
+                let data = ffi::lua_tolstring(state, 1, &mut len) as *const u8;
                 let bytes = std::slice::from_raw_parts(data, len);
                 let sent = stream.try_now(&[bytes]);
                 let under = if sent == len {
@@ -1033,16 +1038,12 @@ unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) -> c_int {
                     rt.lua().and_then(|lua| stream.write_rest(&lua, &[bytes], sent, None).ok())
                 };
                 if let Some(under) = under {
-                    ffi::lua_pushboolean(state, 1);
                     ffi::lua_pushboolean(state, under as c_int);
-                    return 2;
+                    return 1;
                 }
             }
         }
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
-        ffi::lua_insert(state, 1);
-        ffi::lua_call(state, ffi::lua_gettop(state) - 1, ffi::LUA_MULTRET);
-        ffi::lua_gettop(state)
+        boundary::call_bound(state)
     }
 }
 
@@ -1090,9 +1091,7 @@ pub fn lua_methods(lua: &Lua) -> Result<Table> {
     let park = boundary::function(lua, "read", park)?;
     let methods: Table = lua.load(include_str!("lua/stream.lua")).set_name("=async.stream").call((take, park))?;
     let general = boundary::raw_function(lua, "write", 1, write)?;
-    // SAFETY: exec_raw pushed the upvalue, which the closure takes.
-    let fast: Function = unsafe { lua.exec_raw(general, |state| ffi::lua_pushcclosure(state, write_fast, 1)) }?;
-    methods.raw_set("write", fast)?;
+    methods.raw_set("write", boundary::self_binding(lua, write_fast, general)?)?;
     lua.set_named_registry_value(KEY, &methods)?;
     Ok(methods)
 }
