@@ -695,10 +695,10 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     client.raw_set(handle::private_key(&HANDLER), &shared.handler)?;
     client.raw_set(handle::private_key(&RESPOND), respond_function(lua, &conn)?)?;
     let weak = Rc::downgrade(&conn);
-    let on_data = Runtime::handler(lua, move |lua, chunk: LuaString| match weak.upgrade() {
-        Some(conn) => conn.on_data(lua, &chunk.as_bytes()),
+    let sink: crate::stream::Sink = Rc::new(move |lua, bytes| match weak.upgrade() {
+        Some(conn) => conn.on_data(lua, bytes),
         None => Ok(()),
-    })?;
+    });
     let weak = Rc::downgrade(&conn);
     let on_timeout = Runtime::handler(lua, move |lua, _: MultiValue| match weak.upgrade() {
         Some(conn) => conn.time_out(lua),
@@ -725,7 +725,11 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     client.get::<Function>("onerr")?.call::<()>(on_err)?;
     client.get::<Function>("ondrain")?.call::<()>(on_drain)?;
     client.get::<Function>("setTimeout")?.call::<()>((shared.options.keep_alive_timeout, on_timeout))?;
-    client.get::<Function>("ondata")?.call::<()>(on_data)
+    // Bytes go straight to the connection's parser: no Lua string of them.
+    if let Some(stream) = uv_handle::state_of::<crate::stream::Stream>(&client)? {
+        stream.set_sink(sink);
+    }
+    Ok(())
 }
 
 /// `http.listen(domain, handler, [options])` -> server.

@@ -56,7 +56,13 @@ enum Mode {
     Fiber,
     /// `syncraw()`: the same, `read()` giving buffers.
     FiberRaw,
+    /// A Rust consumer (`set_sink`): the HTTP server's connections.
+    Sink,
 }
+
+/// A Rust consumer of a stream's bytes, called with each chunk as it
+/// arrives: no Lua string is made of them.
+pub type Sink = std::rc::Rc<dyn Fn(&Lua, &[u8]) -> Result<()>>;
 
 pub struct Stream {
     tie: Tie,
@@ -130,6 +136,7 @@ struct Buffers {
     separator: Vec<u8>,
     /// Writes made before the connect finished.
     early_writes: Vec<Written>,
+    sink: Option<Sink>,
 }
 
 /// A write waiting for libuv: its bytes and its callback.
@@ -374,6 +381,7 @@ impl Stream {
     fn deliver(&self, lua: &Lua, object: &Table, bytes: &[u8]) -> Result<()> {
         match self.mode.get() {
             Mode::Idle => Ok(()),
+            Mode::Sink => self.deliver_to_sink(lua, bytes),
             Mode::Strings => self.deliver_string(lua, bytes),
             Mode::Buffers => {
                 let buffer = Buffer::lend(lua, bytes)?;
@@ -396,6 +404,24 @@ impl Stream {
                 wake(object)
             }
         }
+    }
+
+    /// Hands the bytes to the Rust consumer; the buffers are not borrowed
+    /// during the call, which may close or write to this stream.
+    fn deliver_to_sink(&self, lua: &Lua, bytes: &[u8]) -> Result<()> {
+        let sink = self.buffers.borrow().as_ref().and_then(|b| b.sink.clone());
+        match sink {
+            Some(sink) => sink(lua, bytes),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes `sink` the reader of this stream (the HTTP server's
+    /// connections): each chunk goes to it as bytes, without a Lua string
+    /// or a Lua call. End and errors still go to `onend` / `onerr`.
+    pub(crate) fn set_sink(&self, sink: Sink) {
+        self.buffers().sink = Some(sink);
+        self.set_mode(Mode::Sink);
     }
 
     /// The hot path of `ondata`: the Lua C API straight, no mlua values,
@@ -678,8 +704,10 @@ extern "C" fn on_read(raw: *mut uv::uv_stream_t, nread: isize, buf: *const uv::u
             // SAFETY: libuv filled `nread` bytes of the buffer from on_alloc,
             // which nothing else uses until this callback returns.
             let bytes = unsafe { std::slice::from_raw_parts((*buf).base as *const u8, nread as usize) };
-            if stream.mode.get() == Mode::Strings {
-                return stream.deliver_string(&lua, bytes);
+            match stream.mode.get() {
+                Mode::Strings => return stream.deliver_string(&lua, bytes),
+                Mode::Sink => return stream.deliver_to_sink(&lua, bytes),
+                _ => {}
             }
             let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
             return stream.deliver(&lua, &object, bytes);
