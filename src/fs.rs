@@ -156,11 +156,10 @@ impl Drop for Completed {
 /// turn of the loop.
 fn start(rt: &Runtime, op: Op, call: impl FnOnce(*mut uv::uv_loop_t, *mut uv::uv_fs_t) -> c_int) {
     let uv_loop = rt.uv_loop();
-    if let Err((rc, mut op)) = FsRequest::start(op, |req| call(uv_loop, req)) {
-        if let Some(callback) = op.callback.take() {
+    if let Err((rc, mut op)) = FsRequest::start(op, |req| call(uv_loop, req))
+        && let Some(callback) = op.callback.take() {
             fail_later(rt, callback, op.gives, op.place.message(rc));
         }
-    }
 }
 
 /// Starts a file request from a Lua call, with `callback` to be called
@@ -314,7 +313,7 @@ fn stats_table(lua: &Lua, s: &uv::uv_stat_t) -> Result<Table> {
         t.raw_set(key, value as i64)?;
     }
     for (key, time) in [("atime", &s.st_atim), ("mtime", &s.st_mtim), ("ctime", &s.st_ctim), ("birthtime", &s.st_birthtim)] {
-        t.raw_set(key, time.tv_sec as i64)?;
+        t.raw_set(key, time.tv_sec)?;
     }
     let kind = s.st_mode as libc::mode_t & libc::S_IFMT;
     let kinds = [
@@ -684,7 +683,7 @@ extern "C" fn run_job(req: *mut uv::uv_work_t) {
     // submission and `job_done` only this thread touches its `task`, and
     // the loop thread touches nothing of it. libuv's queue orders this
     // thread's writes before `job_done` reads them.
-    let task = unsafe { &mut *(&raw mut (*(req as *mut JobRequest)).state.task) };
+    let task = unsafe { &mut (*(req as *mut JobRequest)).state.task };
     if let Some(work) = task.work.take() {
         let outcome = catch_unwind(AssertUnwindSafe(work))
             .unwrap_or_else(|_| Err(std::io::Error::from_raw_os_error(libc::EIO)));

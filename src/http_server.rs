@@ -393,7 +393,7 @@ impl Conn {
             Some(_) => return args.bad(3, "status code (100 to 999)"),
         };
         let at_head = index == 0;
-        let written = with_response(status, &headers, &body, context, |pieces, keep_alive| -> Result<bool> {
+        let written = with_response(status, headers, &body, context, |pieces, keep_alive| -> Result<bool> {
             if at_head {
                 self.slots.borrow_mut().pop_front();
                 self.first_slot.set(self.first_slot.get() + 1);

@@ -273,7 +273,7 @@ impl Slot<'_> {
             ffi::lua_pushnil(state);
             while ffi::lua_next(state, self.index) != 0 {
                 let k = ffi::lua_tonumber(state, top + 1);
-                let index = ffi::lua_type(state, top + 1) == ffi::LUA_TNUMBER && k >= 1.0 && k <= MAX_INDEX && k.trunc() == k;
+                let index = ffi::lua_type(state, top + 1) == ffi::LUA_TNUMBER && (1.0..=MAX_INDEX).contains(&k) && k.trunc() == k;
                 if !index {
                     ffi::lua_settop(state, top);
                     return None;
@@ -299,9 +299,8 @@ impl Slot<'_> {
             let item = Slot { index: top + 1, depth: self.depth + 1, ..*self };
             for i in 1..=n {
                 ffi::lua_rawgeti_(state, self.index, i as c_int);
-                seq.serialize_element(&item).map_err(|e| {
+                seq.serialize_element(&item).inspect_err(|_| {
                     self.encoder.step(|| Step::Index(i as f64));
-                    e
                 })?;
                 ffi::lua_settop(state, top);
             }
@@ -341,10 +340,9 @@ impl Slot<'_> {
                         return Err(self.encoder.fail(message, true));
                     }
                 }
-                map.serialize_value(&value).map_err(|e| {
+                map.serialize_value(&value).inspect_err(|_| {
                     // On this error path the key is still at `key`.
                     self.encoder.step(|| key_step(state, key));
-                    e
                 })?;
                 ffi::lua_settop(state, key);
             }

@@ -368,11 +368,10 @@ fn release_pipes(object: &Table) -> Result<()> {
     let Some(pipes) = object.raw_get::<Option<Table>>(key(&PIPES))? else { return Ok(()) };
     for name in STDIO_NAMES {
         let Some(pipe) = pipes.raw_get::<Option<Table>>(name)? else { continue };
-        if let Some(stream) = uv_handle::state_of::<Stream>(&pipe)? {
-            if name == "stdin" || !stream.has_reader() {
+        if let Some(stream) = uv_handle::state_of::<Stream>(&pipe)?
+            && (name == "stdin" || !stream.has_reader()) {
                 stream.destroy();
             }
-        }
     }
     Ok(())
 }
@@ -455,13 +454,12 @@ fn onclose(lua: &Lua, args: Args) -> Result<MultiValue> {
     let this = args.this()?;
     let callback = args.opt_function(1)?;
     this.raw_set(key(&ON_CLOSE), callback.clone())?;
-    if let Some(callback) = callback {
-        if this.raw_get::<Option<i64>>(key(&PENDING))? == Some(0) {
+    if let Some(callback) = callback
+        && this.raw_get::<Option<i64>>(key(&PENDING))? == Some(0) {
             let (status, signal): (Value, Value) = (this.raw_get(key(&STATUS))?, this.raw_get(key(&SIGNAL))?);
             let later = Runtime::handler(lua, move |_, ()| callback.call::<()>((status.clone(), signal.clone())))?;
             Runtime::of(lua)?.timers.defer(lua, later)?;
         }
-    }
     Ok(MultiValue::new())
 }
 

@@ -348,11 +348,10 @@ extern "C" fn on_connected(req: *mut uv::uv_connect_t, status: c_int) {
         }
         stream.connected(&lua)
     });
-    if ready && status >= 0 {
-        if let Some(callback) = callback {
-            callback.call(rt, |_| Ok(stream.tie().object(&lua)?));
+    if ready && status >= 0
+        && let Some(callback) = callback {
+            callback.call(rt, |_| stream.tie().object(&lua));
         }
-    }
 }
 
 // ---- socket options ----

@@ -291,7 +291,7 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     let side = rt.timers.lua_side(lua)?;
     let upvalues = (LightUserData(Rc::as_ptr(&rt) as *mut c_void), &side.store, &side.metatable);
     // SAFETY: pushcclosure takes the three upvalues exec_raw pushed.
-    let set_timeout: Function = unsafe { lua.exec_raw(upvalues.clone(), |s| ffi::lua_pushcclosure(s, start_raw::<false>, 3)) }?;
+    let set_timeout: Function = unsafe { lua.exec_raw(upvalues, |s| ffi::lua_pushcclosure(s, start_raw::<false>, 3)) }?;
     let set_interval: Function = unsafe { lua.exec_raw(upvalues, |s| ffi::lua_pushcclosure(s, start_raw::<true>, 3)) }?;
     let set_timeout = boundary::wrap(lua, set_timeout)?;
     let set_interval = boundary::wrap(lua, set_interval)?;

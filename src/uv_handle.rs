@@ -145,7 +145,7 @@ pub fn open<S: HandleState, H>(
 }
 
 /// The state of the handle behind a handle object, unless it is closed.
-pub fn state_of<'a, S: HandleState>(object: &'a Table) -> Result<Option<&'a S>> {
+pub fn state_of<S: HandleState>(object: &Table) -> Result<Option<&S>> {
     match object.raw_get(handle::state_key())? {
         // SAFETY: the key was set by `open` to a live `S` and is cleared
         // by the close callback before `S` is freed; the callback cannot
