@@ -1,0 +1,92 @@
+local async = require 'async'
+
+-- Every public function, called with wrong or odd arguments, either works
+-- or raises a plain string error: never a crash, never an error object
+-- that is not a string. The values are chosen so that nothing harmful can
+-- succeed (paths that cannot exist, no valid port).
+local values = {
+   {}, {nil}, {'/nonexistent/async-spec'}, {-1}, {{}}, {function() end}, {true},
+   {'/nonexistent/async-spec', -1}, {{}, function() end}, {-1, '/nonexistent/async-spec', function() end},
+   {0 / 0}, {math.huge}, {'\0'}, {{host = '\0', port = -5}},
+}
+local skip = {go = true, run = true, stop = true, handles = true}
+
+local function functions()
+   local found = {}
+   local function scan(t, prefix, depth)
+      for name, value in pairs(t) do
+         if type(value) == 'function' and not skip[name] then
+            found[#found + 1] = {prefix .. name, value}
+         elseif type(value) == 'table' and depth < 2 and name ~= 'codes' and name ~= 'protocols' then
+            scan(value, prefix .. name .. '.', depth + 1)
+         end
+      end
+   end
+   scan(async, 'async.', 0)
+   table.sort(found, function(a, b) return a[1] < b[1] end)
+   return found
+end
+
+describe('every function given wrong arguments', function()
+   it('works or raises a plain string error', function()
+      local bad, calls = {}, 0
+      for _, entry in ipairs(functions()) do
+         local name, f = entry[1], entry[2]
+         for _, args in ipairs(values) do
+            calls = calls + 1
+            local ok, err = pcall(f, unpack(args, 1, table.maxn(args)))
+            if not ok and type(err) ~= 'string' then
+               bad[#bad + 1] = name .. ': error object is a ' .. type(err)
+            end
+         end
+      end
+      -- Let whatever did start finish (failed lookups, a child that exits).
+      local watchdog = async.setTimeout(5000, function() async.stop() end)
+      async.setTimeout(1000, function() watchdog.clear() end)
+      async.go()
+      assert.is_true(calls > 500, calls .. ' calls')
+      assert.are.same({}, bad)
+   end)
+
+   it('including the methods of sockets, servers, timers and processes', function()
+      local bad, calls = {}, 0
+      local function fuzz(kind, handle)
+         local names = {}
+         for _, name in ipairs(async.handle.methods) do names[#names + 1] = name end
+         for _, name in ipairs({'setNoDelay', 'setKeepAlive', 'clear', 'kill', 'onexit'}) do names[#names + 1] = name end
+         for _, name in ipairs(names) do
+            local ok_index, method = pcall(function() return handle[name] end)
+            if ok_index and type(method) == 'function' then
+               for _, args in ipairs(values) do
+                  calls = calls + 1
+                  local ok, err = pcall(method, unpack(args, 1, table.maxn(args)))
+                  if not ok and type(err) ~= 'string' then
+                     bad[#bad + 1] = kind .. '.' .. name .. ': error object is a ' .. type(err)
+                  end
+               end
+            end
+         end
+      end
+      local server
+      server = async.tcp.listen({host = '127.0.0.1', port = 0}, function(peer)
+         fuzz('accepted socket', peer)
+         peer.destroy()
+         fuzz('server', server)
+         server.close()
+      end)
+      async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(client)
+         fuzz('socket', client)
+         client.destroy()
+      end)
+      fuzz('timer', async.setTimeout(10, function() end))
+      local proc = async.process.spawn('sleep', {'5'}, function() end)
+      fuzz('process', proc)
+      fuzz('pipe', proc.stdout)
+      proc.kill('SIGKILL')
+      local watchdog = async.setTimeout(5000, function() async.stop() end)
+      async.setTimeout(1000, function() watchdog.clear() end)
+      async.go()
+      assert.is_true(calls > 800, calls .. ' calls')
+      assert.are.same({}, bad)
+   end)
+end)
