@@ -11,6 +11,7 @@ use mlua::ffi;
 
 
 /// A private key made from the address of a static byte.
+#[inline]
 pub fn anchor(byte: &'static u8) -> *mut c_void {
     byte as *const u8 as *mut c_void
 }
