@@ -70,7 +70,8 @@ fn from_table(t: &Table, function: &str, default_host: &str) -> mlua::Result<Dom
     Ok(Domain { host: unbracket(&host).to_string(), port, backlog })
 }
 
-fn unbracket(host: &str) -> &str {
+/// A host without the brackets of an IPv6 literal (`[::1]` -> `::1`).
+pub fn unbracket(host: &str) -> &str {
     host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
 }
 

@@ -247,7 +247,7 @@ fn get_addr_info(lua: &Lua, args: Args) -> Result<()> {
 
 /// An IP literal, with or without IPv6 brackets.
 pub fn ip_literal(host: &str) -> Option<IpAddr> {
-    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host).parse().ok()
+    crate::address::unbracket(host).parse().ok()
 }
 
 /// `async.getAddrInfo`.

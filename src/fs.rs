@@ -95,9 +95,7 @@ fn fail_later(rt: &Runtime, callback: Callback, gives: Gives, message: String) {
     let Some(lua) = rt.lua() else { return };
     let deferred = (|| {
         let f = callback.into_function(&lua)?;
-        let values: Vec<Value> = failure_values(&lua, gives, message)?.into_iter().collect();
-        let later = lua.create_function(move |_, ()| f.call::<()>(values.iter().cloned().collect::<MultiValue>()))?;
-        rt.timers.defer(&lua, later)
+        Runtime::call_later(&lua, f, failure_values(&lua, gives, message)?)
     })();
     if let Err(error) = deferred {
         rt.dispatch(|| Err(error));

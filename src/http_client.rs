@@ -247,14 +247,13 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
         this.fail(lua, format!("ETIMEDOUT: no progress for {ms} ms"))
     })?;
     let this = conn.clone();
-    let on_closed = Runtime::handler(lua, move |lua, ()| {
+    let on_closed = Runtime::handler(lua, move |_, ()| {
         this.pool.remove(&this);
         this.socket.release();
         let exchange = this.exchange.borrow_mut().take();
         if let Some(exchange) = exchange {
             exchange.callback.call::<()>((Value::Nil, "ECONNRESET: the connection closed before the response"))?;
         }
-        let _ = lua;
         Ok(())
     })?;
     uv_handle::when_closed(lua, &object, on_closed)?;

@@ -318,8 +318,7 @@ impl Conn {
     }
 
     /// Hands one request to the handler: `handler(req, res, client)`,
-    /// called with the Lua C API (see `Stream::deliver_string`), on the
-    /// stack of the running thread, as mlua's calls are.
+    /// called with the Lua C API through `lua_raw::call_handler`.
     fn dispatch(self: &Rc<Self>, lua: &Lua, request: Request) -> Result<()> {
         let decoded = match decoded_body(lua, &self.shared, &request)? {
             Ok(decoded) => decoded,
@@ -335,39 +334,21 @@ impl Conn {
         let number = self.first_slot.get() + self.slots.borrow().len() as u64;
         self.slots.borrow_mut().push_back(Slot::Owed(request.reply_context()));
         let names = lower_case_names(&request);
-        let state = lua.state();
-        // SAFETY: as in `Stream::deliver_string`: `state` is the running
-        // thread, whose stack is ours above its top, restored before
-        // returning. Pushed: the client object (from the stream's registry
-        // reference), the handler and the raw `res` body stored in it by
-        // `accept`, the request table, the `res` closure and the client
-        // again; the call pops the handler and its three arguments. No Rust
-        // borrow is held across the call, which may re-enter this module.
-        // Only out-of-memory could raise outside the protected call.
-        let failure = unsafe {
-            let top = ffi::lua_gettop(state);
-            if ffi::lua_checkstack(state, 8) == 0 {
-                return Err(mlua::Error::StackError);
+        lua_raw::call_handler(lua, object, &HANDLER, 8, |state, client| {
+            // SAFETY: call_handler made room for 8 values; pushed are the
+            // request table, the `res` closure (over the raw `res` body that
+            // `accept` stored in the client, and the request number) and
+            // the client again: the handler's three arguments.
+            unsafe {
+                push_request(state, &request, &names, client, decoded.is_some());
+                ffi::lua_pushlightuserdata(state, lua_raw::anchor(&RESPOND));
+                ffi::lua_rawget(state, client);
+                ffi::lua_pushnumber(state, number as f64);
+                ffi::lua_pushcclosure(state, res_call, 2);
+                ffi::lua_pushvalue(state, client);
             }
-            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, object as _);
-            let client = top + 1;
-            ffi::lua_pushlightuserdata(state, lua_raw::anchor(&HANDLER));
-            ffi::lua_rawget(state, client);
-            push_request(state, &request, &names, client, decoded.is_some());
-            ffi::lua_pushlightuserdata(state, lua_raw::anchor(&RESPOND));
-            ffi::lua_rawget(state, client);
-            ffi::lua_pushnumber(state, number as f64);
-            ffi::lua_pushcclosure(state, res_call, 2);
-            ffi::lua_pushvalue(state, client);
-            let failure = if ffi::lua_type(state, top + 2) == ffi::LUA_TFUNCTION {
-                lua_raw::call_protected(state, 3).err()
-            } else {
-                None
-            };
-            ffi::lua_settop(state, top);
-            failure
-        };
-        failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
+            3
+        })
     }
 
     /// `res(...)` for request `number`.

@@ -1,6 +1,6 @@
 //! Small pieces of the Lua C API shared by the hot paths (timers firing,
-//! stream reads): calling a Lua function protected, with a traceback, and
-//! reading error values. mlua's generic call path costs more than the work
+//! stream reads, HTTP requests): calling a Lua function or a handle's
+//! handler protected, with a traceback, and reading error values. mlua's generic call path costs more than the work
 //! itself on these paths; everything else goes through mlua.
 //!
 //! May touch: the Lua stack it is given. Never libuv.
@@ -38,6 +38,53 @@ pub unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result
         ffi::lua_settop(state, base - 1);
         outcome
     }
+}
+
+/// Calls the handler kept under the private key `anchor` in a handle
+/// object (held by the registry reference `object`), protected, on the
+/// stack of the thread running `go()` — as mlua's own calls do — with the
+/// arguments `push_args` pushes: it gets the object's stack index, pushes
+/// at most `room` values, and returns how many. Without a handler nothing
+/// is pushed or called. A Lua error comes back as a `RuntimeError` holding
+/// its message and traceback.
+///
+/// The hot paths that hand data to Lua (a stream's `ondata`, the HTTP
+/// server's handler) come through here instead of mlua's generic call.
+pub fn call_handler(
+    lua: &mlua::Lua,
+    object: c_int,
+    anchor_of_handler: &'static u8,
+    room: c_int,
+    push_args: impl FnOnce(*mut ffi::lua_State, c_int) -> c_int,
+) -> mlua::Result<()> {
+    let state = lua.state();
+    // SAFETY: `state` is the thread inside `go()`, whose C call is in
+    // progress below us, so its stack is ours to use above its top, which
+    // is restored before returning; room for the object, the handler and
+    // the arguments is checked first. The handler is called protected
+    // (popping it and its arguments). No Rust borrow is held across the
+    // call, which may re-enter this module. Only out-of-memory could raise
+    // outside the protected call, and that ends a LuaJIT program anyway
+    // (see lib.rs on skip_memory_check).
+    let failure = unsafe {
+        let top = ffi::lua_gettop(state);
+        if ffi::lua_checkstack(state, 2 + room) == 0 {
+            return Err(mlua::Error::StackError);
+        }
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, object as _);
+        let object_index = top + 1;
+        ffi::lua_pushlightuserdata(state, anchor(anchor_of_handler));
+        ffi::lua_rawget(state, object_index);
+        let failure = if ffi::lua_type(state, -1) == ffi::LUA_TFUNCTION {
+            let nargs = push_args(state, object_index);
+            call_protected(state, nargs).err()
+        } else {
+            None
+        };
+        ffi::lua_settop(state, top);
+        failure
+    };
+    failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
 }
 
 static TRACEBACK: u8 = 0;

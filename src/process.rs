@@ -457,8 +457,7 @@ fn onclose(lua: &Lua, args: Args) -> Result<MultiValue> {
     if let Some(callback) = callback
         && this.raw_get::<Option<i64>>(key(&PENDING))? == Some(0) {
             let (status, signal): (Value, Value) = (this.raw_get(key(&STATUS))?, this.raw_get(key(&SIGNAL))?);
-            let later = Runtime::handler(lua, move |_, ()| callback.call::<()>((status.clone(), signal.clone())))?;
-            Runtime::of(lua)?.timers.defer(lua, later)?;
+            Runtime::call_later(lua, callback, (status, signal))?;
         }
     Ok(MultiValue::new())
 }
@@ -505,8 +504,7 @@ fn exec(lua: &Lua, args: Args) -> Result<MultiValue> {
     let object = match start(lua, &command, [Stdio::Ignore, Stdio::Pipe, Stdio::Inherit])? {
         Ok(object) => object,
         Err(message) => {
-            let later = Runtime::handler(lua, move |_, ()| callback.call::<()>((Value::Nil, message.clone())))?;
-            Runtime::of(lua)?.timers.defer(lua, later)?;
+            Runtime::call_later(lua, callback, (Value::Nil, message))?;
             return Ok(MultiValue::new());
         }
     };

@@ -18,7 +18,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
-use mlua::{Error, FromLuaMulti, Function, Lua, Result, Table};
+use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, Result, Table};
 
 use crate::boundary::{self, Args, fail};
 use crate::time::TimerQueue;
@@ -148,6 +148,14 @@ impl Runtime {
             rt.dispatch(|| f(lua, args));
             Ok(())
         })
+    }
+
+    /// Calls `f(args)` on the next turn of the loop: for callbacks that
+    /// must not run inside the call that triggers them (an error found
+    /// while starting an operation, a write on a closed stream).
+    pub fn call_later(lua: &Lua, f: Function, args: impl IntoLuaMulti + Clone + 'static) -> Result<()> {
+        let later = Runtime::handler(lua, move |_, ()| f.call::<()>(args.clone()))?;
+        Runtime::of(lua)?.timers.defer(lua, later)
     }
 
     pub fn opened(&self, kind: &'static str) {

@@ -118,11 +118,6 @@ fn emit(object: &Table, anchor: &'static u8, args: impl IntoLuaMulti) -> Result<
     }
 }
 
-/// Calls `f(args)` on the next turn of the loop.
-fn call_later(lua: &Lua, f: Function, args: impl IntoLuaMulti + Clone + 'static) -> Result<()> {
-    let later = lua.create_function(move |_, ()| f.call::<()>(args.clone()))?;
-    crate::runtime::Runtime::of(lua)?.timers.defer(lua, later)
-}
 
 /// The message for writes and reads on a closed stream.
 fn closed_message() -> String {
@@ -155,7 +150,7 @@ impl HandleState for Stream {
         let early = self.take_early_writes();
         for written in early {
             if let Some(callback) = written.callback {
-                call_later(lua, callback.into_function(lua)?, uv_message(uv::uv_errno_t_UV_ECANCELED, None))?;
+                Runtime::call_later(lua, callback.into_function(lua)?, uv_message(uv::uv_errno_t_UV_ECANCELED, None))?;
             }
         }
         // The names stay readable after the close.
@@ -424,37 +419,13 @@ impl Stream {
         self.set_mode(Mode::Sink);
     }
 
-    /// The hot path of `ondata`: the Lua C API straight, no mlua values,
-    /// on the stack of the thread running `go()` (as mlua's own calls do).
+    /// The hot path of `ondata`: the Lua C API straight, no mlua values.
     fn deliver_string(&self, lua: &Lua, bytes: &[u8]) -> Result<()> {
-        let object = self.tie.object_ref();
-        let state = lua.state();
-        // SAFETY: `state` is the thread inside `go()`, whose C call is in
-        // progress below us, so its stack is ours to use above its top,
-        // which is restored before returning. The object and its handler
-        // are pushed; the handler is called protected (popping it and its
-        // argument) or popped. No Rust borrow is held across the call,
-        // which may re-enter this module. Only out-of-memory could raise
-        // outside the protected call, and that ends a LuaJIT program anyway
-        // (see lib.rs on skip_memory_check).
-        let failure = unsafe {
-            let top = ffi::lua_gettop(state);
-            if ffi::lua_checkstack(state, 4) == 0 {
-                return Err(mlua::Error::StackError);
-            }
-            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, object as _);
-            ffi::lua_pushlightuserdata(state, lua_raw::anchor(&ON_DATA));
-            ffi::lua_rawget(state, -2);
-            let failure = if ffi::lua_type(state, -1) == ffi::LUA_TFUNCTION {
-                ffi::lua_pushlstring(state, bytes.as_ptr() as *const _, bytes.len());
-                lua_raw::call_protected(state, 1).err()
-            } else {
-                None
-            };
-            ffi::lua_settop(state, top);
-            failure
-        };
-        failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
+        lua_raw::call_handler(lua, self.tie.object_ref(), &ON_DATA, 1, |state, _| {
+            // SAFETY: call_handler made room for this one value.
+            unsafe { ffi::lua_pushlstring(state, bytes.as_ptr() as *const _, bytes.len()) };
+            1
+        })
     }
 
     fn deliver_pieces(&self, lua: &Lua, object: &Table) -> Result<()> {
@@ -516,7 +487,7 @@ impl Stream {
             // Reported on the next turn, not inside the caller's write().
             let message = uv_message(rc, None);
             if let Some(callback) = written.callback {
-                call_later(lua, callback.into_function(lua)?, message.clone())?;
+                Runtime::call_later(lua, callback.into_function(lua)?, message.clone())?;
             }
             if let Some(object) = self.tie.object(lua)? {
                 let report = lua.create_function(move |_, object: Table| {
@@ -525,7 +496,7 @@ impl Stream {
                         None => Ok(()),
                     }
                 })?;
-                call_later(lua, report, object)?;
+                Runtime::call_later(lua, report, object)?;
             }
         }
         Ok(())
@@ -549,7 +520,7 @@ impl Stream {
     pub(crate) fn write(&self, lua: &Lua, pieces: &[&[u8]], callback: Option<Function>) -> Result<bool> {
         if self.done() {
             if let Some(callback) = callback {
-                call_later(lua, callback, closed_message())?;
+                Runtime::call_later(lua, callback, closed_message())?;
             }
             return Ok(false);
         }
@@ -910,27 +881,33 @@ fn write(lua: &Lua, args: Args) -> Result<MultiValue> {
     let (_, stream) = this_stream(&args)?;
     let pieces = pieces_of(&args)?;
     let callback = args.opt_function(2)?;
-    let Some(stream) = stream.filter(|s| !s.done()) else {
+    // A closing stream is Stream::write's to answer; a closed one has no
+    // state left.
+    let Some(stream) = stream else {
         if let Some(callback) = callback {
-            call_later(lua, callback, closed_message())?;
+            Runtime::call_later(lua, callback, closed_message())?;
         }
         return false.into_lua_multi(lua);
     };
-    let texts: Vec<BorrowedBytes> =
-        pieces.iter().filter_map(|p| if let Piece::Text(s) = p { Some(s.as_bytes()) } else { None }).collect();
-    let buffers: Vec<mlua::UserDataRef<Buffer>> =
-        pieces.iter().filter_map(|p| if let Piece::Raw(u) = p { u.borrow::<Buffer>().ok() } else { None }).collect();
-    let (mut t, mut b) = (texts.iter(), buffers.iter());
-    let mut slices: Vec<&[u8]> = Vec::with_capacity(pieces.len());
-    for piece in &pieces {
-        match piece {
-            Piece::Text(_) => slices.push(t.next().map(|s| &s[..]).unwrap_or_default()),
-            Piece::Raw(_) => slices.push(match b.next() {
-                Some(buffer) => buffer.bytes()?,
-                None => &[],
-            }),
-        }
+    // The pieces' bytes, borrowed for the call.
+    enum Held {
+        Text(BorrowedBytes),
+        Raw(mlua::UserDataRef<Buffer>),
     }
+    let held = pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Text(s) => Ok(Held::Text(s.as_bytes())),
+            Piece::Raw(u) => Ok(Held::Raw(u.borrow::<Buffer>()?)),
+        })
+        .collect::<Result<Vec<Held>>>()?;
+    let slices = held
+        .iter()
+        .map(|held| match held {
+            Held::Text(bytes) => Ok(&bytes[..]),
+            Held::Raw(buffer) => buffer.bytes(),
+        })
+        .collect::<Result<Vec<&[u8]>>>()?;
     stream.write(lua, &slices, callback)?.into_lua_multi(lua)
 }
 

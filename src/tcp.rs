@@ -296,7 +296,9 @@ pub fn connect_with(lua: &Lua, domain: &Domain, on_connect: Option<Function>) ->
     let pending = object.clone();
     let rt = Runtime::of(lua)?;
     resolve_then(&rt, domain, move |rt, outcome| {
-        let Some(lua) = rt.lua() else { return };
+        if rt.lua().is_none() {
+            return; // the Lua state is closing
+        }
         rt.dispatch(|| {
             let Some(stream) = uv_handle::state_of::<Stream>(&pending)? else { return Ok(()) };
             let addr = match outcome {
@@ -316,7 +318,6 @@ pub fn connect_with(lua: &Lua, domain: &Domain, on_connect: Option<Function>) ->
                 Err((rc, _)) => stream.fail(&pending, uv_message(rc, Some(&describe(&addr)))),
             }
         });
-        let _ = lua;
     });
     Ok(object)
 }
