@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
-use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value};
+use mlua::{Function, Lua, LuaString, MultiValue, RegistryKey, Result, Table, Value};
 
 use crate::runtime::Runtime;
 use crate::address::{Domain, domain_of};
@@ -85,7 +85,9 @@ impl Outgoing {
 
 /// The request a connection is busy with.
 struct Exchange {
-    callback: Function,
+    /// A registry key, not a Function: thousands of requests may be in
+    /// flight, and mlua has only a few thousand slots for Functions.
+    callback: RegistryKey,
     outgoing: Outgoing,
     /// Sent on a connection that served a request before.
     reused: bool,
@@ -129,6 +131,7 @@ impl Conn {
         self.parser.borrow_mut().expect_response(&outgoing.method);
         let bytes = outgoing.bytes.clone();
         let timeout = outgoing.timeout;
+        let callback = lua.create_registry_value(callback)?;
         *self.exchange.borrow_mut() = Some(Exchange { callback, outgoing, reused, answered: false });
         self.set_referenced(true)?;
         self.socket.with_stream(|stream| -> Result<()> {
@@ -190,7 +193,7 @@ impl Conn {
         res.raw_set("version_minor", minor)?;
         res.raw_set("headers", headers_table(lua, response.headers().iter())?)?;
         res.raw_set("body", lua.create_string(&response.body)?)?;
-        exchange.callback.call::<()>(res)
+        lua.registry_value::<Function>(&exchange.callback)?.call::<()>(res)
     }
 
     /// The request failed on this connection: retry it on a new one if
@@ -200,9 +203,10 @@ impl Conn {
         self.destroy()?;
         let Some(exchange) = self.exchange.borrow_mut().take() else { return Ok(()) };
         if exchange.reused && !exchange.answered && exchange.outgoing.idempotent() {
-            return start(lua, &self.pool, exchange.outgoing, exchange.callback, false);
+            let callback = lua.registry_value::<Function>(&exchange.callback)?;
+            return start(lua, &self.pool, exchange.outgoing, callback, false);
         }
-        exchange.callback.call::<()>((Value::Nil, message))
+        lua.registry_value::<Function>(&exchange.callback)?.call::<()>((Value::Nil, message))
     }
 
     fn on_end(self: &Rc<Self>, lua: &Lua) -> Result<()> {
@@ -226,7 +230,7 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
     let conn = Rc::new(Conn {
         key,
         pool: pool.clone(),
-        socket: SocketRef::new(&object),
+        socket: SocketRef::new(lua, &object)?,
         parser: RefCell::new(ResponseParser::new(Limits { max_header_bytes: 64 * 1024, max_body_bytes: MAX_RESPONSE_BODY })),
         exchange: RefCell::new(None),
         broken: Cell::new(false),
@@ -247,12 +251,12 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
         this.fail(lua, format!("ETIMEDOUT: no progress for {ms} ms"))
     })?;
     let this = conn.clone();
-    let on_closed = Runtime::handler(lua, move |_, ()| {
+    let on_closed = Runtime::handler(lua, move |lua, ()| {
         this.pool.remove(&this);
         this.socket.release();
         let exchange = this.exchange.borrow_mut().take();
         if let Some(exchange) = exchange {
-            exchange.callback.call::<()>((Value::Nil, "ECONNRESET: the connection closed before the response"))?;
+            lua.registry_value::<Function>(&exchange.callback)?.call::<()>((Value::Nil, "ECONNRESET: the connection closed before the response"))?;
         }
         Ok(())
     })?;

@@ -173,7 +173,8 @@ impl Conn {
         let hold = self.backed_up.get() || self.slots.borrow().len() >= MAX_OWED;
         if hold != self.paused.get() && !self.stopped.get() {
             self.paused.set(hold);
-            self.socket.call(if hold { "pause" } else { "resume" }, ())?;
+            // The stream itself, never a method the user may have replaced.
+            self.socket.with_stream(|stream| stream.set_paused(hold))?;
         }
         Ok(())
     }
@@ -359,7 +360,7 @@ impl Conn {
             // The connection went away; the answer has nowhere to go.
             _ => return Ok(()),
         };
-        let texts = body_pieces(args)?;
+        let texts = body_pieces(lua, args)?;
         let bytes: Vec<mlua::BorrowedBytes> = texts.iter().map(|s| s.as_bytes()).collect();
         let body: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
         let given = header_pairs(lua, args)?;
@@ -445,8 +446,20 @@ unsafe extern "C-unwind" fn res_call(state: *mut ffi::lua_State) -> c_int {
 }
 
 /// The body argument of `res`: a string, an array of strings, or nil.
-fn body_pieces(args: &Args) -> Result<Vec<LuaString>> {
+fn body_pieces(lua: &Lua, args: &Args) -> Result<Vec<LuaString>> {
     match args.get(1) {
+        // A long array is joined as it is read: holding each piece as an
+        // mlua value would use up mlua's slots for values held by Rust.
+        Value::Table(list) if list.raw_len() > 256 => {
+            let mut joined = Vec::new();
+            for value in list.sequence_values::<Value>() {
+                match value? {
+                    Value::String(s) => joined.extend_from_slice(&s.as_bytes()),
+                    _ => return args.bad(1, "array of strings"),
+                }
+            }
+            Ok(vec![lua.create_string(&joined)?])
+        }
         Value::Nil => Ok(Vec::new()),
         Value::String(s) => Ok(vec![s]),
         Value::Integer(_) | Value::Number(_) => Ok(vec![args.string(1)?]),
@@ -662,7 +675,7 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     let conn = Rc::new(Conn {
         id,
         shared: shared.clone(),
-        socket: SocketRef::new(&client),
+        socket: SocketRef::new(lua, &client)?,
         parser: RefCell::new(RequestParser::new(shared.options.limits)),
         slots: RefCell::new(VecDeque::new()),
         first_slot: Cell::new(0),

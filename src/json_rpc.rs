@@ -15,23 +15,25 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use mlua::{Function, Lua, LuaString, Result, Table, Value};
+use mlua::{Function, Lua, LuaString, RegistryKey, Result, Table, Value};
 
 use crate::runtime::Runtime;
 use crate::boundary::{self, Args};
 use crate::socket_ref::SocketRef;
 use crate::uv_handle;
 
-/// One JSON connection, either side.
+/// One JSON connection, either side. Lua values are kept as registry
+/// keys, never as mlua handles: those take one of mlua's few thousand
+/// slots each, which would cap the number of peers and waiting messages.
 struct Peer {
     /// The socket, until it is closed.
     socket: SocketRef,
-    encode: Function,
-    decode: Function,
+    encode: RegistryKey,
+    decode: RegistryKey,
     /// The server's `cb(request, reply)`, or the client's `receive` handler.
-    receiver: RefCell<Option<Function>>,
+    receiver: RefCell<Option<RegistryKey>>,
     /// Messages that arrived before the client named a receiver.
-    waiting: RefCell<VecDeque<Value>>,
+    waiting: RefCell<VecDeque<RegistryKey>>,
     /// A server peer answers through `reply`; a client's receiver gets the
     /// message alone.
     server: bool,
@@ -41,10 +43,10 @@ impl Peer {
     fn new(lua: &Lua, object: &Table, receiver: Option<Function>, server: bool) -> Result<Rc<Peer>> {
         let json: Table = lua.named_registry_value::<Table>("async.module")?.get("json")?;
         let peer = Rc::new(Peer {
-            socket: SocketRef::new(object),
-            encode: json.get("encode")?,
-            decode: json.get("decode")?,
-            receiver: RefCell::new(receiver),
+            socket: SocketRef::new(lua, object)?,
+            encode: lua.create_registry_value(json.get::<Function>("encode")?)?,
+            decode: lua.create_registry_value(json.get::<Function>("decode")?)?,
+            receiver: RefCell::new(receiver.map(|f| lua.create_registry_value(f)).transpose()?),
             waiting: RefCell::new(VecDeque::new()),
             server,
         });
@@ -64,10 +66,11 @@ impl Peer {
 
     /// Writes `value` as one line; false once the socket is closed.
     fn send(&self, lua: &Lua, value: Value) -> Result<bool> {
-        let text: LuaString = self.encode.call(value)?;
-        let Some(socket) = self.socket.get() else { return Ok(false) };
-        let line = lua.create_string([&text.as_bytes()[..], b"\n"].concat())?;
-        socket.get::<Function>("write")?.call::<bool>(line)
+        let text: LuaString = lua.registry_value::<Function>(&self.encode)?.call(value)?;
+        let text = text.as_bytes();
+        // The stream itself, never a `write` the user may have replaced.
+        let sent = self.socket.with_stream(|stream| stream.write(lua, &[&text, b"\n"], None))?;
+        Ok(sent.transpose()?.unwrap_or(false))
     }
 
     fn on_line(self: &Rc<Self>, lua: &Lua, line: &[u8]) -> Result<()> {
@@ -75,17 +78,21 @@ impl Peer {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(());
         }
-        let message = match self.decode.call::<Value>(lua.create_string(line)?) {
+        let decode = lua.registry_value::<Function>(&self.decode)?;
+        let message = match decode.call::<Value>(lua.create_string(line)?) {
             Ok(message) => message,
             Err(_) => {
                 // Bad JSON: this peer goes, nothing else does.
-                self.socket.call("destroy", ())?;
+                self.socket.with_stream(|stream| stream.destroy())?;
                 return Ok(());
             }
         };
-        let receiver = self.receiver.borrow().clone();
+        let receiver = match self.receiver.borrow().as_ref() {
+            Some(key) => Some(lua.registry_value::<Function>(key)?),
+            None => None,
+        };
         match receiver {
-            None => self.waiting.borrow_mut().push_back(message),
+            None => self.waiting.borrow_mut().push_back(lua.create_registry_value(message)?),
             Some(receiver) if self.server => {
                 let weak = Rc::downgrade(self);
                 let reply = boundary::function(lua, "reply", move |lua, args: Args| match weak.upgrade() {
@@ -121,13 +128,13 @@ fn connect(lua: &Lua, args: Args) -> Result<Table> {
     let this = peer.clone();
     client.raw_set("send", boundary::function(lua, "send", move |lua, args: Args| this.send(lua, args.get(1)))?)?;
     let this = peer;
-    let receive = boundary::function(lua, "receive", move |_, args: Args| {
+    let receive = boundary::function(lua, "receive", move |lua, args: Args| {
         let receiver = args.function(1)?;
-        *this.receiver.borrow_mut() = Some(receiver.clone());
+        *this.receiver.borrow_mut() = Some(lua.create_registry_value(&receiver)?);
         loop {
             let next = this.waiting.borrow_mut().pop_front();
             match next {
-                Some(message) => receiver.call::<()>(message)?,
+                Some(message) => receiver.call::<()>(lua.registry_value::<Value>(&message)?)?,
                 None => return Ok(()),
             }
         }

@@ -3,30 +3,34 @@
 //! handlers they own.
 //!
 //! Those handlers are Rust closures stored in the socket's object, and they
-//! reach the object back through a `SocketRef`: a strong reference that Lua's
-//! garbage collector cannot see. The owner calls `release` once the socket
-//! is closed (from a `uv_handle::when_closed` callback), which breaks that
-//! cycle so that the object can be collected.
+//! reach the object back through a `SocketRef`: a registry reference that
+//! Lua's garbage collector cannot see (never an mlua `Table`, which would
+//! take one of the few thousand slots mlua has for values held by Rust,
+//! and so cap the number of connections). The owner calls `release` once
+//! the socket is closed (from a `uv_handle::when_closed` callback), which
+//! breaks that cycle so that the object can be collected.
 //!
 //! May touch: the socket's Lua object and its stream state (stream.rs).
 
 use std::cell::RefCell;
 
-use mlua::{Function, IntoLuaMulti, Result, Table};
+use mlua::{Lua, RegistryKey, Result, Table, WeakLua};
 
 use crate::stream::Stream;
 use crate::uv_handle;
 
-pub struct SocketRef(RefCell<Option<Table>>);
+pub struct SocketRef(RefCell<Option<(WeakLua, RegistryKey)>>);
 
 impl SocketRef {
-    pub fn new(object: &Table) -> SocketRef {
-        SocketRef(RefCell::new(Some(object.clone())))
+    pub fn new(lua: &Lua, object: &Table) -> Result<SocketRef> {
+        Ok(SocketRef(RefCell::new(Some((lua.weak(), lua.create_registry_value(object)?)))))
     }
 
     /// The object, until `release`.
     pub fn get(&self) -> Option<Table> {
-        self.0.borrow().clone()
+        let held = self.0.borrow();
+        let (weak, key) = held.as_ref()?;
+        weak.try_upgrade()?.registry_value(key).ok()
     }
 
     pub fn is_held(&self) -> bool {
@@ -40,16 +44,7 @@ impl SocketRef {
 
     /// Runs `f` on the stream while it is open; None after.
     pub fn with_stream<R>(&self, f: impl FnOnce(&Stream) -> R) -> Result<Option<R>> {
-        let object = self.0.borrow();
-        let Some(object) = object.as_ref() else { return Ok(None) };
-        Ok(uv_handle::state_of::<Stream>(object)?.map(f))
-    }
-
-    /// Calls the socket's Lua method `name` (`pause`, `destroy`, ...).
-    pub fn call(&self, name: &str, args: impl IntoLuaMulti) -> Result<()> {
-        match self.get() {
-            Some(object) => object.get::<Function>(name)?.call::<()>(args),
-            None => Ok(()),
-        }
+        let Some(object) = self.get() else { return Ok(None) };
+        Ok(uv_handle::state_of::<Stream>(&object)?.map(f))
     }
 }

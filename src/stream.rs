@@ -311,6 +311,12 @@ impl Stream {
         self.tie.object_ref()
     }
 
+    /// `pause()` / `resume()`, for the protocols built on streams in Rust.
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.paused.set(paused);
+        self.update_reading();
+    }
+
     /// Whether Lua reads this stream (a data handler or fiber reads were
     /// set up): process.rs closes a child's unread pipes once it exits.
     pub fn has_reader(&self) -> bool {
@@ -850,7 +856,18 @@ enum Piece {
     Raw(AnyUserData),
 }
 
-fn pieces_of(args: &Args) -> Result<Vec<Piece>> {
+/// Past this many pieces an array is joined into one buffer as it is read:
+/// holding every piece as an mlua value would use up mlua's few thousand
+/// slots for values held by Rust (a write of 100,000 strings failed so).
+const MAX_HELD_PIECES: usize = 256;
+
+/// A write's data as read from its argument.
+enum Data {
+    Pieces(Vec<Piece>),
+    Joined(Vec<u8>),
+}
+
+fn pieces_of(args: &Args) -> Result<Data> {
     let piece = |value: Value| -> Option<Piece> {
         match value {
             Value::String(s) => Some(Piece::Text(s)),
@@ -859,6 +876,17 @@ fn pieces_of(args: &Args) -> Result<Vec<Piece>> {
         }
     };
     match args.get(1) {
+        Value::Table(list) if list.raw_len() > MAX_HELD_PIECES => {
+            let mut joined = Vec::new();
+            for value in list.sequence_values::<Value>() {
+                match piece(value?) {
+                    Some(Piece::Text(s)) => joined.extend_from_slice(&s.as_bytes()),
+                    Some(Piece::Raw(u)) => joined.extend_from_slice(u.borrow::<Buffer>()?.bytes()?),
+                    None => return args.bad(1, "array of strings"),
+                }
+            }
+            Ok(Data::Joined(joined))
+        }
         Value::Table(list) => {
             let mut pieces = Vec::with_capacity(list.raw_len());
             for value in list.sequence_values::<Value>() {
@@ -867,11 +895,11 @@ fn pieces_of(args: &Args) -> Result<Vec<Piece>> {
                     None => return args.bad(1, "array of strings"),
                 }
             }
-            Ok(pieces)
+            Ok(Data::Pieces(pieces))
         }
-        Value::Integer(_) | Value::Number(_) => Ok(vec![Piece::Text(args.string(1)?)]),
+        Value::Integer(_) | Value::Number(_) => Ok(Data::Pieces(vec![Piece::Text(args.string(1)?)])),
         other => match piece(other) {
-            Some(p) => Ok(vec![p]),
+            Some(p) => Ok(Data::Pieces(vec![p])),
             None => args.bad(1, "string, buffer or array of strings"),
         },
     }
@@ -888,6 +916,10 @@ fn write(lua: &Lua, args: Args) -> Result<MultiValue> {
             Runtime::call_later(lua, callback, closed_message())?;
         }
         return false.into_lua_multi(lua);
+    };
+    let pieces = match pieces {
+        Data::Joined(bytes) => return stream.write(lua, &[&bytes], callback)?.into_lua_multi(lua),
+        Data::Pieces(pieces) => pieces,
     };
     // The pieces' bytes, borrowed for the call.
     enum Held {
@@ -945,16 +977,14 @@ fn syncraw(_: &Lua, args: Args) -> Result<MultiValue> {
 
 fn pause(_: &Lua, args: Args) -> Result<MultiValue> {
     if let (_, Some(stream)) = this_stream(&args)? {
-        stream.paused.set(true);
-        stream.update_reading();
+        stream.set_paused(true);
     }
     nothing()
 }
 
 fn resume(_: &Lua, args: Args) -> Result<MultiValue> {
     if let (_, Some(stream)) = this_stream(&args)? {
-        stream.paused.set(false);
-        stream.update_reading();
+        stream.set_paused(false);
     }
     nothing()
 }
@@ -1016,8 +1046,8 @@ fn park(_: &Lua, args: Args) -> Result<()> {
 unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) -> c_int {
     // SAFETY (whole block): called only in the bound form made by
     // `boundary::bind` (upvalue 1 the general method, upvalue 2 the handle
-    // object), with the caller's arguments; the state pointer under the
-    // object's key is valid while the key is set (see uv_handle::state_of).
+    // object), with the caller's arguments; a state pointer comes only from
+    // a live token of a stream (see uv_handle::token_state).
     // A Lua error (only out-of-memory here, or one raised by call_bound)
     // unwinds through a frame that owns nothing.
     unsafe {
@@ -1028,7 +1058,7 @@ unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) -> c_int {
         if simple {
             ffi::lua_pushlightuserdata(state, crate::handle::state_anchor());
             ffi::lua_rawget(state, object);
-            let stream = ffi::lua_touserdata(state, -1) as *const Stream;
+            let stream = uv_handle::token_state::<Stream>(state, -1);
             ffi::lua_pop(state, 1);
             if let Some(stream) = stream.as_ref().filter(|s| !s.done()) {
                 let mut len = 0;
@@ -1107,6 +1137,6 @@ mod tests {
     /// it small (idle connections are measured in bench/tcp).
     #[test]
     fn a_stream_state_stays_small() {
-        assert!(std::mem::size_of::<super::Stream>() <= 160, "Stream is {} bytes", std::mem::size_of::<super::Stream>());
+        assert!(std::mem::size_of::<super::Stream>() <= 168, "Stream is {} bytes", std::mem::size_of::<super::Stream>());
     }
 }

@@ -213,11 +213,17 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
             }
         };
     }
-    let pending = object.clone();
+    // A registry key, not a Table: a Table held in Rust takes one of mlua's
+    // few thousand reference slots for as long as the lookup lasts.
+    let pending = lua.create_registry_value(&object)?;
     resolve_then(&rt, domain, move |rt, outcome| {
         let Some(lua) = rt.lua() else { return };
         rt.dispatch(|| {
-            let Some(server) = uv_handle::state_of::<Server>(&pending)? else { return Ok(()) };
+            let pending: Table = lua.registry_value(&pending)?;
+            // Closed while the name was being looked up: nothing to bind.
+            let Some(server) = uv_handle::state_of::<Server>(&pending)?.filter(|s| !s.tie.closing()) else {
+                return Ok(());
+            };
             match outcome.and_then(|addrs| bind_and_listen(server, &addrs, backlog)) {
                 Ok(local) => pending.raw_set("sockname", address_table(&lua, &local)?),
                 Err(message) => {
@@ -293,14 +299,17 @@ pub fn connect_with(lua: &Lua, domain: &Domain, on_connect: Option<Function>) ->
     let (object, stream) = new_socket(lua)?;
     stream.set_connecting();
     let on_connect = on_connect.map(|f| Callback::new(lua, f)).transpose()?;
-    let pending = object.clone();
+    let pending = lua.create_registry_value(&object)?;
     let rt = Runtime::of(lua)?;
     resolve_then(&rt, domain, move |rt, outcome| {
-        if rt.lua().is_none() {
-            return; // the Lua state is closing
-        }
+        let Some(lua) = rt.lua() else { return }; // the Lua state is closing
         rt.dispatch(|| {
-            let Some(stream) = uv_handle::state_of::<Stream>(&pending)? else { return Ok(()) };
+            let pending: Table = lua.registry_value(&pending)?;
+            // Closed or timed out while the name was being looked up:
+            // connecting a closing handle would trip libuv's assertions.
+            let Some(stream) = uv_handle::state_of::<Stream>(&pending)?.filter(|s| !s.tie().closing()) else {
+                return Ok(());
+            };
             let addr = match outcome {
                 Ok(addrs) if !addrs.is_empty() => addrs[0],
                 Ok(_) => return stream.fail(&pending, "EADDRNOTAVAIL: no address found".into()),

@@ -9,15 +9,21 @@
 //! The tie to Lua: while the handle is open, the Lua object (a handle
 //! table, see `handle.rs`) is held by a registry reference, so an active
 //! handle lives without any Lua reference, and the object's private state
-//! key holds a light userdata pointing at `S`. The close callback clears
-//! that key before freeing, so a method called on a closed handle finds no
-//! state instead of freed memory, and drops the reference, so the object
-//! is collected once Lua lets go of it.
+//! key holds a *token*: a full userdata of ours holding the kind of `S`
+//! and a pointer to it. Lua code can see the token (`pairs`) and move it
+//! to another table, but it cannot make one or change what it holds, so
+//! everything Rust dereferences stays out of its reach: a token copied
+//! onto an object of another kind fails the kind check, one kept after the
+//! close holds a null pointer (the close callback clears it, through a
+//! registry reference of its own, before freeing), and any other value
+//! under the key is no state at all. The close callback also drops the
+//! object's reference, so the object is collected once Lua lets go of it.
 //!
 //! May touch: libuv handles, the registry, the object's state key.
 
 use std::cell::Cell;
-use std::ffi::c_int;
+use std::any::TypeId;
+use std::ffi::{c_int, c_void};
 
 use libuv_sys2 as uv;
 use mlua::{Function, LightUserData, Lua, Result, Table, Value, ffi};
@@ -30,6 +36,8 @@ pub struct Tie {
     kind: &'static str,
     /// Registry reference of the Lua object while the handle is open.
     object: Cell<c_int>,
+    /// Registry reference of the object's token while the handle is open.
+    token: Cell<c_int>,
     closing: Cell<bool>,
     handle: Cell<*mut uv::uv_handle_t>,
     /// `uv_close` with the close callback for the concrete `Owned<S, H>`.
@@ -55,6 +63,7 @@ impl Tie {
         Tie {
             kind,
             object: Cell::new(ffi::LUA_NOREF),
+            token: Cell::new(ffi::LUA_NOREF),
             closing: Cell::new(false),
             handle: Cell::new(std::ptr::null_mut()),
             close: Cell::new(close_nothing),
@@ -136,23 +145,84 @@ pub fn open<S: HandleState, H>(
     let tie = state.tie();
     tie.handle.set(handle);
     tie.close.set(start_close::<S, H>);
-    // SAFETY: pushes the object and pops it into a new registry reference.
-    let reference = unsafe { lua.exec_raw::<()>(object, |s| { let r = ffi::luaL_ref(s, ffi::LUA_REGISTRYINDEX); tie.object.set(r) }) };
-    reference?;
-    object.raw_set(handle::state_key(), LightUserData(state as *const S as *mut _))?;
+    let token = Token { magic: TOKEN_MAGIC, kind: TypeId::of::<S>(), state: state as *const S as *const c_void };
+    // SAFETY: runs protected (exec_raw) with the object at index 1. The
+    // token userdata is made, filled, stored under the state key and kept
+    // by a registry reference; then the object is kept by one too.
+    let tied = unsafe {
+        lua.exec_raw::<()>(object, |s| {
+            let place = ffi::lua_newuserdata(s, std::mem::size_of::<Token>()) as *mut Token;
+            place.write(token);
+            ffi::lua_pushlightuserdata(s, handle::state_anchor());
+            ffi::lua_pushvalue(s, -2);
+            ffi::lua_rawset(s, 1);
+            tie.token.set(ffi::luaL_ref(s, ffi::LUA_REGISTRYINDEX));
+            tie.object.set(ffi::luaL_ref(s, ffi::LUA_REGISTRYINDEX));
+        })
+    };
+    if let Err(error) = tied {
+        // Out of memory half-way: close what libuv has, nothing in Lua
+        // points at the state without a token.
+        tie.close();
+        return Err(error);
+    }
     rt.opened(tie.kind);
     Ok(Ok(state))
 }
 
-/// The state of the handle behind a handle object, unless it is closed.
-pub fn state_of<S: HandleState>(object: &Table) -> Result<Option<&S>> {
-    match object.raw_get(handle::state_key())? {
-        // SAFETY: the key was set by `open` to a live `S` and is cleared
-        // by the close callback before `S` is freed; the callback cannot
-        // run while the caller (a method, on this thread) holds `object`.
-        Value::LightUserData(p) if !p.0.is_null() => Ok(Some(unsafe { &*(p.0 as *const S) })),
-        _ => Ok(None),
+/// What a handle object keeps under its state key (see the module doc).
+#[repr(C)]
+struct Token {
+    magic: u64,
+    kind: TypeId,
+    /// The state, null once the handle is closed.
+    state: *const c_void,
+}
+
+/// Tells our tokens from other userdata of the same size.
+const TOKEN_MAGIC: u64 = 0x6173_796e_6374_6f6b;
+
+/// The state of kind `S` that the value at `index` is a token of, or null:
+/// for anything that is not a live token of that kind.
+///
+/// # Safety
+/// `index` is a valid index of the live `state`'s stack.
+pub unsafe fn token_state<S: 'static>(state: *mut ffi::lua_State, index: c_int) -> *const S {
+    // SAFETY: only a full userdata of exactly a token's size is read, and
+    // such a userdata holding the magic was made by `open` (Lua cannot
+    // write into a userdata's memory); its pointer is valid until the close
+    // callback nulls it, before the state is freed.
+    unsafe {
+        if ffi::lua_type(state, index) != ffi::LUA_TUSERDATA || ffi::lua_objlen(state, index) != std::mem::size_of::<Token>() {
+            return std::ptr::null();
+        }
+        let token = &*(ffi::lua_touserdata(state, index) as *const Token);
+        if token.magic != TOKEN_MAGIC || token.kind != TypeId::of::<S>() {
+            return std::ptr::null();
+        }
+        token.state as *const S
     }
+}
+
+/// The state of the handle behind a handle object, unless it is closed or
+/// the object holds no token of kind `S`.
+pub fn state_of<S: HandleState>(object: &Table) -> Result<Option<&S>> {
+    let Some(lua) = object.weak_lua().try_upgrade() else { return Ok(None) };
+    // SAFETY: exec_raw pushed the object at index 1; the state key's value
+    // is read and checked, and only the checked pointer is returned.
+    let found: LightUserData = unsafe {
+        lua.exec_raw(object, |s| {
+            ffi::lua_pushlightuserdata(s, handle::state_anchor());
+            ffi::lua_rawget(s, 1);
+            let found = token_state::<S>(s, -1);
+            ffi::lua_settop(s, 0);
+            ffi::lua_pushlightuserdata(s, found as *mut c_void);
+        })?
+    };
+    // SAFETY: a live token's pointer (see token_state); the close callback
+    // that frees the state cannot run while the caller, on this thread,
+    // uses the reference during one call.
+    Ok((!found.0.is_null()).then(|| unsafe { &*(found.0 as *const S) }))
 }
 
 /// The state of a handle, from inside a libuv callback.
@@ -179,7 +249,33 @@ extern "C" fn on_close<S: HandleState, H>(handle: *mut uv::uv_handle_t) {
     let tie = owned.state.tie();
     rt.closed(tie.kind);
     let reference = tie.object.replace(ffi::LUA_NOREF);
-    let Some(lua) = rt.lua() else { return };
+    let token = tie.token.replace(ffi::LUA_NOREF);
+    let Some(lua) = rt.lua() else {
+        // The Lua state is being closed: a token may still be reachable, so
+        // the state is left allocated (the process is ending anyway).
+        std::mem::forget(owned);
+        return;
+    };
+    // SAFETY: runs protected; the token userdata was made by `open` and is
+    // kept alive by `token` until this unref, so writing its pointer is
+    // in bounds. From here no token leads to the state being freed.
+    let cleared = unsafe {
+        lua.exec_raw::<()>((), |s| {
+            ffi::lua_rawgeti(s, ffi::LUA_REGISTRYINDEX, token as _);
+            if ffi::lua_type(s, -1) == ffi::LUA_TUSERDATA {
+                (*(ffi::lua_touserdata(s, -1) as *mut Token)).state = std::ptr::null();
+            }
+            ffi::lua_pop(s, 1);
+            ffi::luaL_unref(s, ffi::LUA_REGISTRYINDEX, token);
+        })
+    };
+    if let Err(error) = cleared {
+        // The token could not be cleared: leak the state rather than leave
+        // a token pointing at freed memory.
+        std::mem::forget(owned);
+        rt.dispatch(|| Err(error));
+        return;
+    }
     rt.dispatch(|| {
         let object: Option<Table> =
             // SAFETY: pushes one registry value, which exec_raw pops.

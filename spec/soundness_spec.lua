@@ -1,0 +1,181 @@
+-- Hostile programs: each case runs in a child luajit (an abort there must
+-- not take the test runner down) and must end normally, printing 'ok'.
+local function child(source)
+   local dir = os.tmpname()
+   os.remove(dir)
+   assert(os.execute('mkdir -p ' .. dir) == 0)
+   local script = dir .. '/case.lua'
+   local f = assert(io.open(script, 'w'))
+   f:write(source)
+   f:close()
+   local pipe = assert(io.popen('cd ' .. dir .. ' && timeout 60 luajit ' .. script .. ' 2>&1; echo "exit=$?"'))
+   local output = pipe:read('*a')
+   pipe:close()
+   os.execute('rm -rf ' .. dir)
+   return output
+end
+
+local function assert_ok(source)
+   local output = child(source)
+   assert.matches('ok\nexit=0\n$', output)
+end
+
+describe('soundness', function()
+   it('closes or times out connects whose host name is still being looked up (no abort)', function()
+      assert_ok [[
+         local async = require 'async'
+         local failures = 0
+         for i = 1, 200 do
+            async.http.request({url = 'http://localhost:9/', timeout = 1}, function(res, err)
+               if err then failures = failures + 1 end
+            end)
+         end
+         for i = 1, 200 do
+            local c = async.tcp.connect('tcp://localhost:9/')
+            c.onerr(function() end)
+            if i % 2 == 0 then c.close() else c.destroy() end
+         end
+         async.go()
+         assert(failures == 200, failures)
+         print('ok')
+      ]]
+   end)
+
+   it('closes a server whose host name is still being looked up (no abort)', function()
+      assert_ok [[
+         local async = require 'async'
+         for i = 1, 50 do
+            local s = async.tcp.listen({host = 'localhost', port = 0}, function() end)
+            s.close()
+         end
+         async.go()
+         assert(next(async.handles()) == nil)
+         print('ok')
+      ]]
+   end)
+
+   it('gives Lua no way to forge or reuse what a handle points at', function()
+      assert_ok [[
+         local async = require 'async'
+         -- What the private keys of an object hold that is not a Lua
+         -- function or a plain value: what could point into Rust.
+         local function private(object)
+            local found = {}
+            for k, v in pairs(object) do
+               if type(k) == 'userdata' and type(v) == 'userdata' then found[k] = v end
+            end
+            return found
+         end
+         local function put(object, values)
+            for k, v in pairs(values) do rawset(object, k, v) end
+         end
+         local server = async.tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+            client.ondata(function() end)
+         end)
+         local port = server.sockname.port
+         local saved
+         local c = async.tcp.connect({host = '127.0.0.1', port = port}, function(c)
+            saved = private(c)
+            c.close()
+         end)
+         c.onclose(function()
+            -- The closed socket's own old values put back.
+            put(c, saved)
+            assert(c.writeQueueSize() == 0)
+            c.pause(); c.resume(); c.sync()
+            assert(c.write('x') == false)
+            -- A server's values copied onto a socket.
+            local d = async.tcp.connect({host = '127.0.0.1', port = port}, function(d)
+               local own = private(d)
+               put(d, private(server))
+               d.sync(); d.pause(); d.writeQueueSize()
+               -- Any other userdata under every private key.
+               for k in pairs(private(d)) do rawset(d, k, io.stdout) end
+               d.sync(); d.writeQueueSize(); d.write('x')
+               for k in pairs(saved) do rawset(d, k, io.stdout) end
+               d.pause(); d.writeQueueSize(); d.write('y')
+               put(d, own)
+               d.destroy()
+               server.close()
+            end)
+         end)
+         async.go()
+         print('ok')
+      ]]
+   end)
+
+   it('writes an array of 100,000 pieces, to a socket and as an HTTP body', function()
+      assert_ok [[
+         local async = require 'async'
+         local pieces = {}
+         for i = 1, 100000 do pieces[i] = tostring(i % 10) end
+         local expected = table.concat(pieces)
+         local got = {}
+         local server = async.tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+            client.ondata(function(d) got[#got + 1] = d end)
+            client.onend(function()
+               assert(table.concat(got) == expected)
+               local web
+               web = async.http.listen({host = '127.0.0.1', port = 0}, function(req, res) res(pieces) end)
+               async.http.get('http://127.0.0.1:' .. web.sockname.port .. '/', function(r, err)
+                  assert(r, err)
+                  assert(r.body == expected)
+                  web.close()
+                  print('ok')
+               end)
+            end)
+         end)
+         async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c)
+            assert(c.write(pieces) ~= nil)
+            c.close(function() server.close() end)
+         end)
+         async.go()
+      ]]
+   end)
+
+   it('holds more connections than mlua has slots (HTTP, JSON, client requests in flight)', function()
+      -- As many as the descriptor limit lets one process hold both ends of.
+      local limit = tonumber(io.popen('sh -c "ulimit -Hn"'):read('*l')) or 1024
+      local n = math.min(10000, math.floor((limit - 200) / 2))
+      assert.is_true(n >= 9000, 'the descriptor limit (' .. limit .. ') is too low for this test')
+      assert_ok(([[
+         local async = require 'async'
+         local n = %d
+         local answered, json_got, clients = 0, 0, {}
+         local web = async.http.listen({host = '127.0.0.1', port = 0}, function(req, res)
+            res('hi')
+         end)
+         local url = 'http://127.0.0.1:' .. web.sockname.port .. '/'
+         -- n requests in flight at once, each on a connection of its own.
+         for i = 1, n do
+            async.http.request({url = url, headers = {Connection = 'close'}}, function(r, err)
+               assert(r, err)
+               answered = answered + 1
+               if answered == n then
+                  web.close()
+                  local js = async.json.listen({host = '127.0.0.1', port = 0}, function(msg, reply)
+                     reply({echo = msg.i})
+                  end)
+                  for j = 1, n do
+                     async.json.connect({host = '127.0.0.1', port = js.sockname.port}, function(c)
+                        clients[#clients + 1] = c
+                        c.receive(function(m)
+                           assert(m.echo == j)
+                           json_got = json_got + 1
+                           if json_got == n then
+                              for _, cc in ipairs(clients) do cc.close() end
+                              js.close()
+                           end
+                        end)
+                        c.send({i = j})
+                     end)
+                  end
+               end
+            end)
+         end
+         async.go()
+         assert(answered == n and json_got == n, answered .. ' ' .. json_got)
+         print('ok')
+      ]]):format(n))
+   end)
+end)
