@@ -178,4 +178,70 @@ describe('soundness', function()
          print('ok')
       ]]):format(n))
    end)
+
+   it('refuses JSON text and HTTP bodies longer than a Lua string can be, with an error', function()
+      assert_ok [[
+         local async = require 'async'
+         local mib = string.rep('x', 2^20)
+         local big = {}
+         for i = 1, 2100 do big[i] = mib end -- 2.1 GiB of JSON text
+         local ok, err = pcall(async.json.encode, big)
+         assert(not ok and err:find('longest string LuaJIT can hold', 1, true), err)
+         ok, err = pcall(async.http.listen, {host = '127.0.0.1', port = 0}, function() end, {maxBodySize = 3 * 2^30})
+         assert(not ok and err:find('maxBodySize must be at most', 1, true), err)
+         print('ok')
+      ]]
+   end)
+
+   it('runs every close callback and onclose even when one of them fails', function()
+      local async = require 'async'
+      local server = async.tcp.listen({host = '127.0.0.1', port = 0}, function() end)
+      local ran = {}
+      server.onclose(function() ran[#ran + 1] = 'onclose' end)
+      server.close(function() ran[#ran + 1] = 1; error('first fails') end)
+      server.close(function() ran[#ran + 1] = 2 end)
+      server.close(function() ran[#ran + 1] = 3; error('third fails') end)
+      local ok, err = pcall(async.go)
+      assert.is_false(ok)
+      assert.matches('first fails', err)
+      assert.same({1}, ran)
+      ok, err = pcall(async.go)
+      assert.is_false(ok)
+      assert.matches('third fails', err)
+      assert.same({1, 2, 3}, ran)
+      async.go()
+      assert.same({1, 2, 3, 'onclose'}, ran)
+   end)
+
+   local function drain_errors(async)
+      local errors = {}
+      for _ = 1, 100 do
+         local ok, err = pcall(async.go)
+         if ok then break end
+         errors[#errors + 1] = err:match('boom (%d+)')
+      end
+      return errors
+   end
+
+   it('stops at the first failing callback; the others run, one per go(), none lost', function()
+      local async = require 'async'
+      local ran = 0
+      for i = 1, 5 do
+         async.fs.stat('/', function() ran = ran + 1; error('boom ' .. i) end)
+      end
+      local errors = drain_errors(async)
+      assert.equal(5, ran)
+      table.sort(errors)
+      assert.same({'1', '2', '3', '4', '5'}, errors)
+   end)
+
+   it('reports every failing onexit, one per go()', function()
+      local async = require 'async'
+      for i = 1, 25 do
+         local proc = async.process.spawn('true', {})
+         proc.onexit(function() error('boom ' .. i) end)
+      end
+      local errors = drain_errors(async)
+      assert.equal(25, #errors)
+   end)
 end)

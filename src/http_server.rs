@@ -101,6 +101,14 @@ impl Options {
             }
         };
         if let Some(n) = number("maxBodySize")? {
+            // The body becomes one Lua string: a larger limit would let a
+            // peer make the server raise inside the loop.
+            if n > lua_raw::MAX_STRING_BYTES as f64 {
+                return boundary::fail(format!(
+                    "listen: maxBodySize must be at most {} (the longest string LuaJIT can hold)",
+                    lua_raw::MAX_STRING_BYTES
+                ));
+            }
             options.limits.max_body_bytes = n as u64;
         }
         if let Some(n) = number("maxHeaderSize")? {

@@ -399,6 +399,11 @@ unsafe extern "C-unwind" fn encode_raw(state: *mut ffi::lua_State) -> c_int {
             let mut out = Vec::with_capacity(256);
             let top = Slot { encoder: &encoder, index: 1, depth: 0 };
             match top.serialize(&mut serde_json::Serializer::new(&mut out)) {
+                Ok(()) if out.len() > crate::lua_raw::MAX_STRING_BYTES => Err(format!(
+                    "json.encode: the text would be {} bytes, more than the longest string LuaJIT can hold ({})",
+                    out.len(),
+                    crate::lua_raw::MAX_STRING_BYTES
+                )),
                 Ok(()) => {
                     ffi::lua_pushlstring_(state, out.as_ptr() as *const c_char, out.len());
                     Ok(1)

@@ -10,6 +10,11 @@ use std::ffi::{CStr, CString, c_int, c_void};
 use mlua::ffi;
 
 
+/// The longest string LuaJIT can make (its `LJ_MAX_STR`): pushing a longer
+/// one raises "string length overflow", so sizes that come from users or
+/// peers are held below it before anything is pushed.
+pub const MAX_STRING_BYTES: usize = 0x7fff_ff00;
+
 /// A private key made from the address of a static byte.
 #[inline]
 pub fn anchor(byte: &'static u8) -> *mut c_void {

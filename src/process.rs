@@ -356,6 +356,9 @@ extern "C" fn on_exit(raw: *mut uv::uv_process_t, status: i64, signal: c_int) {
         object.raw_set(key(&SIGNAL), signal)?;
         release_pipes(&object)?;
         match object.raw_get::<Option<Function>>(key(&ON_EXIT))? {
+            // Another callback failed in this turn: this one waits for the
+            // next `go()` instead of running now or being lost.
+            Some(onexit) if rt.failing() => Runtime::call_later(&lua, onexit, (status, signal)),
             Some(onexit) => onexit.call((status, signal)),
             None => Ok(()),
         }

@@ -91,6 +91,12 @@ impl Callback {
         rt.dispatch(|| {
             let f: Function = lua.registry_value(&self.0)?;
             lua.remove_registry_value(self.0)?;
+            if rt.failing() {
+                // Another callback failed in this turn: this one waits for
+                // the next `go()` instead of running now or being lost.
+                let args = args(&lua)?.into_lua_multi(&lua)?;
+                return Runtime::call_later(&lua, f, args);
+            }
             f.call::<()>(args(&lua)?)
         })
     }

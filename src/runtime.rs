@@ -136,6 +136,13 @@ impl Runtime {
         false
     }
 
+    /// Whether a callback failed since `go()` last returned: then no other
+    /// callback may run until `go()` is called again (the first error
+    /// stops the loop; the others wait rather than run or be lost).
+    pub fn failing(&self) -> bool {
+        self.failure.borrow().is_some()
+    }
+
     /// A Lua function for the module's own event handlers (a socket's
     /// `ondata` in the HTTP server, a pipe's in `exec`, ...): they call
     /// user code, and an error there is the user's callback failing, so it

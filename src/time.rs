@@ -169,13 +169,18 @@ impl TimerQueue {
     /// next one. Timers armed meanwhile wait for the next loop iteration.
     fn fire(&self, rt: &Runtime) {
         self.armed.set(None);
+        if rt.failing() {
+            // A callback failed in this turn of the loop: the due timers
+            // wait for the next `go()`, whose first turn fires them.
+            return self.rearm(rt);
+        }
         let (Some(lua), Some(side)) = (rt.lua(), self.lua_side.get()) else { return };
         let now = rt.now();
         let limit = self.queue.borrow().next_order();
         rt.dispatch(|| {
             let mut failure = None;
             // SAFETY: `fire_due` keeps to the stack discipline stated there.
-            unsafe { lua.exec_raw::<()>(&side.store, |state| failure = self.fire_due(state, now, limit))? };
+            unsafe { lua.exec_raw::<()>(&side.store, |state| failure = self.fire_due(rt, state, now, limit))? };
             failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
         });
         self.rearm(rt);
@@ -188,7 +193,7 @@ impl TimerQueue {
     ///
     /// # Safety
     /// `state` is a live Lua state whose stack holds exactly the store table.
-    unsafe fn fire_due(&self, state: *mut ffi::lua_State, now: u64, limit: u64) -> Option<String> {
+    unsafe fn fire_due(&self, rt: &Runtime, state: *mut ffi::lua_State, now: u64, limit: u64) -> Option<String> {
         const STORE: i32 = 1;
         const HANDLER: i32 = 2;
         const HANDLE: i32 = 3;
@@ -201,6 +206,11 @@ impl TimerQueue {
             }
             lua_raw::push_traceback(state);
             loop {
+                // A callback failed through the runtime (a deferred call):
+                // the rest wait for the next `go()`.
+                if rt.failing() {
+                    return None;
+                }
                 let next = self.queue.borrow_mut().pop_due(now, limit);
                 let Some(Due { slot, repeats, internal }) = next else { return None };
                 ffi::lua_rawgeti(state, STORE, slot as ffi::lua_Integer + 1);

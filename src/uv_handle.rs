@@ -287,13 +287,25 @@ extern "C" fn on_close<S: HandleState, H>(handle: *mut uv::uv_handle_t) {
         owned.state.closed(&lua, &object)?;
         let closers: Option<Table> = object.raw_get(key(&CLOSERS))?;
         object.raw_set(key(&CLOSERS), Value::Nil)?;
+        let mut waiting: Vec<Function> = Vec::new();
         for f in closers.iter().flat_map(|t| t.sequence_values::<Function>()) {
-            f?.call::<()>(())?;
+            waiting.push(f?);
         }
-        match object.raw_get::<Option<Function>>(key(&ON_CLOSE))? {
-            Some(onclose) => onclose.call(()),
-            None => Ok(()),
+        if let Some(onclose) = object.raw_get::<Option<Function>>(key(&ON_CLOSE))? {
+            waiting.push(onclose);
         }
+        // Each runs; once one fails, the others wait for the next `go()`
+        // (the first error stops the loop, and none is lost).
+        let mut rest = waiting.into_iter();
+        for f in rest.by_ref() {
+            if let Err(error) = f.call::<()>(()) {
+                for later in rest {
+                    Runtime::call_later(&lua, later, ())?;
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
     });
 }
 
