@@ -141,38 +141,59 @@ describe('soundness', function()
       assert_ok(([[
          local async = require 'async'
          local n = %d
-         local answered, json_got, clients = 0, 0, {}
-         local web = async.http.listen({host = '127.0.0.1', port = 0}, function(req, res)
-            res('hi')
+         -- Connections are opened 500 at a time (a listen backlog would
+         -- otherwise overflow), and every one is held until all are open.
+         local function in_batches(start)
+            local i = 0
+            local function step()
+               for _ = 1, 500 do
+                  i = i + 1
+                  if i > n then return end
+                  start(i)
+               end
+               async.setTimeout(10, step)
+            end
+            step()
+         end
+         local owed, answered = {}, 0
+         local web = async.http.listen({host = '127.0.0.1', port = 0, backlog = 1024}, function(req, res)
+            owed[#owed + 1] = res
+            if #owed == n then
+               for _, r in ipairs(owed) do r('hi') end
+            end
          end)
          local url = 'http://127.0.0.1:' .. web.sockname.port .. '/'
-         -- n requests in flight at once, each on a connection of its own.
-         for i = 1, n do
+         local json_got, clients = 0, {}
+         local function json_phase()
+            local js
+            js = async.json.listen({host = '127.0.0.1', port = 0, backlog = 1024}, function(msg, reply)
+               reply({echo = msg.i})
+            end)
+            in_batches(function(j)
+               async.json.connect({host = '127.0.0.1', port = js.sockname.port}, function(c)
+                  clients[#clients + 1] = c
+                  c.receive(function(m)
+                     assert(m.echo == j)
+                     json_got = json_got + 1
+                     if json_got == n then
+                        for _, cc in ipairs(clients) do cc.close() end
+                        js.close()
+                     end
+                  end)
+                  c.send({i = j})
+               end)
+            end)
+         end
+         in_batches(function()
             async.http.request({url = url, headers = {Connection = 'close'}}, function(r, err)
                assert(r, err)
                answered = answered + 1
                if answered == n then
                   web.close()
-                  local js = async.json.listen({host = '127.0.0.1', port = 0}, function(msg, reply)
-                     reply({echo = msg.i})
-                  end)
-                  for j = 1, n do
-                     async.json.connect({host = '127.0.0.1', port = js.sockname.port}, function(c)
-                        clients[#clients + 1] = c
-                        c.receive(function(m)
-                           assert(m.echo == j)
-                           json_got = json_got + 1
-                           if json_got == n then
-                              for _, cc in ipairs(clients) do cc.close() end
-                              js.close()
-                           end
-                        end)
-                        c.send({i = j})
-                     end)
-                  end
+                  json_phase()
                end
             end)
-         end
+         end)
          async.go()
          assert(answered == n and json_got == n, answered .. ' ' .. json_got)
          print('ok')
@@ -243,5 +264,34 @@ describe('soundness', function()
       end
       local errors = drain_errors(async)
       assert.equal(25, #errors)
+   end)
+
+   it('counts a ratelimiter done called twice once (no stall)', function()
+      local async = require 'async'
+      local limit = async.flow.ratelimiter(1)
+      local ran = 0
+      limit(function(done) ran = ran + 1; done(); done() end, {})
+      limit(function(done) ran = ran + 1; done() end, {})
+      local watchdog = async.setTimeout(3000, function() error('stalled') end)
+      limit(function(done) ran = ran + 1; done(); watchdog.clear() end, {})
+      async.go()
+      assert.equal(3, ran)
+   end)
+
+   it('neither fires at once nor spins on delays of 2^64 ms and more', function()
+      local async = require 'async'
+      local fired = 0
+      local huge = {async.setTimeout(2^64, function() fired = fired + 1 end),
+                    async.setTimeout(1e300, function() fired = fired + 1 end),
+                    async.setInterval(1e300, function() fired = fired + 1 end),
+                    async.setInterval(math.huge, function() fired = fired + 1 end)}
+      local t0 = os.clock()
+      async.setTimeout(200, function()
+         for _, t in ipairs(huge) do t.clear() end
+      end)
+      async.go()
+      assert.equal(0, fired)
+      -- Waiting 200 ms must not have burnt the CPU.
+      assert.is_true(os.clock() - t0 < 0.1, 'CPU seconds: ' .. (os.clock() - t0))
    end)
 end)

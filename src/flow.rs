@@ -104,8 +104,13 @@ fn make_tick(lua: &Lua, limiter: Rc<RefCell<Limiter>>) -> Result<Function> {
             _ => None,
         };
         let finished = limiter.clone();
+        let counted = std::cell::Cell::new(false);
         values.push(Value::Function(lua.create_function(move |_, results: MultiValue| {
-            finished.borrow_mut().running -= 1;
+            // Only the first call of `done` frees the call's place.
+            if !counted.replace(true) {
+                let mut l = finished.borrow_mut();
+                l.running = l.running.saturating_sub(1);
+            }
             match &given {
                 Some(cb) => cb.call::<MultiValue>(results),
                 None => Ok(MultiValue::new()),

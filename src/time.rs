@@ -84,8 +84,8 @@ impl TimerQueue {
         let now = rt.fresh_now();
         let slot = self.queue.borrow_mut().add(now, ms, repeat, internal);
         store.raw_set(slot + 1, object)?;
-        if self.armed.get().is_none_or(|armed| now + ms < armed) {
-            self.arm(rt, now + ms);
+        if self.armed.get().is_none_or(|armed| now.saturating_add(ms) < armed) {
+            self.arm(rt, now.saturating_add(ms));
         }
         Ok(slot)
     }
@@ -159,8 +159,8 @@ impl TimerQueue {
     fn schedule(&self, rt: &Runtime, ms: u64, repeat: bool) -> Slot {
         let now = rt.fresh_now();
         let slot = self.queue.borrow_mut().add(now, ms, repeat, false);
-        if self.armed.get().is_none_or(|armed| now + ms < armed) {
-            self.arm(rt, now + ms);
+        if self.armed.get().is_none_or(|armed| now.saturating_add(ms) < armed) {
+            self.arm(rt, now.saturating_add(ms));
         }
         slot
     }
@@ -259,7 +259,8 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
             return boundary::raise_bad_argument(state, CALLBACK, name, "function");
         }
         let ms = ffi::lua_tonumber(state, MS);
-        let ms = if ms.is_finite() && ms > 0.0 { ms as u64 } else { 0 };
+        // Past u64 (inf included) the cast saturates: such a timer never fires.
+        let ms = if ms > 0.0 { ms as u64 } else { 0 };
         let rt = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Runtime);
         ffi::lua_settop(state, CALLBACK);
         ffi::lua_createtable(state, 0, 2);

@@ -90,7 +90,7 @@ impl Queue {
         if internal {
             self.internal += 1;
         }
-        self.arm(slot, now + ms, ms);
+        self.arm(slot, now.saturating_add(ms), ms);
         slot
     }
 
@@ -146,7 +146,7 @@ impl Queue {
         let (_, _, slot) = self.pop_head()?;
         let state = self.slots[slot as usize];
         if state.interval > 0 {
-            self.arm(slot, now + state.interval, state.interval);
+            self.arm(slot, now.saturating_add(state.interval), state.interval);
         } else {
             self.release(slot);
         }
