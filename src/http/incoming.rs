@@ -5,10 +5,13 @@
 //! Every piece of input is looked at once: the header block is scanned
 //! only over the bytes that arrived since the last call, and body bytes go
 //! straight from the input into the body, so that a message costs time in
-//! proportion to its size however it is split.
+//! proportion to its size however it is split. A request's head, chunk
+//! lines and trailers are read by the stricter rules of [`super::strict`]
+//! on the way.
 
 use memchr::memchr;
 
+use super::strict::{StrictLines, check_chunk_extensions};
 use super::{Limits, ParseError};
 
 /// A range of bytes inside a message's header block.
@@ -144,15 +147,22 @@ pub(crate) enum Framing {
 pub(crate) fn content_length(headers: &HeaderList<'_>) -> Result<Option<u64>, ParseError> {
     let mut length = None;
     for value in headers.all("content-length") {
-        for item in value.split(|&b| b == b',') {
-            let parsed = parse_decimal(item.trim_ascii()).ok_or(ParseError::Malformed("invalid Content-Length"))?;
-            if length.is_some_and(|known| known != parsed) {
-                return Err(ParseError::Malformed("conflicting Content-Length"));
-            }
-            length = Some(parsed);
-        }
+        length_items(value, &mut length)?;
     }
     Ok(length)
+}
+
+/// Reads one `Content-Length` value (`3` or `3, 3`) into `length`, which
+/// holds what earlier ones said.
+pub(crate) fn length_items(value: &[u8], length: &mut Option<u64>) -> Result<(), ParseError> {
+    for item in value.split(|&b| b == b',') {
+        let parsed = parse_decimal(item.trim_ascii()).ok_or(ParseError::Malformed("invalid Content-Length"))?;
+        if length.is_some_and(|known| known != parsed) {
+            return Err(ParseError::Malformed("conflicting Content-Length"));
+        }
+        *length = Some(parsed);
+    }
+    Ok(())
 }
 
 /// Digits only (no sign, no space, no empty string), without overflow.
@@ -173,15 +183,29 @@ pub(crate) struct BlockReader {
     /// Blank lines before a request line are skipped (RFC 9112 §2.2); a
     /// trailer section, in contrast, may be empty.
     skip_leading_blank_lines: bool,
+    /// A request's lines are read by the RFC's rules as they arrive; a
+    /// response's leniently (a bare LF ends a line, and httparse alone
+    /// judges the block once complete).
+    strict: Option<StrictLines>,
 }
 
 impl BlockReader {
+    /// A response's head.
     pub(crate) fn for_head() -> Self {
         BlockReader { skip_leading_blank_lines: true, ..Default::default() }
     }
 
+    /// A response's trailers.
     pub(crate) fn for_trailers() -> Self {
         BlockReader::default()
+    }
+
+    pub(crate) fn for_request_head() -> Self {
+        BlockReader { strict: Some(StrictLines::request_head()), ..BlockReader::for_head() }
+    }
+
+    pub(crate) fn for_request_trailers() -> Self {
+        BlockReader { strict: Some(StrictLines::trailers()), ..BlockReader::for_trailers() }
     }
 
     /// Bytes of an unfinished block held so far: non-zero once a message
@@ -203,7 +227,7 @@ impl BlockReader {
             let offered = &rest[..rest.len().min(room)];
             let scan_from = self.block.len();
             self.block.extend_from_slice(offered);
-            match self.find_end(scan_from) {
+            match self.find_end(scan_from)? {
                 Some(end) => {
                     taken += end - scan_from;
                     self.block.truncate(end);
@@ -222,9 +246,18 @@ impl BlockReader {
         }
     }
 
+    /// The end of the first empty line that ends in the bytes from
+    /// `scan_from` on, which are checked on the way when strict.
+    fn find_end(&mut self, scan_from: usize) -> Result<Option<usize>, ParseError> {
+        match &mut self.strict {
+            Some(lines) => lines.scan(&self.block, scan_from, &mut self.line_start),
+            None => Ok(self.find_end_leniently(scan_from)),
+        }
+    }
+
     /// The end of the first empty line (`\r\n` or a bare `\n`) that ends
     /// in the bytes from `scan_from` on.
-    fn find_end(&mut self, scan_from: usize) -> Option<usize> {
+    fn find_end_leniently(&mut self, scan_from: usize) -> Option<usize> {
         let mut position = scan_from;
         while let Some(offset) = memchr(b'\n', &self.block[position..]) {
             let newline = position + offset;
@@ -246,6 +279,9 @@ impl BlockReader {
     /// Hands over the block and starts afresh.
     pub(crate) fn take(&mut self) -> Vec<u8> {
         self.line_start = 0;
+        if let Some(lines) = &mut self.strict {
+            lines.reset();
+        }
         std::mem::take(&mut self.block)
     }
 }
@@ -280,12 +316,15 @@ pub(crate) struct BodyReader {
     state: BodyState,
     body: Vec<u8>,
     limits: Limits,
+    /// A request's framing: chunk-size lines and trailers by the RFC's
+    /// rules (see [`super::strict`]).
+    strict: bool,
 }
 
 impl BodyReader {
     /// Refuses at once a `Content-Length` over the limit, before a byte of
     /// the body is read.
-    pub(crate) fn new(framing: Framing, limits: Limits) -> Result<Self, ParseError> {
+    pub(crate) fn new(framing: Framing, limits: Limits, strict: bool) -> Result<Self, ParseError> {
         let state = match framing {
             Framing::Empty | Framing::Length(0) => BodyState::Done,
             Framing::Length(length) if length > limits.max_body_bytes => {
@@ -295,7 +334,7 @@ impl BodyReader {
             Framing::Chunked => BodyState::ChunkSize { line: Vec::new() },
             Framing::UntilClose => BodyState::UntilClose,
         };
-        Ok(BodyReader { state, body: Vec::new(), limits })
+        Ok(BodyReader { state, body: Vec::new(), limits, strict })
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -374,7 +413,7 @@ impl BodyReader {
                 }
                 line.extend_from_slice(&input[..taken]);
                 if complete {
-                    let size = parse_chunk_size_line(line)?;
+                    let size = parse_chunk_size_line(line, self.strict)?;
                     self.state = self.after_chunk_size(size)?;
                 }
                 Ok(taken)
@@ -395,7 +434,8 @@ impl BodyReader {
 
     fn after_chunk_size(&self, size: u64) -> Result<BodyState, ParseError> {
         if size == 0 {
-            return Ok(BodyState::Trailers(BlockReader::for_trailers()));
+            let trailers = if self.strict { BlockReader::for_request_trailers() } else { BlockReader::for_trailers() };
+            return Ok(BodyState::Trailers(trailers));
         }
         // Refused on the announced size, before its data arrives.
         let room = self.limits.max_body_bytes.saturating_sub(self.body.len() as u64);
@@ -425,16 +465,24 @@ fn append_body(body: &mut Vec<u8>, data: &[u8], still_expected: u64) {
 
 /// `1A;name=value\r\n` -> 26. httparse reads the digits and skips the
 /// extensions; it also takes a line with no digits for size 0, and a bare
-/// `\n` ending for more to come, both refused here.
-fn parse_chunk_size_line(line: &[u8]) -> Result<u64, ParseError> {
+/// `\n` ending for more to come, both refused here. When `strict`, the
+/// extensions must also follow the RFC's grammar: httparse takes `2 `,
+/// `2;` and `2;a="b` alike.
+fn parse_chunk_size_line(line: &[u8], strict: bool) -> Result<u64, ParseError> {
     const INVALID: ParseError = ParseError::Malformed("invalid chunk size");
     if !line.first().is_some_and(u8::is_ascii_hexdigit) {
         return Err(INVALID);
     }
-    match httparse::parse_chunk_size(line) {
-        Ok(httparse::Status::Complete((used, size))) if used == line.len() => Ok(size),
-        _ => Err(INVALID),
+    let size = match httparse::parse_chunk_size(line) {
+        Ok(httparse::Status::Complete((used, size))) if used == line.len() => size,
+        _ => return Err(INVALID),
+    };
+    if strict {
+        // Complete means the line ends with CRLF, its only CR and LF.
+        let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        check_chunk_extensions(&line[digits..line.len() - 2])?;
     }
+    Ok(size)
 }
 
 /// Runs an httparse parse with room for the usual number of headers, and
@@ -477,7 +525,7 @@ fn names_other_version(block: &[u8]) -> bool {
     })
 }
 
-fn from_httparse(error: httparse::Error) -> ParseError {
+pub(crate) fn from_httparse(error: httparse::Error) -> ParseError {
     ParseError::Malformed(match error {
         httparse::Error::Version => "invalid version",
         httparse::Error::HeaderName => "invalid header name",
@@ -557,6 +605,9 @@ pub(crate) trait HeadParser {
     type Message;
     fn parse_head(&mut self, block: Vec<u8>) -> Result<Head<Self::Message>, ParseError>;
     fn attach_body(message: &mut Self::Message, body: Vec<u8>);
+    /// Requests are read strictly (see [`super::strict`]); responses
+    /// leniently.
+    const STRICT: bool = false;
     /// The error, if any, when the peer closes between messages.
     fn closed_between_messages(&self) -> Option<ParseError> {
         None
@@ -600,7 +651,7 @@ impl<P: HeadParser> MessageReader<P> {
         MessageReader {
             parser,
             limits,
-            head: BlockReader::for_head(),
+            head: if P::STRICT { BlockReader::for_request_head() } else { BlockReader::for_head() },
             in_body: None,
             state: ReaderState::Messages,
             events: Default::default(),
@@ -675,7 +726,7 @@ impl<P: HeadParser> MessageReader<P> {
         if complete {
             let block = self.head.take();
             if let Head::Message { message, framing, expects_continue, then } = self.parser.parse_head(block)? {
-                let body = BodyReader::new(framing, self.limits)?;
+                let body = BodyReader::new(framing, self.limits, P::STRICT)?;
                 if expects_continue && !body.is_done() {
                     self.events.push_back(Event::ContinueExpected);
                 }
@@ -754,13 +805,35 @@ mod tests {
 
     #[test]
     fn chunk_size_lines() {
-        assert_eq!(parse_chunk_size_line(b"1a\r\n"), Ok(26));
-        assert_eq!(parse_chunk_size_line(b"FF;name=\"v\"\r\n"), Ok(255));
-        assert_eq!(parse_chunk_size_line(b"0 \r\n"), Ok(0));
-        for bad in
-            [&b"\r\n"[..], b";x\r\n", b" 1\r\n", b"1\n", b"1 2\r\n", b"g\r\n", b"1\rx\n", b"11111111111111111\r\n"]
-        {
-            assert!(parse_chunk_size_line(bad).is_err(), "{}", bad.escape_ascii());
+        for strict in [false, true] {
+            assert_eq!(parse_chunk_size_line(b"1a\r\n", strict), Ok(26));
+            assert_eq!(parse_chunk_size_line(b"FF;name=\"v\"\r\n", strict), Ok(255));
+            assert_eq!(parse_chunk_size_line(b"0001 ; a = b\r\n", strict), Ok(1));
+            for bad in [
+                &b"\r\n"[..],
+                b";x\r\n",
+                b" 1\r\n",
+                b"+1\r\n",
+                b"0x1\r\n",
+                b"1\n",
+                b"1;a\n",
+                b"1 2\r\n",
+                b"g\r\n",
+                b"1\rx\n",
+                b"11111111111111111\r\n",
+            ] {
+                assert!(parse_chunk_size_line(bad, strict).is_err(), "{}", bad.escape_ascii());
+            }
+        }
+        // What httparse lets through and only a request's strict reading
+        // refuses (a response's sender is given the benefit of the doubt).
+        for lax in [&b"0 \r\n"[..], b"2;\r\n", b"2 \r\n", b"2;a=\"b\r\n", b"2;a\x01\r\n"] {
+            assert!(parse_chunk_size_line(lax, false).is_ok(), "{}", lax.escape_ascii());
+            assert!(
+                matches!(parse_chunk_size_line(lax, true), Err(ParseError::Malformed(_))),
+                "{}",
+                lax.escape_ascii()
+            );
         }
     }
 
@@ -790,7 +863,7 @@ mod tests {
 
     #[test]
     fn a_body_of_known_length_ends_with_no_slack() {
-        let mut reader = BodyReader::new(Framing::Length(1000), Limits::default()).unwrap();
+        let mut reader = BodyReader::new(Framing::Length(1000), Limits::default(), true).unwrap();
         assert_eq!(reader.feed(b"x"), Ok(1));
         let capacity_after_one_byte = reader.body.capacity();
         assert!(capacity_after_one_byte < 1000, "no reservation of the whole announced size up front");

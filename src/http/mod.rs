@@ -22,6 +22,7 @@ mod incoming;
 pub mod multipart;
 mod outgoing;
 mod server;
+mod strict;
 
 use std::fmt;
 

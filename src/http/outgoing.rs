@@ -141,10 +141,16 @@ impl fmt::Display for InvalidMessage {
 
 impl std::error::Error for InvalidMessage {}
 
-/// `tchar` of RFC 9110 §5.6.2: what a header name or a method is made of.
+/// A token (`1*tchar`, RFC 9110 §5.6.2): what a header name or a method
+/// is made of.
 pub(crate) fn is_token(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b))
+}
+
+/// One byte of a token (RFC 9110 §5.6.2).
+pub(crate) fn is_tchar(byte: u8) -> bool {
     const SYMBOLS: &[u8] = b"!#$%&'*+-.^_`|~";
-    !bytes.is_empty() && bytes.iter().all(|b| b.is_ascii_alphanumeric() || SYMBOLS.contains(b))
+    byte.is_ascii_alphanumeric() || SYMBOLS.contains(&byte)
 }
 
 /// Tab, visible ASCII, space and bytes from 0x80 (RFC 9110 §5.5).

@@ -1,5 +1,78 @@
 //! The server side: requests in ([`RequestParser`]), responses out
 //! ([`serialize_response`]).
+//!
+//! # How strictly requests are read
+//!
+//! Wherever two HTTP/1.1 parsers reading the same bytes could disagree on
+//! where a request ends, this one follows RFC 9112 to the letter and
+//! refuses the request: that disagreement is what request smuggling
+//! exploits, when a front end lets through bytes this server would take
+//! for a second request. httparse tokenizes; the rules it leaves to its
+//! caller are checked around it in `strict.rs`. Each refusal is an error
+//! event, after which the server answers its status and closes the
+//! connection: nothing sent after it is read.
+//!
+//! Refused with 400 ([`ParseError::Malformed`], whose message names the
+//! rule):
+//! - a line of the head or of the trailers ended by a bare LF, and a CR
+//!   not followed by LF. RFC 9112 §2.2 lets a recipient take a bare LF as
+//!   a line end; a server that does sees header lines a front end that
+//!   does not never saw.
+//! - a request line other than `method SP target SP HTTP/d.d` CRLF: a
+//!   method byte outside `tchar`, two spaces, a control byte or a space
+//!   in the target, anything after the version (`GET / HTTP/1.1 `), a
+//!   lower-case `http`; a target that is not UTF-8 (httparse's rule).
+//! - HTTP/0.9, a request line with no version (`GET /`): it announces no
+//!   framing and expects no status line, so 400 rather than 505.
+//! - header lines: obs-fold, i.e. a line starting with SP or HTAB (§5.2);
+//!   whitespace between a name and its colon (§5.1); a name that is not
+//!   a token; a value with a control byte other than HTAB (NUL, DEL, a
+//!   lone CR, ...).
+//! - `Content-Length` that is not all digits (a sign, a space inside,
+//!   empty), that is past 2^64 - 1, or that repeats (as lines or as a
+//!   comma list) with differing values. One value repeated is one length
+//!   (RFC 9110 §8.6).
+//! - `Transfer-Encoding` whose last coding is not `chunked`, or that
+//!   names it twice (`chunked, gzip`, `xchunked`, `gzip`): §6.1 has a
+//!   server answer 400 when chunked is not final. Codings before a final
+//!   chunked (`gzip, chunked`) are accepted; the body is handed over
+//!   still so coded.
+//! - `Content-Length` and `Transfer-Encoding` together. §6.3 would let a
+//!   server go by the chunked framing and close afterwards; refusing is
+//!   what Node.js does by default, and a sender that follows §6.2 never
+//!   sends both.
+//! - `Transfer-Encoding` in an HTTP/1.0 request (§6.1: faulty framing).
+//! - chunk-size lines outside §7.1.1: a size that is not 1*HEXDIG (a
+//!   sign, `0x`, more than 16 digits), whitespace after the size with no
+//!   extension after it (`2 `), an extension with no name (`2;`), an
+//!   unclosed quoted-string (`2;a="b`), any other byte out of the
+//!   grammar. Whitespace around `;` and `=` (BWS) is accepted, as the
+//!   grammar allows. Chunk data not followed by CRLF.
+//!
+//! Refused with 505 ([`ParseError::UnsupportedVersion`]): a well-formed
+//! version other than HTTP/1.0 and HTTP/1.1 (`HTTP/2.0`, `HTTP/5.6`).
+//! `HTTP/1.2` and later 1.x minors, which RFC 9110 §2.5 would have read
+//! as 1.1, are among them: httparse reads 1.0 and 1.1 only.
+//!
+//! When: as soon as the bytes received prove it. The request line is
+//! checked a byte at a time, each header line when its CRLF arrives, the
+//! framing headers at the line that makes them conflict; so a bad request
+//! is answered without waiting for its blank line. Every byte is still
+//! looked at a bounded number of times, however the input is split.
+//!
+//! Kept, as RFC 9110 and 9112 leave them to the server:
+//! - any token as a method (`PURGE`, `MKCALENDAR`, ...), case-sensitive
+//!   and passed on as sent;
+//! - the four target forms: origin (`/a?b`), absolute
+//!   (`http://host/a`, its path taken), authority (`CONNECT host:443`,
+//!   which hands the connection over) and asterisk (`OPTIONS *`);
+//! - raw bytes from 0x80 in the target (UTF-8), and in header values
+//!   (obs-text);
+//! - HTTP/1.0, with keep-alive when it asks for it;
+//! - empty lines (CRLF) before a request line, any number of them (§2.2);
+//! - a request without `Host`, or with two: §3.2 has a server answer
+//!   400, which is not checked here, as nothing in this server depends
+//!   on `Host` (there is no virtual hosting to confuse).
 
 use super::codes::reason_phrase;
 use super::incoming::{
@@ -7,6 +80,7 @@ use super::incoming::{
     content_length, header_spans, parse_with_header_room, transfer_coding, version_keeps_alive,
 };
 use super::outgoing::{COPY_BODY_PIECES_UP_TO, GivenHeaders, InvalidMessage, Outgoing};
+use super::strict::{CHUNKED_NOT_FINAL, CODING_IN_HTTP_1_0, LENGTH_AND_CODING};
 use super::{Limits, ParseError};
 
 /// What a [`RequestParser`] hands over.
@@ -139,19 +213,18 @@ impl Request {
 }
 
 /// Request framing, strictly (RFC 9112 §6.1, §6.3): the ambiguous cases
-/// are the ones request smuggling is made of, so they are refused.
+/// are the ones request smuggling is made of, so they are refused. The
+/// header lines were already checked one by one as they came (in
+/// [`super::strict`]); this is the check of the whole head, and the one
+/// that sees a coding list that never ended with chunked.
 fn request_framing(version_minor: u8, headers: &HeaderList<'_>) -> Result<Framing, ParseError> {
     let length = content_length(headers)?;
     match transfer_coding(headers) {
         TransferCoding::Absent => Ok(length.map_or(Framing::Empty, Framing::Length)),
-        TransferCoding::Chunked if length.is_some() => {
-            Err(ParseError::Malformed("both Content-Length and Transfer-Encoding"))
-        }
-        TransferCoding::Chunked if version_minor == 0 => {
-            Err(ParseError::Malformed("Transfer-Encoding in an HTTP/1.0 request"))
-        }
+        _ if length.is_some() => Err(LENGTH_AND_CODING),
+        _ if version_minor == 0 => Err(CODING_IN_HTTP_1_0),
         TransferCoding::Chunked => Ok(Framing::Chunked),
-        TransferCoding::Other => Err(ParseError::Malformed("transfer coding other than a final chunked")),
+        TransferCoding::Other => Err(CHUNKED_NOT_FINAL),
     }
 }
 
@@ -188,6 +261,8 @@ impl HeadParser for RequestHeads {
     fn parse_head(&mut self, block: Vec<u8>) -> Result<Head<Request>, ParseError> {
         Request::from_head(block)
     }
+
+    const STRICT: bool = true;
 
     fn attach_body(message: &mut Request, body: Vec<u8>) {
         message.body = body;
@@ -356,6 +431,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::http::strict::{BARE_LF, CR_WITHOUT_LF, OBS_FOLD};
     use crate::http::{DateCache, ResponseParser};
 
     fn new_parser() -> RequestParser {
@@ -500,15 +576,34 @@ mod tests {
         assert!(described[3].contains("keep_alive=false"));
     }
 
+    /// Feeds `input` whole, in two pieces split at every byte, and a byte
+    /// at a time: the events must be the same every way. Returns them,
+    /// described.
+    fn same_events_however_split(input: &[u8]) -> Vec<String> {
+        let whole = describe_all(&parse(input));
+        for split in 0..=input.len() {
+            let mut parser = new_parser();
+            parser.feed(&input[..split]);
+            parser.feed(&input[split..]);
+            assert_eq!(describe_all(&events_of(&mut parser)), whole, "{} split at {split}", input.escape_ascii());
+        }
+        let mut parser = new_parser();
+        for byte in input {
+            parser.feed(std::slice::from_ref(byte));
+        }
+        assert_eq!(describe_all(&events_of(&mut parser)), whole, "{} byte by byte", input.escape_ascii());
+        whole
+    }
+
+    /// The one event `input` gives, however split, is this error.
+    fn assert_refused(what: &str, input: &[u8], error: ParseError) {
+        let described = same_events_however_split(input);
+        assert_eq!(described, [format!("{:?}", Event::<Request>::Error(error))], "{what}");
+    }
+
     #[test]
     fn every_split_point_gives_the_same_requests() {
-        let whole = describe_all(&parse(PIPELINE));
-        for split in 0..=PIPELINE.len() {
-            let mut parser = new_parser();
-            parser.feed(&PIPELINE[..split]);
-            parser.feed(&PIPELINE[split..]);
-            assert_eq!(describe_all(&events_of(&mut parser)), whole, "split at {split}");
-        }
+        assert_eq!(same_events_however_split(PIPELINE).len(), 4);
     }
 
     #[test]
@@ -585,9 +680,12 @@ mod tests {
     }
 
     #[test]
-    fn blank_lines_before_a_request_are_skipped_and_bare_newlines_accepted() {
-        let events = parse(b"\r\n\r\n\nGET / HTTP/1.1\nHost: x\n\nGET /2 HTTP/1.1\r\n\r\n");
-        assert_eq!(events.len(), 2, "{events:?}");
+    fn blank_lines_before_a_request_are_skipped() {
+        let input = b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+        assert_eq!(same_events_however_split(input).len(), 2);
+        // CRLF ones only.
+        assert_refused("bare LF", b"\nGET / HTTP/1.1\r\n\r\n", BARE_LF);
+        assert_refused("lone CR", b"\r\rGET / HTTP/1.1\r\n\r\n", CR_WITHOUT_LF);
         let mut parser = new_parser();
         for _ in 0..100_000 {
             parser.feed(b"\r\n");
@@ -753,16 +851,7 @@ mod tests {
             let error = only_error(input);
             assert!(matches!(error, ParseError::Malformed(_)), "{what}: {error:?}");
             assert_eq!(error.status(), 400, "{what}");
-            // Split anywhere, the outcome is the same.
-            for split in 0..=input.len() {
-                let mut parser = new_parser();
-                parser.feed(&input[..split]);
-                parser.feed(&input[split..]);
-                assert!(
-                    matches!(events_of(&mut parser).last(), Some(Event::Error(e)) if *e == error),
-                    "{what} split at {split}"
-                );
-            }
+            assert_refused(what, input, error);
         }
         // A chunk-size line of endless extensions is cut off.
         let mut long = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;".to_vec();
@@ -772,8 +861,178 @@ mod tests {
 
     #[test]
     fn other_http_versions_give_505() {
-        assert_eq!(only_error(b"GET / HTTP/2.0\r\n\r\n"), ParseError::UnsupportedVersion);
-        assert_eq!(only_error(b"GET / HTTP/0.9\r\n\r\n").status(), 505);
+        for version in ["2.0", "0.9", "5.6", "1.2", "9.9"] {
+            let input = format!("GET / HTTP/{version}\r\n\r\n");
+            assert_refused(version, input.as_bytes(), ParseError::UnsupportedVersion);
+        }
+        assert_eq!(ParseError::UnsupportedVersion.status(), 505);
+        // HTTP/0.9 has no version to be unsupported: the line is malformed.
+        let http_0_9 = ParseError::Malformed("request line without an HTTP version (HTTP/0.9)");
+        assert_refused("HTTP/0.9", b"GET /\r\n\r\n", http_0_9);
+        assert_eq!(http_0_9.status(), 400);
+    }
+
+    #[test]
+    fn request_smuggling_vectors_give_400() {
+        const SMUGGLED: &str = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+        let chunked = |chunks: &str| {
+            format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{chunks}{SMUGGLED}")
+        };
+        let headers = |lines: &str| format!("POST / HTTP/1.1\r\nHost: x\r\n{lines}\r\n\r\n{SMUGGLED}");
+        let malformed = ParseError::Malformed;
+        let invalid_length = malformed("invalid Content-Length");
+        let cases: Vec<(&str, String, ParseError)> = vec![
+            ("bare LF between header lines", headers("X: a\nContent-Length: 39"), BARE_LF),
+            ("bare LF after the request line", format!("GET / HTTP/1.1\nHost: x\r\n\r\n{SMUGGLED}"), BARE_LF),
+            ("bare LF as the blank line", format!("GET / HTTP/1.1\r\nHost: x\r\n\n{SMUGGLED}"), BARE_LF),
+            ("bare LF in the trailers", chunked("0\r\nX: 1\n\r\n"), BARE_LF),
+            ("CR alone in a value", headers("X: a\rContent-Length: 39"), CR_WITHOUT_LF),
+            ("CR alone after a value", headers("X: a\r\r\nY: b"), CR_WITHOUT_LF),
+            ("empty chunk extension", chunked("2;\r\nab\r\n0\r\n\r\n"), malformed("empty chunk extension")),
+            (
+                "space after a chunk size",
+                chunked("2 \r\nab\r\n0\r\n\r\n"),
+                malformed("whitespace after the chunk size"),
+            ),
+            ("tab after a chunk size", chunked("2\t\r\nab\r\n0\r\n\r\n"), malformed("whitespace after the chunk size")),
+            (
+                "unbalanced quote in a chunk extension",
+                chunked("2;a=\"b\r\nab\r\n0\r\n\r\n"),
+                malformed("unbalanced quote in a chunk extension"),
+            ),
+            ("chunk size with +", chunked("+2\r\nab\r\n0\r\n\r\n"), malformed("invalid chunk size")),
+            ("chunk size with 0x", chunked("0x2\r\nab\r\n0\r\n\r\n"), malformed("invalid chunk size")),
+            (
+                "overflowing chunk size",
+                chunked("10000000000000002\r\nab\r\n0\r\n\r\n"),
+                malformed("invalid chunk size"),
+            ),
+            ("chunk without CRLF", chunked("2\r\nabc\r\n0\r\n\r\n"), malformed("chunk data not followed by CRLF")),
+            ("chunked, gzip", headers("Transfer-Encoding: chunked, gzip"), CHUNKED_NOT_FINAL),
+            ("chunked then gzip", headers("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip"), CHUNKED_NOT_FINAL),
+            ("xchunked", headers("Transfer-Encoding: xchunked"), CHUNKED_NOT_FINAL),
+            ("chunked twice", headers("Transfer-Encoding: chunked, chunked"), CHUNKED_NOT_FINAL),
+            ("empty coding", headers("Transfer-Encoding: "), CHUNKED_NOT_FINAL),
+            ("length then coding", headers("Content-Length: 3\r\nTransfer-Encoding: chunked"), LENGTH_AND_CODING),
+            ("coding then length", headers("Transfer-Encoding: chunked\r\nContent-Length: 3"), LENGTH_AND_CODING),
+            (
+                "coding in HTTP/1.0",
+                format!("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+                CODING_IN_HTTP_1_0,
+            ),
+            (
+                "space before the colon",
+                headers("Transfer-Encoding : chunked"),
+                malformed("whitespace between a header name and its colon"),
+            ),
+            (
+                "tab before the colon",
+                headers("Content-Length\t: 39"),
+                malformed("whitespace between a header name and its colon"),
+            ),
+            ("obs-fold", headers("X: a\r\n b"), OBS_FOLD),
+            ("obs-fold of a coding", headers("Transfer-Encoding: gzip\r\n\t, chunked"), OBS_FOLD),
+            ("NUL in a name", headers("X\0: a"), malformed("invalid byte in a header name")),
+            ("NUL in a value", headers("X: a\0b"), malformed("invalid byte in a header value")),
+            ("ESC in a value", headers("X: a\x1bb"), malformed("invalid byte in a header value")),
+            ("DEL in a value", headers("X: a\x7fb"), malformed("invalid byte in a header value")),
+            ("length with +", headers("Content-Length: +39"), invalid_length),
+            ("length with -", headers("Content-Length: -39"), invalid_length),
+            ("length with a space inside", headers("Content-Length: 3 9"), invalid_length),
+            ("length in hex", headers("Content-Length: 0x27"), invalid_length),
+            ("overflowing length", headers("Content-Length: 18446744073709551616"), invalid_length),
+            ("differing lengths", headers("Content-Length: 39, 0"), malformed("conflicting Content-Length")),
+            (
+                "differing length lines",
+                headers("Content-Length: 0\r\nContent-Length: 39"),
+                malformed("conflicting Content-Length"),
+            ),
+        ];
+        for (what, input, error) in cases {
+            assert_eq!(error.status(), 400);
+            assert_refused(what, input.as_bytes(), error);
+        }
+    }
+
+    #[test]
+    fn malformed_heads_are_refused_before_their_blank_line() {
+        // None of these sends the blank line: the bytes so far prove the
+        // request bad, and the error is there at once.
+        let malformed = ParseError::Malformed;
+        let cases: &[(&str, &[u8], ParseError)] = &[
+            (
+                "overflowing length",
+                b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n",
+                malformed("invalid Content-Length"),
+            ),
+            (
+                "differing lengths",
+                b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n",
+                malformed("conflicting Content-Length"),
+            ),
+            ("bytes where CRLF is due", b"GET / HTTP/1.1xy", malformed("bytes after the HTTP version")),
+            ("CR without LF", b"GET / HTTP/1.1\r\nHost: x\rY", CR_WITHOUT_LF),
+            ("space after the request line", b"GET / HTTP/1.1 \r\n", malformed("bytes after the HTTP version")),
+            ("HTTP/5.6", b"GET / HTTP/5.6\r\n", ParseError::UnsupportedVersion),
+            ("HTTP/2", b"PRI * HTTP/2.0", ParseError::UnsupportedVersion),
+            ("HTTP/0.9", b"GET /\r\n", malformed("request line without an HTTP version (HTTP/0.9)")),
+            ("bare LF", b"GET / HTTP/1.1\n", BARE_LF),
+            ("TLS on the HTTP port", b"\x16\x03\x01\x02\x00", malformed("request line not starting with a method")),
+            ("two spaces", b"GET  /", malformed("more than one space after the method")),
+            ("control byte in the target", b"GET /\x01", malformed("invalid byte in the request target")),
+            ("obs-fold", b"GET / HTTP/1.1\r\nX: a\r\n b\r\n", OBS_FOLD),
+            (
+                "space before the colon",
+                b"GET / HTTP/1.1\r\nHost : x\r\n",
+                malformed("whitespace between a header name and its colon"),
+            ),
+            (
+                "length and coding",
+                b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n",
+                LENGTH_AND_CODING,
+            ),
+            ("chunked not last", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n", CHUNKED_NOT_FINAL),
+            ("NUL in a value", b"GET / HTTP/1.1\r\nX: \0\r\n", malformed("invalid byte in a header value")),
+        ];
+        for (what, input, error) in cases {
+            assert_refused(what, input, *error);
+        }
+    }
+
+    #[test]
+    fn what_the_rfc_leaves_to_the_server_is_kept() {
+        let one = |input: &[u8]| {
+            let described = same_events_however_split(input);
+            assert_eq!(described.len(), 1, "{described:?}");
+            only_request(input)
+        };
+        for method in ["PURGE", "MKCALENDAR", "M-SEARCH", "lowercase", "X!#$%&'*+-.^_`|~9"] {
+            let request = one(format!("{method} /x HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+            assert_eq!(request.method(), method);
+        }
+        let connect = one(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+        assert_eq!((connect.method(), connect.target(), connect.upgrade), ("CONNECT", &b"example.com:443"[..], true));
+        let options = one(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!((options.method(), options.path()), ("OPTIONS", &b"*"[..]));
+        let utf8 = one("GET /caf\u{e9}/\u{1f600}?q=\u{fc} HTTP/1.1\r\n\r\n".as_bytes());
+        assert_eq!(utf8.path(), "/caf\u{e9}/\u{1f600}".as_bytes());
+        assert_eq!(utf8.query(), Some("q=\u{fc}".as_bytes()));
+        let http_1_0 = one(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        assert_eq!((http_1_0.version(), http_1_0.should_keep_alive), ((1, 0), true));
+        let obs_text = one(b"GET / HTTP/1.1\r\nX: caf\xc3\xa9\t\xff \r\nEmpty:\r\n\r\n");
+        assert_eq!(obs_text.headers().get("x"), Some(&b"caf\xc3\xa9\t\xff"[..]));
+        assert_eq!(obs_text.headers().get("empty"), Some(&b""[..]));
+        let extensions = one(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+              1;name=value\r\na\r\n1;name=\"quoted \\\" value\"\r\nb\r\n1 ; a = b ;c\r\nc\r\n\
+              0;last\r\nTrailer: 1\r\nOther: 2\r\n\r\n");
+        assert_eq!(extensions.body, b"abc");
+        let coded = one(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n");
+        assert_eq!(coded.body, b"z");
+        let repeated_length = one(b"POST / HTTP/1.1\r\nContent-Length: 1, 1\r\ncontent-length: 1\r\n\r\nz");
+        assert_eq!(repeated_length.body, b"z");
+        // Pipelined, with blank lines between.
+        let pipelined = b"GET /1 HTTP/1.1\r\n\r\n\r\nPURGE /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.0\r\n\r\n";
+        assert_eq!(same_events_however_split(pipelined).len(), 3);
     }
 
     #[test]
@@ -884,6 +1143,12 @@ mod tests {
         }
         let Some(Event::Message(request)) = parser.next_event() else { panic!() };
         assert_eq!(request.body.len(), SIZE);
+        // A request line is checked a byte at a time as it comes.
+        let line = format!("GET /{} HTTP/1.1\r\n\r\n", "t".repeat(SIZE));
+        for byte in line.as_bytes() {
+            parser.feed(std::slice::from_ref(byte));
+        }
+        assert!(matches!(parser.next_event(), Some(Event::Message(_))));
         let elapsed = started.elapsed();
         assert!(elapsed < time_budget(Duration::from_millis(500)), "took {elapsed:?}");
     }
