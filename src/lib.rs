@@ -36,6 +36,23 @@ mod timer_queue;
 mod url;
 mod uv_handle;
 
+#[cfg(test)]
+mod proptests;
+
+/// The pure cores that the fuzz targets under `fuzz/` drive, by their own
+/// public API; built only with the `fuzzing` feature and no part of the
+/// Lua module's interface.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::http::{
+        Event, Limits, ParseError, ReplyContext, Request, RequestEvent, RequestParser, Response, ResponseParser,
+        multipart, serialize_request, serialize_response,
+    };
+    pub use crate::split::Inbox;
+    pub use crate::url::{Path, Url, build_path, escape, parse_path, unescape};
+}
+
 use mlua::{Lua, Result, Table, Value};
 
 const MODULE_KEY: &str = "async.module";
