@@ -294,4 +294,46 @@ describe('soundness', function()
       -- Waiting 200 ms must not have burnt the CPU.
       assert.is_true(os.clock() - t0 < 0.1, 'CPU seconds: ' .. (os.clock() - t0))
    end)
+
+   it('refuses to close, read or write descriptors of the loop and its handles', function()
+      assert_ok [[
+         local async = require 'async'
+         local fs = async.fs
+         local server = async.tcp.listen({host = '127.0.0.1', port = 0}, function(c)
+            c.ondata(function(d) c.write(d) end)
+         end)
+         local path = os.tmpname()
+         fs.open(path, 'w', function(mine)
+            local refused, closed_mine = 0, false
+            local pending = 0
+            for fd = 3, 100 do
+               pending = pending + 1
+               local function done(err)
+                  if err and err:find('belongs to the event loop', 1, true) then refused = refused + 1 end
+                  if fd == mine then closed_mine = (err == nil) end
+                  pending = pending - 1
+                  if pending == 0 then
+                     assert(refused >= 3, refused) -- epoll, signal pipe, server, ...
+                     assert(closed_mine, 'our own file could not be closed')
+                     -- The loop still works: an echo through the server.
+                     async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c)
+                        c.ondata(function(d)
+                           assert(d == 'ping')
+                           c.close(); server.close(); os.remove(path)
+                           print('ok')
+                        end)
+                        c.write('ping')
+                     end)
+                  end
+               end
+               if fd ~= mine then
+                  fs.write(fd, 'x', function() end)
+                  fs.ftruncate(fd, 0, function() end)
+               end
+               fs.close(fd, done)
+            end
+         end)
+         async.go()
+      ]]
+   end)
 end)

@@ -411,10 +411,27 @@ fn open(lua: &Lua, args: Args) -> Result<()> {
     })
 }
 
+/// Answers `EBADF` (on the next turn) for a descriptor of the loop or of
+/// an open handle: closing, reading, writing or truncating one of those
+/// under libuv would break the loop (it aborts on a closed epoll fd).
+/// Returns whether it refused.
+fn refused_loop_descriptor(lua: &Lua, fd: c_int, cb: &Function, gives: Gives) -> Result<bool> {
+    let rt = Runtime::of(lua)?;
+    if !rt.owns_descriptor(fd) {
+        return Ok(false);
+    }
+    let message = uv_message(uv::uv_errno_t_UV_EBADF, None) + " (the descriptor belongs to the event loop)";
+    fail_later(&rt, Callback::new(lua, cb.clone())?, gives, message);
+    Ok(true)
+}
+
 /// `fs.close(fd, cb)` -> `cb(err)`.
 fn close(lua: &Lua, args: Args) -> Result<()> {
     let fd = fd_arg(&args, 1)?;
     let cb = args.function(2)?;
+    if refused_loop_descriptor(lua, fd, &cb, Gives::Nothing)? {
+        return Ok(());
+    }
     submit(lua, cb, Place::Nowhere, Gives::Nothing, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`.
         unsafe { uv::uv_fs_close(uv_loop, req, fd, Some(on_done)) }
@@ -431,6 +448,9 @@ fn read(lua: &Lua, args: Args, fs: &Table) -> Result<()> {
         _ => whole_number(&args, 2, "length")?,
     };
     let offset = if at > 3 && !args.get(3).is_nil() { whole_number(&args, 3, "offset")? } else { -1 };
+    if refused_loop_descriptor(lua, fd, &cb, Gives::Data)? {
+        return Ok(());
+    }
     // Linux moves at most this much in one read.
     let length = length.min(0x7fff_f000) as usize;
     let rt = Runtime::of(lua)?;
@@ -460,6 +480,9 @@ fn write(lua: &Lua, args: Args) -> Result<()> {
     let data = args.string(2)?;
     let (at, cb) = callback_arg(&args, 3, 4)?;
     let offset = if at > 3 && !args.get(3).is_nil() { whole_number(&args, 3, "offset")? } else { -1 };
+    if refused_loop_descriptor(lua, fd, &cb, Gives::Written)? {
+        return Ok(());
+    }
     let rt = Runtime::of(lua)?;
     let mut op = Op::new(Callback::new(lua, cb)?, Place::Nowhere, Gives::Written);
     op.bytes = data.as_bytes().to_vec();
@@ -510,6 +533,9 @@ fn ftruncate(lua: &Lua, args: Args) -> Result<()> {
     let fd = fd_arg(&args, 1)?;
     let (at, cb) = callback_arg(&args, 2, 3)?;
     let length = if at > 2 && !args.get(2).is_nil() { whole_number(&args, 2, "length")? } else { 0 };
+    if refused_loop_descriptor(lua, fd, &cb, Gives::Nothing)? {
+        return Ok(());
+    }
     submit(lua, cb, Place::Nowhere, Gives::Nothing, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`.
         unsafe { uv::uv_fs_ftruncate(uv_loop, req, fd, length, Some(on_done)) }

@@ -13,6 +13,7 @@
 //! May touch: the libuv loop, mlua app data, the timer queue (`time.rs`).
 
 use std::cell::{Cell, RefCell};
+use std::ffi::c_int;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -38,6 +39,19 @@ pub struct Runtime {
     /// buffer serves all streams (as Node's slab does): idle connections
     /// hold no read memory.
     read_buffer: *mut u8,
+    /// Descriptors that appeared while the loop was made: its own and
+    /// libuv's process-wide ones (the signal lock pipe), which no field of
+    /// the loop names.
+    startup_fds: Vec<c_int>,
+}
+
+/// The descriptors open in this process now.
+fn open_descriptors() -> Vec<c_int> {
+    let mut fds: Vec<c_int> = std::fs::read_dir("/proc/self/fd")
+        .map(|dir| dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    fds.sort_unstable();
+    fds
 }
 
 const READ_BUFFER_SIZE: usize = 64 * 1024;
@@ -64,8 +78,10 @@ impl Runtime {
         // loop is never freed: it lives as long as the process, because
         // handles may still be registered with it when the Lua state closes.
         let uv_loop = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<uv::uv_loop_t>() }));
+        let before = open_descriptors();
         // SAFETY: `uv_loop` is a fresh, exclusively owned allocation.
         let rc = unsafe { uv::uv_loop_init(uv_loop) };
+        let startup_fds = open_descriptors().into_iter().filter(|fd| before.binary_search(fd).is_err()).collect();
         if rc != 0 {
             return fail(crate::errors::uv_message(rc, None));
         }
@@ -78,6 +94,7 @@ impl Runtime {
             open: RefCell::new(BTreeMap::new()),
             // Never freed, like the loop: it lives as long as the process.
             read_buffer: Box::into_raw(vec![0u8; READ_BUFFER_SIZE].into_boxed_slice()) as *mut u8,
+            startup_fds,
         })
     }
 
@@ -119,6 +136,33 @@ impl Runtime {
         // SAFETY: the loop is initialised and lives as long as the process.
         unsafe { uv::uv_update_time(self.uv_loop) };
         self.now()
+    }
+
+    /// Whether `fd` belongs to the loop or to one of its open handles: then
+    /// `fs.close` and the other descriptor calls must not touch it (closing
+    /// the epoll descriptor or the signal pipe under libuv aborts it).
+    pub fn owns_descriptor(&self, fd: c_int) -> bool {
+        if fd < 0 {
+            return false;
+        }
+        if self.startup_fds.contains(&fd) {
+            return true;
+        }
+        // SAFETY: the loop is initialised and lives as long as the process;
+        // its fields and watcher array are read on the loop's own thread,
+        // outside any libuv call. `watchers` has `nwatchers` entries.
+        unsafe {
+            let l = &*self.uv_loop;
+            if fd == l.backend_fd || l.signal_pipefd.contains(&fd) || fd == l.async_wfd || fd == l.async_io_watcher.fd || fd == l.inotify_fd {
+                return true;
+            }
+            if (fd as u32) < l.nwatchers && !l.watchers.is_null() && !(*l.watchers.add(fd as usize)).is_null() {
+                return true;
+            }
+            let mut probe = (fd, false);
+            uv::uv_walk(self.uv_loop, Some(fileno_is), &mut probe as *mut (c_int, bool) as *mut std::ffi::c_void);
+            probe.1
+        }
     }
 
     /// Runs one callback into Lua. An error (or a panic) is kept for
@@ -196,6 +240,18 @@ impl Runtime {
         match self.failure.borrow_mut().take() {
             Some(error) => Err(boundary::reraise(error)),
             None => Ok(()),
+        }
+    }
+}
+
+extern "C" fn fileno_is(handle: *mut uv::uv_handle_t, arg: *mut std::ffi::c_void) {
+    // SAFETY: `arg` is the `(fd, found)` pair of `owns_descriptor`, alive
+    // for the uv_walk call; `handle` is a live handle of the loop.
+    unsafe {
+        let probe = &mut *(arg as *mut (c_int, bool));
+        let mut fd: uv::uv_os_fd_t = -1;
+        if uv::uv_fileno(handle, &mut fd) == 0 && fd == probe.0 {
+            probe.1 = true;
         }
     }
 }
