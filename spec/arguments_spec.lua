@@ -36,6 +36,24 @@ local function functions()
 end
 
 describe('every function given wrong arguments', function()
+   -- Some calls succeed with a number as a path (writeFile(-1, ...) writes
+   -- a file named "-1"): they run in a temporary folder, never the checkout.
+   local ffi = require 'ffi'
+   pcall(ffi.cdef, 'int chdir(const char *path); char *getcwd(char *buf, size_t size);')
+   local home, scratch
+   setup(function()
+      local buf = ffi.new('char[4096]')
+      home = ffi.string(ffi.C.getcwd(buf, 4096))
+      scratch = os.tmpname()
+      os.remove(scratch)
+      assert(os.execute('mkdir ' .. scratch) == 0)
+      assert(ffi.C.chdir(scratch) == 0)
+   end)
+   teardown(function()
+      assert(ffi.C.chdir(home) == 0)
+      os.execute('rm -rf ' .. scratch)
+   end)
+
    it('works or raises a plain string error', function()
       local bad, calls = {}, 0
       for _, entry in ipairs(functions()) do

@@ -458,7 +458,7 @@ fn body_pieces(lua: &Lua, args: &Args) -> Result<Vec<LuaString>> {
     match args.get(1) {
         // A long array is joined as it is read: holding each piece as an
         // mlua value would use up mlua's slots for values held by Rust.
-        Value::Table(list) if list.raw_len() > 256 => {
+        Value::Table(list) if list.raw_len() > crate::stream::MAX_HELD_PIECES => {
             let mut joined = Vec::new();
             for value in list.sequence_values::<Value>() {
                 match value? {

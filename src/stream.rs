@@ -859,7 +859,7 @@ enum Piece {
 /// Past this many pieces an array is joined into one buffer as it is read:
 /// holding every piece as an mlua value would use up mlua's few thousand
 /// slots for values held by Rust (a write of 100,000 strings failed so).
-const MAX_HELD_PIECES: usize = 256;
+pub(crate) const MAX_HELD_PIECES: usize = 256;
 
 /// A write's data as read from its argument.
 enum Data {

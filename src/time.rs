@@ -169,11 +169,6 @@ impl TimerQueue {
     /// next one. Timers armed meanwhile wait for the next loop iteration.
     fn fire(&self, rt: &Runtime) {
         self.armed.set(None);
-        if rt.failing() {
-            // A callback failed in this turn of the loop: the due timers
-            // wait for the next `go()`, whose first turn fires them.
-            return self.rearm(rt);
-        }
         let (Some(lua), Some(side)) = (rt.lua(), self.lua_side.get()) else { return };
         let now = rt.now();
         let limit = self.queue.borrow().next_order();
@@ -206,8 +201,9 @@ impl TimerQueue {
             }
             lua_raw::push_traceback(state);
             loop {
-                // A callback failed through the runtime (a deferred call):
-                // the rest wait for the next `go()`.
+                // A callback failed in this turn (here or elsewhere): the
+                // due timers wait for the next `go()`, whose first turn
+                // fires them (the driver is rearmed below).
                 if rt.failing() {
                     return None;
                 }
