@@ -336,4 +336,48 @@ describe('soundness', function()
          async.go()
       ]]
    end)
+   it('lets user fields on a connection shadow none of the methods the module itself calls', function()
+      assert_ok [[
+         local async = require 'async'
+         local trap = function() error('the module called a user field') end
+         local function shadow(object)
+            for _, name in ipairs(async.handle.methods) do object[name] = trap end
+         end
+         local big = string.rep('b', 4 * 1024 * 1024)
+         local server = async.http.listen({host = '127.0.0.1', port = 0}, function(req, res, client)
+            shadow(client)
+            if req.url.path == '/big' then res(big, {}) else res('ok', {}) end
+         end, {keepAliveTimeout = 200})
+         local json = async.json.listen({host = '127.0.0.1', port = 0}, function(message, reply, client)
+            shadow(client)
+            reply({n = message.n})
+         end)
+         local answers, received, replies = 0, 0, 0
+         local conn = async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c)
+            c.ondata(function(chunk)
+               received = received + #chunk
+               local _, n = chunk:gsub('HTTP/1.1 200', '')
+               answers = answers + n
+            end)
+            -- Pipelined, the second's response is big: the server pauses
+            -- reading and waits for the drain.
+            c.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\n')
+            for i = 1, 30 do c.write('GET /c HTTP/1.1\r\nHost: x\r\n\r\n') end
+            -- The keep-alive timeout then closes the connection: onend.
+            c.onend(function() server.close() end)
+         end)
+         local client; client = async.json.connect({host = '127.0.0.1', port = json.sockname.port}, function()
+            client.receive(function(m)
+               replies = replies + 1
+               if m.n == 3 then client.close(); json.close() end
+            end)
+            for n = 1, 3 do client.send({n = n}) end
+         end)
+         async.go()
+         assert(answers == 32, answers)
+         assert(received > #big, received)
+         assert(replies == 3, replies)
+         print('ok')
+      ]]
+   end)
 end)

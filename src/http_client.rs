@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
-use mlua::{Function, Lua, LuaString, MultiValue, RegistryKey, Result, Table, Value};
+use mlua::{Function, Lua, RegistryKey, Result, Table, Value};
 
 use crate::runtime::Runtime;
 use crate::address::{Domain, domain_of};
@@ -32,6 +32,7 @@ use crate::boundary::{self, Args};
 use crate::http::{Limits, Response, ResponseParser, serialize_request};
 use crate::http_server::{header_table_pairs, headers_table};
 use crate::socket_ref::SocketRef;
+use crate::stream::{Consumer, Stream};
 use crate::uv_handle::{self, HandleState};
 
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
@@ -223,6 +224,28 @@ impl Conn {
     }
 }
 
+/// A connection reads its socket as the stream's consumer.
+impl Consumer for Conn {
+    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
+        self.on_data(lua, bytes)
+    }
+    fn end(self: Rc<Self>, lua: &Lua) -> Result<()> {
+        self.on_end(lua)
+    }
+    fn error(self: Rc<Self>, lua: &Lua, message: &str) -> Result<bool> {
+        self.fail(lua, message.to_string())?;
+        Ok(true)
+    }
+    fn timeout(self: Rc<Self>, lua: &Lua) -> Result<()> {
+        let ms = self.exchange.borrow().as_ref().map_or(0, |e| e.outgoing.timeout);
+        // A timed-out request is never retried.
+        if let Some(exchange) = self.exchange.borrow_mut().as_mut() {
+            exchange.reused = false;
+        }
+        self.fail(lua, format!("ETIMEDOUT: no progress for {ms} ms"))
+    }
+}
+
 /// A new connection to `outgoing`'s place, with its handlers.
 fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Result<Rc<Conn>> {
     let domain = Domain { host: outgoing.host.clone(), port: outgoing.port, backlog: None };
@@ -236,21 +259,6 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
         broken: Cell::new(false),
     });
     let this = conn.clone();
-    let on_data = Runtime::handler(lua, move |lua, chunk: LuaString| this.on_data(lua, &chunk.as_bytes()))?;
-    let this = conn.clone();
-    let on_end = Runtime::handler(lua, move |lua, ()| this.on_end(lua))?;
-    let this = conn.clone();
-    let on_err = Runtime::handler(lua, move |lua, message: String| this.fail(lua, message))?;
-    let this = conn.clone();
-    let on_timeout = Runtime::handler(lua, move |lua, _: MultiValue| {
-        let ms = this.exchange.borrow().as_ref().map_or(0, |e| e.outgoing.timeout);
-        // A timed-out request is never retried.
-        if let Some(exchange) = this.exchange.borrow_mut().as_mut() {
-            exchange.reused = false;
-        }
-        this.fail(lua, format!("ETIMEDOUT: no progress for {ms} ms"))
-    })?;
-    let this = conn.clone();
     let on_closed = Runtime::handler(lua, move |lua, ()| {
         this.pool.remove(&this);
         this.socket.release();
@@ -261,10 +269,10 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
         Ok(())
     })?;
     uv_handle::when_closed(lua, &object, on_closed)?;
-    object.get::<Function>("onerr")?.call::<()>(on_err)?;
-    object.get::<Function>("onend")?.call::<()>(on_end)?;
-    object.get::<Function>("setTimeout")?.call::<()>((0, on_timeout))?;
-    object.get::<Function>("ondata")?.call::<()>(on_data)?;
+    // The stream itself, never methods the user may have replaced.
+    if let Some(stream) = uv_handle::state_of::<Stream>(&object)? {
+        stream.set_consumer(conn.clone());
+    }
     Ok(conn)
 }
 

@@ -27,7 +27,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::{CStr, c_char, c_int};
 use std::rc::Rc;
 
-use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
+use mlua::{Function, Lua, LuaString, Result, Table, Value, ffi};
 
 use crate::boundary::{self, Args};
 use crate::handle;
@@ -35,6 +35,7 @@ use crate::lua_raw;
 use crate::http::{self, CONTINUE_RESPONSE, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart};
 use crate::runtime::Runtime;
 use crate::socket_ref::SocketRef;
+use crate::stream::{Consumer, Stream};
 use crate::uv_handle;
 
 /// Requests of one connection dispatched to the handler and not yet
@@ -676,6 +677,23 @@ unsafe fn push_request(state: *mut ffi::lua_State, request: &Request, names: &[u
     }
 }
 
+/// A connection reads its socket as the stream's consumer.
+impl Consumer for Conn {
+    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
+        self.on_data(lua, bytes)
+    }
+    /// A peer that resets is ordinary for a server: no report on stderr.
+    fn error(self: Rc<Self>, _: &Lua, _: &str) -> Result<bool> {
+        Ok(true)
+    }
+    fn drain(self: Rc<Self>, lua: &Lua) -> Result<()> {
+        self.on_drain(lua)
+    }
+    fn timeout(self: Rc<Self>, lua: &Lua) -> Result<()> {
+        self.time_out(lua)
+    }
+}
+
 /// A new connection: its state, and its reading wired to it.
 fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     let id = shared.next_conn.get();
@@ -697,23 +715,6 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     client.raw_set(handle::private_key(&HANDLER), &shared.handler)?;
     client.raw_set(handle::private_key(&RESPOND), respond_function(lua, &conn)?)?;
     let weak = Rc::downgrade(&conn);
-    let sink: crate::stream::Sink = Rc::new(move |lua, bytes| match weak.upgrade() {
-        Some(conn) => conn.on_data(lua, bytes),
-        None => Ok(()),
-    });
-    let weak = Rc::downgrade(&conn);
-    let on_timeout = Runtime::handler(lua, move |lua, _: MultiValue| match weak.upgrade() {
-        Some(conn) => conn.time_out(lua),
-        None => Ok(()),
-    })?;
-    let weak = Rc::downgrade(&conn);
-    let on_drain = Runtime::handler(lua, move |lua, ()| match weak.upgrade() {
-        Some(conn) => conn.on_drain(lua),
-        None => Ok(()),
-    })?;
-    // A peer that resets is ordinary for a server: no report on stderr.
-    let on_err = Runtime::handler(lua, |_, _: MultiValue| Ok(()))?;
-    let weak = Rc::downgrade(&conn);
     let on_closed = Runtime::handler(lua, move |_, ()| {
         if let Some(conn) = weak.upgrade() {
             conn.stopped.set(true);
@@ -724,12 +725,11 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
         Ok(())
     })?;
     uv_handle::when_closed(lua, &client, on_closed)?;
-    client.get::<Function>("onerr")?.call::<()>(on_err)?;
-    client.get::<Function>("ondrain")?.call::<()>(on_drain)?;
-    client.get::<Function>("setTimeout")?.call::<()>((shared.options.keep_alive_timeout, on_timeout))?;
-    // Bytes go straight to the connection's parser: no Lua string of them.
-    if let Some(stream) = uv_handle::state_of::<crate::stream::Stream>(&client)? {
-        stream.set_sink(sink);
+    // Bytes go straight to the connection's parser: no Lua string of them,
+    // and no method looked up on the object (the user may replace them).
+    if let Some(stream) = uv_handle::state_of::<Stream>(&client)? {
+        stream.set_idle_timeout(shared.options.keep_alive_timeout)?;
+        stream.set_consumer(conn);
     }
     Ok(())
 }

@@ -2,14 +2,18 @@
 //! TCP (tcp.rs), one message per line, with `json.encode`/`json.decode`
 //! (json.rs) for the mapping.
 //!
-//! Lines are cut by the stream's `onsplitdata('\n')`, so many messages in
-//! one read and one message over many reads both work; a trailing `\r` and
-//! empty lines are ignored. A peer that sends a line that is not JSON is
-//! disconnected (that connection only); the server goes on. Messages that
-//! reach a client before it called `receive` wait for it, in order.
+//! A peer reads its socket as the stream's `Consumer` and cuts lines
+//! itself, so many messages in one read and one message over many reads
+//! both work; a trailing `\r` and empty lines are ignored. A peer that
+//! sends a line that is not JSON is disconnected (that connection only);
+//! the server goes on. So is one that sends more than `maxLineSize` bytes
+//! (an option of `listen` and `connect`, 16 MiB by default) without a
+//! newline, with a "line too long" error on its socket (`onerr`, else
+//! stderr). Messages that reach a client before it called `receive` wait
+//! for it, in order.
 //!
-//! May touch: TCP sockets through their Lua methods; the Lua objects of
-//! JSON servers and clients.
+//! May touch: TCP sockets through their stream state (stream.rs); the Lua
+//! objects of JSON servers and clients.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -20,6 +24,8 @@ use mlua::{Function, Lua, LuaString, RegistryKey, Result, Table, Value};
 use crate::runtime::Runtime;
 use crate::boundary::{self, Args};
 use crate::socket_ref::SocketRef;
+use crate::split::{Inbox, TooLong};
+use crate::stream::{self, Consumer, Stream};
 use crate::uv_handle;
 
 /// One JSON connection, either side. Lua values are kept as registry
@@ -37,10 +43,51 @@ struct Peer {
     /// A server peer answers through `reply`; a client's receiver gets the
     /// message alone.
     server: bool,
+    /// Bytes of the line being received.
+    inbox: RefCell<Inbox>,
+    max_line: usize,
+}
+
+impl Consumer for Peer {
+    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
+        self.inbox.borrow_mut().push(bytes);
+        loop {
+            let line = match self.inbox.borrow_mut().next_bounded(b"\n", self.max_line) {
+                Ok(Some(line)) => lua.create_string(line)?,
+                Ok(None) => return Ok(()),
+                Err(TooLong) => {
+                    let Some(object) = self.socket.get() else { return Ok(()) };
+                    let Some(stream) = uv_handle::state_of::<Stream>(&object)? else { return Ok(()) };
+                    return stream.fail(lua, &object, stream::line_too_long(self.max_line));
+                }
+            };
+            if !self.is_open()? {
+                return Ok(());
+            }
+            self.on_line(lua, &line.as_bytes())?;
+        }
+    }
+
+    /// A last message without its newline.
+    fn end(self: Rc<Self>, lua: &Lua) -> Result<()> {
+        let rest = self.inbox.borrow_mut().take_all();
+        if rest.is_empty() { Ok(()) } else { self.on_line(lua, &rest) }
+    }
+}
+
+/// The options of `listen` and `connect`.
+fn max_line_option(options: Option<Table>) -> Result<usize> {
+    let Some(options) = options else { return Ok(stream::DEFAULT_MAX_LINE) };
+    match options.get::<Value>("maxLineSize")? {
+        Value::Nil => Ok(stream::DEFAULT_MAX_LINE),
+        Value::Integer(n) if n > 0 => Ok(n as usize),
+        Value::Number(n) if n >= 1.0 => Ok(n.min(usize::MAX as f64) as usize),
+        other => boundary::fail(format!("maxLineSize: a positive number of bytes expected, got {}", other.type_name())),
+    }
 }
 
 impl Peer {
-    fn new(lua: &Lua, object: &Table, receiver: Option<Function>, server: bool) -> Result<Rc<Peer>> {
+    fn new(lua: &Lua, object: &Table, receiver: Option<Function>, server: bool, max_line: usize) -> Result<Rc<Peer>> {
         let json: Table = lua.named_registry_value::<Table>("async.module")?.get("json")?;
         let peer = Rc::new(Peer {
             socket: SocketRef::new(lua, object)?,
@@ -49,9 +96,9 @@ impl Peer {
             receiver: RefCell::new(receiver.map(|f| lua.create_registry_value(f)).transpose()?),
             waiting: RefCell::new(VecDeque::new()),
             server,
+            inbox: RefCell::new(Inbox::default()),
+            max_line,
         });
-        let this = peer.clone();
-        let on_line = Runtime::handler(lua, move |lua, line: LuaString| this.on_line(lua, &line.as_bytes()))?;
         let this = peer.clone();
         let on_closed = Runtime::handler(lua, move |_, ()| {
             this.socket.release();
@@ -60,8 +107,15 @@ impl Peer {
             Ok(())
         })?;
         uv_handle::when_closed(lua, object, on_closed)?;
-        object.get::<Function>("onsplitdata")?.call::<()>(("\n", on_line))?;
+        if let Some(stream) = uv_handle::state_of::<Stream>(object)? {
+            stream.set_consumer(peer.clone());
+        }
         Ok(peer)
+    }
+
+    /// Whether the socket still takes messages.
+    fn is_open(&self) -> Result<bool> {
+        Ok(self.socket.with_stream(|stream| !stream.is_closing())?.unwrap_or(false))
     }
 
     /// Writes `value` as one line; false once the socket is closed.
@@ -107,24 +161,27 @@ impl Peer {
     }
 }
 
-/// `json.listen(domain, cb)` -> server; `cb(request, reply, client)` per
-/// message.
+/// `json.listen(domain, cb, [options])` -> server; `cb(request, reply,
+/// client)` per message.
 fn listen(lua: &Lua, args: Args) -> Result<Table> {
     let domain = crate::tcp::domain(lua, &args, "0.0.0.0")?;
     let callback = args.function(2)?;
+    let max_line = max_line_option(args.opt_table(3)?)?;
     let on_connection = Runtime::handler(lua, move |lua, client: Table| {
-        Peer::new(lua, &client, Some(callback.clone()), true).map(drop)
+        Peer::new(lua, &client, Some(callback.clone()), true, max_line).map(drop)
     })?;
     crate::tcp::listen_with(lua, &domain, on_connection)
 }
 
-/// `json.connect(domain, cb)` -> client; `cb(client)` once connected, with
-/// `client.send(value)`, `client.receive(fn)`, `client.close()`.
+/// `json.connect(domain, cb, [options])` -> client; `cb(client)` once
+/// connected, with `client.send(value)`, `client.receive(fn)`,
+/// `client.close()`.
 fn connect(lua: &Lua, args: Args) -> Result<Table> {
     let domain = crate::tcp::domain(lua, &args, "127.0.0.1")?;
     let callback = args.opt_function(2)?;
+    let max_line = max_line_option(args.opt_table(3)?)?;
     let client = crate::tcp::connect_with(lua, &domain, callback)?;
-    let peer = Peer::new(lua, &client, None, false)?;
+    let peer = Peer::new(lua, &client, None, false, max_line)?;
     let this = peer.clone();
     client.raw_set("send", boundary::function(lua, "send", move |lua, args: Args| this.send(lua, args.get(1)))?)?;
     let this = peer;

@@ -35,7 +35,7 @@ use crate::boundary::{self, Args};
 use crate::errors::uv_message;
 use crate::handle::{Class, Method};
 use crate::runtime::Runtime;
-use crate::stream::{self, Stream};
+use crate::stream::{self, Consumer, Stream};
 use crate::uv_handle::{self, HandleState, Tie};
 
 static PROCESS: Class = Class { kind: "process", methods: &[PROCESS_METHODS], lua_methods: None };
@@ -467,6 +467,17 @@ fn onclose(lua: &Lua, args: Args) -> Result<MultiValue> {
 
 // ---- functions ----
 
+/// What `exec` collects of a child's standard output.
+#[derive(Default)]
+struct Output(RefCell<Vec<u8>>);
+
+impl Consumer for Output {
+    fn data(self: Rc<Self>, _: &Lua, bytes: &[u8]) -> Result<()> {
+        self.0.borrow_mut().extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
 /// `(path, [args], [cb])`: the path, the args table and the function,
 /// `args` may be left out (`exec('ls', cb)`, as fiber.sync calls it).
 fn split_args(args: &Args) -> Result<(LuaString, Option<Table>, Option<Function>)> {
@@ -511,16 +522,13 @@ fn exec(lua: &Lua, args: Args) -> Result<MultiValue> {
             return Ok(MultiValue::new());
         }
     };
-    let output = Rc::new(RefCell::new(Vec::<u8>::new()));
-    let collected = output.clone();
-    let collect = Runtime::handler(lua, move |_, chunk: LuaString| {
-        collected.borrow_mut().extend_from_slice(&chunk.as_bytes());
-        Ok(())
-    })?;
+    let output = Rc::new(Output::default());
     let stdout: Table = object.raw_get("stdout")?;
-    stdout.get::<Function>("ondata")?.call::<()>(collect)?;
+    if let Some(stream) = uv_handle::state_of::<Stream>(&stdout)? {
+        stream.set_consumer(output.clone());
+    }
     let done = Runtime::handler(lua, move |lua, (status, signal): (Value, Value)| {
-        let text = lua.create_string(&*output.borrow())?;
+        let text = lua.create_string(&*output.0.borrow())?;
         callback.call::<()>((text, status, signal))
     })?;
     object.raw_set(key(&ON_DONE), done)?;

@@ -6,9 +6,16 @@
 //! line arriving in 64 KiB chunks is scanned once, not once per chunk (the
 //! original re-joined and re-split everything it had on every read).
 //!
+//! A reader that waits for a separator names a limit (`next_bounded`): a
+//! peer that never sends one cannot make the buffer grow without end.
+//!
 //! Pure Rust: no Lua, no libuv.
 
 use memchr::memmem;
+
+/// The piece being cut is longer than the reader's limit.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooLong;
 
 #[derive(Default)]
 pub struct Inbox {
@@ -79,6 +86,23 @@ impl Inbox {
             }
         }
     }
+
+    /// `next_piece`, for a reader that takes pieces of at most `limit`
+    /// bytes: a longer piece, whole or still waiting for its separator, is
+    /// `TooLong` (and stays buffered: the caller drops the stream).
+    pub fn next_bounded(&mut self, separator: &[u8], limit: usize) -> Result<Option<&[u8]>, TooLong> {
+        let start = self.start;
+        match self.next_piece(separator).map(<[u8]>::len) {
+            Some(len) if len > limit => {
+                self.start = start;
+                self.scanned = start;
+                Err(TooLong)
+            }
+            Some(len) => Ok(Some(&self.bytes[start..start + len])),
+            None if self.len() > limit => Err(TooLong),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +166,23 @@ mod tests {
         inbox.push(b"\n");
         assert_eq!(inbox.next_piece(b"\n").map(|p| p.len()), Some(800 * 64 * 1024));
         assert!(started.elapsed().as_secs_f64() < 2.0, "took {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_bounded_reader_refuses_longer_pieces_whole_or_unfinished() {
+        let mut inbox = Inbox::default();
+        inbox.push(b"12345\n123456\n");
+        assert_eq!(inbox.next_bounded(b"\n", 5), Ok(Some(&b"12345"[..])));
+        assert_eq!(inbox.next_bounded(b"\n", 5), Err(TooLong));
+        let mut inbox = Inbox::default();
+        inbox.push(b"12345");
+        assert_eq!(inbox.next_bounded(b"\n", 5), Ok(None));
+        inbox.push(b"6");
+        assert_eq!(inbox.next_bounded(b"\n", 5), Err(TooLong));
+        // Unlimited readers see what next_piece sees.
+        inbox.push(b"\nx");
+        assert_eq!(inbox.next_bounded(b"\n", usize::MAX), Ok(Some(&b"123456"[..])));
+        assert_eq!(inbox.next_bounded(b"\n", usize::MAX), Ok(None));
     }
 
     #[test]

@@ -14,15 +14,24 @@
 //! stops the loop); a stream's own failure (reset, broken pipe) goes to its
 //! `onerr` handler or stderr and closes that stream only.
 //!
-//! Protocols written in Rust over a socket (http_server.rs, http_client.rs)
-//! call `write`, `set_idle_timeout`, `close_gracefully` and `destroy`
-//! directly, without going through Lua.
+//! Protocols written in Rust over a stream (the HTTP server and client,
+//! JSON-lines peers, `exec`'s output) read it as a `Consumer`: the stream
+//! calls the trait's methods with bytes, end, errors, drain and idle
+//! timeouts, and the protocol calls `write`, `set_paused`,
+//! `set_idle_timeout`, `close_gracefully` and `destroy` back — Rust to Rust,
+//! never through the Lua object, whose fields the user may have replaced.
+//!
+//! Readers that wait for a separator (`onsplitdata`, `readsplit`,
+//! `readline`) hold at most `max_line` bytes of an unfinished piece
+//! (`setMaxLineSize`, 16 MiB by default): past it the stream fails with a
+//! clear error instead of buffering a peer's endless line.
 //!
 //! May touch: libuv streams and their requests; the stream's Lua object.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 use std::net::SocketAddr;
+use std::rc::Rc;
 
 use libuv_sys2 as uv;
 use mlua::{AnyUserData, BorrowedBytes, Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
@@ -34,12 +43,22 @@ use crate::handle::Method;
 use crate::lua_raw;
 use crate::request::{Callback, Request};
 use crate::runtime::Runtime;
-use crate::split::Inbox;
+use crate::split::{Inbox, TooLong};
 use crate::uv_handle::{self, HandleState, Tie};
 
 /// Bytes queued for writing past which `write` returns false, and bytes
-/// buffered for fiber reads past which reading pauses.
+/// buffered for fiber reads past which reading pauses (unless a fiber
+/// waits for a separator).
 const HIGH_WATER: usize = 64 * 1024;
+
+/// The longest piece a separator reader buffers unless `setMaxLineSize`
+/// says otherwise.
+pub const DEFAULT_MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// The error of a stream whose reader waited for a separator too long.
+pub fn line_too_long(limit: usize) -> String {
+    format!("line too long: more than {limit} bytes without a separator (see setMaxLineSize)")
+}
 
 /// How arriving data reaches Lua.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -56,13 +75,34 @@ enum Mode {
     Fiber,
     /// `syncraw()`: the same, `read()` giving buffers.
     FiberRaw,
-    /// A Rust consumer (`set_sink`): the HTTP server's connections.
-    Sink,
+    /// A Rust `Consumer` (`set_consumer`).
+    Consumer,
 }
 
-/// A Rust consumer of a stream's bytes, called with each chunk as it
-/// arrives: no Lua string is made of them.
-pub type Sink = std::rc::Rc<dyn Fn(&Lua, &[u8]) -> Result<()>>;
+/// A protocol written in Rust that reads a stream: each chunk reaches it as
+/// bytes, with no Lua string made of them, and the stream's events reach
+/// it before (and whatever) the Lua handlers of the object say. The stream
+/// holds it until the stream is closed.
+pub trait Consumer {
+    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()>;
+    /// The peer finished writing; the stream is closing gracefully.
+    fn end(self: Rc<Self>, _lua: &Lua) -> Result<()> {
+        Ok(())
+    }
+    /// A read or write failed; the stream is closing. True if the error is
+    /// handled: else it goes to `onerr`, or stderr.
+    fn error(self: Rc<Self>, _lua: &Lua, _message: &str) -> Result<bool> {
+        Ok(false)
+    }
+    /// What was queued for writing is written.
+    fn drain(self: Rc<Self>, _lua: &Lua) -> Result<()> {
+        Ok(())
+    }
+    /// Nothing was read or written for the idle timeout.
+    fn timeout(self: Rc<Self>, _lua: &Lua) -> Result<()> {
+        Ok(())
+    }
+}
 
 pub struct Stream {
     tie: Tie,
@@ -129,9 +169,14 @@ struct Buffers {
     /// Bytes read and not yet taken (split and fiber modes).
     inbox: Inbox,
     separator: Vec<u8>,
+    /// `setMaxLineSize`; 0 for `DEFAULT_MAX_LINE`.
+    max_line: usize,
+    /// A fiber waits in `readsplit` for a separator: reading goes on past
+    /// the high-water mark (up to `max_line`), or it could never arrive.
+    awaiting_separator: bool,
     /// Writes made before the connect finished.
     early_writes: Vec<Written>,
-    sink: Option<Sink>,
+    consumer: Option<Rc<dyn Consumer>>,
 }
 
 /// A write waiting for libuv: its bytes and its callback.
@@ -146,6 +191,8 @@ impl HandleState for Stream {
     }
 
     fn closed(&self, lua: &Lua, object: &Table) -> Result<()> {
+        // The consumer holds the object (through its SocketRef): let go.
+        drop(self.buffers.borrow_mut().as_mut().and_then(|b| b.consumer.take()));
         // Writes held for a connect that never happened.
         let early = self.take_early_writes();
         for written in early {
@@ -200,6 +247,23 @@ impl Stream {
         self.buffers.borrow().as_ref().map_or(0, |b| b.inbox.len())
     }
 
+    fn max_line(&self) -> usize {
+        match self.buffers.borrow().as_ref().map_or(0, |b| b.max_line) {
+            0 => DEFAULT_MAX_LINE,
+            n => n,
+        }
+    }
+
+    fn awaiting_separator(&self) -> bool {
+        self.buffers.borrow().as_ref().is_some_and(|b| b.awaiting_separator)
+    }
+
+    /// The consumer, cloned so that no borrow is held while it runs (it may
+    /// write to, pause or close this stream).
+    fn consumer(&self) -> Option<Rc<dyn Consumer>> {
+        self.buffers.borrow().as_ref().and_then(|b| b.consumer.clone())
+    }
+
     fn take_early_writes(&self) -> Vec<Written> {
         self.buffers.borrow_mut().as_mut().map(|b| std::mem::take(&mut b.early_writes)).unwrap_or_default()
     }
@@ -237,7 +301,9 @@ impl Stream {
             && !self.ended.get()
             && !self.done()
             && !self.connecting.get()
-            && !(matches!(self.mode.get(), Mode::Fiber | Mode::FiberRaw) && self.inbox_len() >= HIGH_WATER);
+            && !(matches!(self.mode.get(), Mode::Fiber | Mode::FiberRaw)
+                && self.inbox_len() >= HIGH_WATER
+                && !self.awaiting_separator());
         if want == self.reading.get() {
             return;
         }
@@ -357,32 +423,49 @@ impl Stream {
         }
     }
 
-    /// A read or write failed: report it, wake a fiber reader, close.
-    pub fn fail(&self, object: &Table, message: String) -> Result<()> {
+    /// A read or write failed: report it (to the consumer, else `onerr`,
+    /// else stderr), wake a fiber reader, close.
+    pub fn fail(&self, lua: &Lua, object: &Table, message: String) -> Result<()> {
         let quiet = self.done();
         self.destroy();
         object.raw_set(key(&FAILURE), message.as_str())?;
-        if !quiet && !emit(object, &ON_ERR, message.as_str())? {
-            eprintln!("async: {} error: {message}", self.tie.kind());
+        if !quiet {
+            let handled = match self.consumer() {
+                Some(consumer) => consumer.error(lua, &message)?,
+                None => false,
+            };
+            if !emit(object, &ON_ERR, message.as_str())? && !handled {
+                eprintln!("async: {} error: {message}", self.tie.kind());
+            }
         }
         wake(object)
     }
 
-    /// The peer finished: tell Lua, then close (flushing our writes).
-    fn finish_end(&self, object: &Table) -> Result<()> {
+    /// The peer finished: tell the consumer and Lua, then close (flushing
+    /// our writes).
+    fn finish_end(&self, lua: &Lua, object: &Table) -> Result<()> {
         if self.done() {
             return Ok(());
         }
         self.close_gracefully();
+        if let Some(consumer) = self.consumer() {
+            consumer.end(lua)?;
+        }
         emit(object, &ON_END, ())?;
         wake(object)
+    }
+
+    /// Fails the stream because its separator reader's piece grew past the
+    /// limit.
+    fn fail_too_long(&self, lua: &Lua, object: &Table) -> Result<()> {
+        self.fail(lua, object, line_too_long(self.max_line()))
     }
 
     /// New bytes from the peer, delivered as the mode says.
     fn deliver(&self, lua: &Lua, object: &Table, bytes: &[u8]) -> Result<()> {
         match self.mode.get() {
             Mode::Idle => Ok(()),
-            Mode::Sink => self.deliver_to_sink(lua, bytes),
+            Mode::Consumer => self.deliver_to_consumer(lua, bytes),
             Mode::Strings => self.deliver_string(lua, bytes),
             Mode::Buffers => {
                 let buffer = Buffer::lend(lua, bytes)?;
@@ -407,22 +490,29 @@ impl Stream {
         }
     }
 
-    /// Hands the bytes to the Rust consumer; the buffers are not borrowed
-    /// during the call, which may close or write to this stream.
-    fn deliver_to_sink(&self, lua: &Lua, bytes: &[u8]) -> Result<()> {
-        let sink = self.buffers.borrow().as_ref().and_then(|b| b.sink.clone());
-        match sink {
-            Some(sink) => sink(lua, bytes),
+    fn deliver_to_consumer(&self, lua: &Lua, bytes: &[u8]) -> Result<()> {
+        match self.consumer() {
+            Some(consumer) => consumer.data(lua, bytes),
             None => Ok(()),
         }
     }
 
-    /// Makes `sink` the reader of this stream (the HTTP server's
-    /// connections): each chunk goes to it as bytes, without a Lua string
-    /// or a Lua call. End and errors still go to `onend` / `onerr`.
-    pub(crate) fn set_sink(&self, sink: Sink) {
-        self.buffers().sink = Some(sink);
-        self.set_mode(Mode::Sink);
+    /// Makes `consumer` the reader of this stream, and starts reading. A
+    /// Lua reader set later (`ondata`, `sync`, ...) takes the data over;
+    /// the consumer still hears of the end, errors, drain and timeouts.
+    pub(crate) fn set_consumer(&self, consumer: Rc<dyn Consumer>) {
+        self.buffers().consumer = Some(consumer);
+        self.set_mode(Mode::Consumer);
+    }
+
+    /// The limit of separator readers (`setMaxLineSize`; json.rs's option).
+    pub(crate) fn set_max_line(&self, bytes: usize) {
+        self.buffers().max_line = bytes.max(1);
+    }
+
+    /// Closing or closed: writes are refused, reads are over.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.done()
     }
 
     /// The hot path of `ondata`: the Lua C API straight, no mlua values.
@@ -435,13 +525,18 @@ impl Stream {
     }
 
     fn deliver_pieces(&self, lua: &Lua, object: &Table) -> Result<()> {
+        let limit = self.max_line();
         while !self.done() && self.mode.get() == Mode::Split {
             let piece = {
                 let mut buffers = self.buffers();
                 let Buffers { inbox, separator, .. } = &mut *buffers;
-                match inbox.next_piece(separator) {
-                    Some(piece) => lua.create_string(piece)?,
-                    None => return Ok(()),
+                match inbox.next_bounded(separator, limit) {
+                    Ok(Some(piece)) => lua.create_string(piece)?,
+                    Ok(None) => return Ok(()),
+                    Err(TooLong) => {
+                        drop(buffers);
+                        return self.fail_too_long(lua, object);
+                    }
                 }
             };
             emit(object, &ON_DATA, piece)?;
@@ -453,6 +548,9 @@ impl Stream {
         let Some(split) = object.raw_get::<Option<Function>>(key(&SPLITTER))? else { return Ok(()) };
         let (pieces, rest): (Option<Table>, Option<LuaString>) = split.call(lua.create_string(&joined)?)?;
         if let Some(rest) = rest {
+            if rest.as_bytes().len() > self.max_line() {
+                return self.fail_too_long(lua, object);
+            }
             self.buffers().inbox.push(&rest.as_bytes());
         }
         for piece in pieces.iter().flat_map(|t| t.sequence_values::<Value>()) {
@@ -475,9 +573,9 @@ impl Stream {
                 if !rest.is_empty() && !self.done() {
                     emit(object, &ON_DATA, lua.create_string(&rest)?)?;
                 }
-                self.finish_end(object)
+                self.finish_end(lua, object)
             }
-            _ => self.finish_end(object),
+            _ => self.finish_end(lua, object),
         }
     }
 
@@ -496,9 +594,9 @@ impl Stream {
                 Runtime::call_later(lua, callback.into_function(lua)?, message.clone())?;
             }
             if let Some(object) = self.tie.object(lua)? {
-                let report = lua.create_function(move |_, object: Table| {
+                let report = lua.create_function(move |lua, object: Table| {
                     match uv_handle::state_of::<Stream>(&object)? {
-                        Some(stream) => stream.fail(&object, message.clone()),
+                        Some(stream) => stream.fail(lua, &object, message.clone()),
                         None => Ok(()),
                     }
                 })?;
@@ -617,23 +715,33 @@ impl Stream {
         if !matches!(self.mode.get(), Mode::Fiber | Mode::FiberRaw) {
             self.set_mode(Mode::Fiber);
         }
+        let limit = self.max_line();
         let piece = {
             let mut buffers = self.buffers();
-            let inbox = &mut buffers.inbox;
+            let Buffers { inbox, awaiting_separator, .. } = &mut *buffers;
+            *awaiting_separator = false;
             match separator {
                 None if !inbox.is_empty() => Some(inbox.take_all()),
                 None => None,
-                Some(separator) => match inbox.next_piece(separator).map(<[u8]>::to_vec) {
-                    Some(piece) => Some(piece),
-                    None if self.ended.get() && !inbox.is_empty() => Some(inbox.take_all()),
-                    None => None,
+                Some(separator) => match inbox.next_bounded(separator, limit).map(|p| p.map(<[u8]>::to_vec)) {
+                    Ok(Some(piece)) => Some(piece),
+                    Ok(None) if self.ended.get() && !inbox.is_empty() => Some(inbox.take_all()),
+                    Ok(None) => {
+                        *awaiting_separator = true;
+                        None
+                    }
+                    Err(TooLong) => {
+                        drop(buffers);
+                        self.fail_too_long(lua, object)?;
+                        return Ok(Some(None));
+                    }
                 },
             }
         };
         self.update_reading();
         if let Some(piece) = piece {
             if self.ended.get() && self.inbox_len() == 0 {
-                self.finish_end(object)?;
+                self.finish_end(lua, object)?;
             }
             let value = if self.mode.get() == Mode::FiberRaw {
                 Value::UserData(Buffer::own(lua, piece)?)
@@ -643,7 +751,7 @@ impl Stream {
             return Ok(Some(Some(value)));
         }
         if self.ended.get() {
-            self.finish_end(object)?;
+            self.finish_end(lua, object)?;
             return Ok(Some(None));
         }
         Ok(None)
@@ -683,7 +791,7 @@ extern "C" fn on_read(raw: *mut uv::uv_stream_t, nread: isize, buf: *const uv::u
             let bytes = unsafe { std::slice::from_raw_parts((*buf).base as *const u8, nread as usize) };
             match stream.mode.get() {
                 Mode::Strings => return stream.deliver_string(&lua, bytes),
-                Mode::Sink => return stream.deliver_to_sink(&lua, bytes),
+                Mode::Consumer => return stream.deliver_to_consumer(&lua, bytes),
                 _ => {}
             }
             let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
@@ -693,7 +801,7 @@ extern "C" fn on_read(raw: *mut uv::uv_stream_t, nread: isize, buf: *const uv::u
         if nread == uv::uv_errno_t_UV_EOF as isize {
             stream.end_of_stream(&lua, &object)
         } else {
-            stream.fail(&object, uv_message(nread as c_int, None))
+            stream.fail(&lua, &object, uv_message(nread as c_int, None))
         }
     });
 }
@@ -720,12 +828,15 @@ extern "C" fn on_written(req: *mut uv::uv_write_t, status: c_int) {
         let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
         if let Some(message) = message {
             if status != uv::uv_errno_t_UV_ECANCELED {
-                stream.fail(&object, message)?;
+                stream.fail(&lua, &object, message)?;
             }
             return Ok(());
         }
         if stream.want_drain.get() && !stream.done() && stream.queued() == 0 {
             stream.want_drain.set(false);
+            if let Some(consumer) = stream.consumer() {
+                consumer.drain(&lua)?;
+            }
             emit(&object, &ON_DRAIN, ())?;
         }
         Ok(())
@@ -750,9 +861,14 @@ extern "C" fn on_idle(timer: *mut uv::uv_timer_t) {
     // SAFETY: the loop is a runtime's; this runs inside uv_run.
     let rt = unsafe { Runtime::from_loop((*timer).loop_) };
     let Some(lua) = rt.lua() else { return };
-    rt.dispatch(|| match stream.tie.object(&lua)? {
-        Some(object) => emit(&object, &ON_TIMEOUT, &object).map(drop),
-        None => Ok(()),
+    rt.dispatch(|| {
+        if let Some(consumer) = stream.consumer() {
+            consumer.timeout(&lua)?;
+        }
+        match stream.tie.object(&lua)? {
+            Some(object) if !stream.tie.closing() => emit(&object, &ON_TIMEOUT, &object).map(drop),
+            _ => Ok(()),
+        }
     });
 }
 
@@ -989,6 +1105,21 @@ fn resume(_: &Lua, args: Args) -> Result<MultiValue> {
     nothing()
 }
 
+/// `h.setMaxLineSize(bytes)`: the longest piece `onsplitdata`, `readsplit`
+/// and `readline` wait for (16 MiB by default); a longer one fails the
+/// stream with "line too long".
+fn set_max_line_size(_: &Lua, args: Args) -> Result<MultiValue> {
+    let (_, stream) = this_stream(&args)?;
+    let bytes = args.number(1)?;
+    if !(bytes >= 1.0) {
+        return args.bad(1, "positive number");
+    }
+    if let Some(stream) = stream {
+        stream.set_max_line(bytes.min(usize::MAX as f64) as usize);
+    }
+    nothing()
+}
+
 fn write_queue_size(lua: &Lua, args: Args) -> Result<MultiValue> {
     let (_, stream) = this_stream(&args)?;
     stream.map_or(0, |s| s.queued()).into_lua_multi(lua)
@@ -1099,6 +1230,7 @@ pub static METHODS: &[(&str, Method)] = &[
     ("resume", resume),
     ("writeQueueSize", write_queue_size),
     ("setTimeout", set_timeout),
+    ("setMaxLineSize", set_max_line_size),
 ];
 
 /// `async.handle`: what every stream offers, for reference (`methods`, the

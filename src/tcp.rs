@@ -312,8 +312,8 @@ pub fn connect_with(lua: &Lua, domain: &Domain, on_connect: Option<Function>) ->
             };
             let addr = match outcome {
                 Ok(addrs) if !addrs.is_empty() => addrs[0],
-                Ok(_) => return stream.fail(&pending, "EADDRNOTAVAIL: no address found".into()),
-                Err(message) => return stream.fail(&pending, message),
+                Ok(_) => return stream.fail(&lua, &pending, "EADDRNOTAVAIL: no address found".into()),
+                Err(message) => return stream.fail(&lua, &pending, message),
             };
             let c_addr = c_socket_addr(&addr);
             let handle = tcp_handle(stream.tie());
@@ -324,7 +324,7 @@ pub fn connect_with(lua: &Lua, domain: &Domain, on_connect: Option<Function>) ->
             });
             match started {
                 Ok(()) => Ok(()),
-                Err((rc, _)) => stream.fail(&pending, uv_message(rc, Some(&describe(&addr)))),
+                Err((rc, _)) => stream.fail(&lua, &pending, uv_message(rc, Some(&describe(&addr)))),
             }
         });
     });
@@ -348,13 +348,13 @@ extern "C" fn on_connected(req: *mut uv::uv_connect_t, status: c_int) {
     let ready = rt.dispatch(|| {
         let Some(object) = stream.tie().object(&lua)? else { return Ok(()) };
         if status < 0 {
-            return stream.fail(&object, uv_message(status, Some(&describe(&addr))));
+            return stream.fail(&lua, &object, uv_message(status, Some(&describe(&addr))));
         }
         let handle = raw as *mut uv::uv_tcp_t;
         // SAFETY: the socket is open and connected.
         unsafe { uv::uv_tcp_nodelay(handle, 1) };
         if let Err(rc) = set_names(stream, handle) {
-            return stream.fail(&object, uv_message(rc, Some(&describe(&addr))));
+            return stream.fail(&lua, &object, uv_message(rc, Some(&describe(&addr))));
         }
         stream.connected(&lua)
     });
