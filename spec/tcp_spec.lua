@@ -227,6 +227,27 @@ describe('tcp', function()
       assert.matches('tcp_spec.lua', message, 1, true)
    end)
 
+   it('raises fiber-read misuse as plain errors at the reader\'s line', function()
+      local messages = {}
+      run(5, function(done)
+         local server; server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+            client.sync()
+            async.fiber(function() client.read() end)
+            async.fiber(function()
+               messages[1] = support.error_of('tcp_spec.lua', function() local data = client.read(); return data end)
+               messages[2] = support.error_of('tcp_spec.lua', function() local line = client.readsplit(''); return line end)
+               client.close()
+               server.close(done)
+            end)
+         end)
+         tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(client)
+            client.ondata(function() end)
+         end)
+      end)
+      assert.are.same({'read: another fiber is already reading this stream',
+                       'readsplit: the separator must not be empty'}, messages)
+   end)
+
    it('hands raw data as buffers valid during the callback', function()
       local length, text, kept, late_error, pointer_type
       run(5, function(done)

@@ -1254,8 +1254,9 @@ pub fn lua_methods(lua: &Lua) -> Result<Table> {
     if let Ok(methods) = lua.named_registry_value::<Table>(KEY) {
         return Ok(methods);
     }
-    let take = boundary::function(lua, "read", take)?;
-    let park = boundary::function(lua, "read", park)?;
+    // Unwrapped: stream.lua raises their errors at the reader's line.
+    let take = boundary::raw_function(lua, "read", 0, take)?;
+    let park = boundary::raw_function(lua, "read", 0, park)?;
     let methods: Table = lua.load(include_str!("lua/stream.lua")).set_name("=async.stream").call((take, park))?;
     let general = boundary::raw_function(lua, "write", 1, write)?;
     methods.raw_set("write", boundary::self_binding(lua, write_fast, general)?)?;

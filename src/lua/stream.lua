@@ -3,7 +3,8 @@
 -- across a C call. They rest on two Rust primitives: take(h, sep) gives
 -- the next chunk or piece, nil (+ error) at the end, or false when the
 -- fiber must wait; park(h, wake) has `wake` called when that changes.
--- Methods follow boundary.rs's convention: return true, ... on success.
+-- Both follow boundary.rs's convention (true, ... or false, message), and
+-- so do the methods: a misuse is raised at the line of the reader.
 local take, park = ...
 local running, yield, resume = coroutine.running, coroutine.yield, coroutine.resume
 local traceback, error, tostring = debug.traceback, error, tostring
@@ -14,12 +15,14 @@ local function await(h, name, separator)
       error("'" .. name .. "' must be called inside a fiber (see async.fiber)", 3)
    end
    while true do
-      local piece, err = take(h, separator)
+      local ok, piece, err = take(h, separator)
+      if not ok then return false, piece, 2 end
       if piece ~= false then return true, piece, err end
-      park(h, function()
-         local ok, message = resume(co)
-         if not ok then error(traceback(co, tostring(message)), 0) end
+      ok, err = park(h, function()
+         local resumed, message = resume(co)
+         if not resumed then error(traceback(co, tostring(message)), 0) end
       end)
+      if not ok then return false, err, 2 end
       yield()
    end
 end
