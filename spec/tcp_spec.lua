@@ -437,7 +437,7 @@ describe('tcp', function()
       assert.has_error(function() tcp.listen({host = '127.0.0.1', port = 0}) end,
          "bad argument #2 to 'listen' (function expected, got no value)")
       assert.has_error(function() tcp.connect({host = '127.0.0.1', port = 70000}) end,
-         'connect: port 70000 is out of range (0 to 65535)')
+         'connect: port must be a whole number from 0 to 65535, got 70000')
       assert.has_error(function() tcp.connect('127.0.0.1:80') end,
          "connect: cannot read '127.0.0.1:80' as scheme://host:port/")
       local server; server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
@@ -556,6 +556,19 @@ describe('getAddrInfo', function()
       async.go()
       assert.are.same({}, results)
       assert.matches('^EAI_[A-Z]+: .*"no%-such%-host.invalid"$', err)
+   end)
+
+   it('takes the IP version as the family, and ports as tcp.connect does', function()
+      local results
+      async.getAddrInfo({path = '127.0.0.1', port = ' 80 ', {family = 4}}, function(r) results = r end)
+      async.go()
+      assert.are.same({'127.0.0.1', 80, 'IPv4'}, {results[1].addr, results[1].port, results[1].family})
+      -- The same port words, the same errors, in both.
+      for _, port in ipairs({'eighty', 70000, true}) do
+         local _, from_getaddrinfo = pcall(async.getAddrInfo, {path = 'x', port = port}, print)
+         local _, from_connect = pcall(tcp.connect, {host = 'x', port = port})
+         assert.are.equal(from_connect:gsub('^.-connect: ', ''), (from_getaddrinfo:gsub('^.-getAddrInfo: ', '')))
+      end
    end)
 
    it('rejects bad options', function()

@@ -8,30 +8,13 @@
 use mlua::{Table, Value};
 
 use crate::boundary::fail;
+use crate::options::OptionTable;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Domain {
     pub host: String,
     pub port: u16,
     pub backlog: Option<i32>,
-}
-
-/// A port given as a number or a numeric string.
-fn port_of(value: &Value, function: &str) -> mlua::Result<Option<u16>> {
-    let n = match value {
-        Value::Nil => return Ok(None),
-        Value::Integer(n) => *n as f64,
-        Value::Number(n) => *n,
-        Value::String(s) => match s.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()) {
-            Some(n) => n,
-            None => return fail(format!("{function}: bad port '{}'", s.to_string_lossy())),
-        },
-        other => return fail(format!("{function}: port must be a number, got {}", other.type_name())),
-    };
-    if !(0.0..=65535.0).contains(&n) || n.fract() != 0.0 {
-        return fail(format!("{function}: port {n} is out of range (0 to 65535)"));
-    }
-    Ok(Some(n as u16))
 }
 
 /// Reads `domain` from a table or a URL string. `default_port` fills a
@@ -53,20 +36,12 @@ pub fn domain_of(
 }
 
 fn from_table(t: &Table, function: &str, default_host: &str) -> mlua::Result<Domain> {
-    let host = match t.get::<Value>("host")? {
-        Value::Nil => default_host.to_string(),
-        Value::String(s) => s.to_str()?.to_string(),
-        other => return fail(format!("{function}: host must be a string, got {}", other.type_name())),
-    };
-    let Some(port) = port_of(&t.get("port")?, function)? else {
+    let options = OptionTable::new(Some(t), function);
+    let host = options.text("host")?.unwrap_or_else(|| default_host.to_string());
+    let Some(port) = options.port("port")? else {
         return fail(format!("{function}: the domain needs a port"));
     };
-    let backlog = match t.get::<Value>("backlog")? {
-        Value::Nil => None,
-        Value::Integer(n) if n > 0 => Some(n.min(i32::MAX as i64) as i32),
-        Value::Number(n) if n >= 1.0 => Some(n.min(i32::MAX as f64) as i32),
-        _ => return fail(format!("{function}: backlog must be a positive number")),
-    };
+    let backlog = options.positive("backlog")?.map(|n| n.clamp(1.0, i32::MAX as f64) as i32);
     Ok(Domain { host: unbracket(&host).to_string(), port, backlog })
 }
 

@@ -14,6 +14,7 @@ use libuv_sys2 as uv;
 use mlua::{Lua, Result, Table, Value};
 
 use crate::boundary::{self, Args};
+use crate::options::OptionTable;
 use crate::errors::uv_message;
 use crate::request::{Callback, Request};
 use crate::runtime::Runtime;
@@ -169,27 +170,30 @@ fn protocol_name(protocol: c_int) -> Option<&'static str> {
     }
 }
 
-/// Reads `[1] = {socktype=, family=, addrconfig=}` of getAddrInfo's options.
-fn hints_of(args: &Args, options: &Table) -> Result<Hints> {
+/// Reads `[1] = {socktype=, family=, addrconfig=, canonname=}` of
+/// getAddrInfo's options. `family` is a name (`INET`, `IPv4`, ...) or the
+/// IP version (`4`, `6`), as the original accepted.
+fn hints_of(options: &Table) -> Result<Hints> {
     let mut hints = Hints::default();
     let Some(given) = options.get::<Option<Table>>(1)? else { return Ok(hints) };
-    hints.socktype = match given.get::<Option<String>>("socktype")?.as_deref() {
+    let read = OptionTable::new(Some(&given), "getAddrInfo");
+    hints.socktype = match read.text("socktype")?.as_deref() {
         None => 0,
         Some("STREAM") | Some("stream") => libc::SOCK_STREAM,
         Some("DGRAM") | Some("dgram") => libc::SOCK_DGRAM,
-        Some(other) => return boundary::fail(format!("{}: unknown socktype '{other}' (STREAM or DGRAM)", args.name())),
+        Some(other) => return boundary::fail(format!("getAddrInfo: unknown socktype '{other}' (STREAM or DGRAM)")),
     };
-    hints.family = match given.get::<Option<String>>("family")?.as_deref() {
+    hints.family = match read.text("family")?.as_deref() {
         None => libc::AF_UNSPEC,
-        Some("INET") | Some("inet") | Some("IPv4") => libc::AF_INET,
-        Some("INET6") | Some("inet6") | Some("IPv6") => libc::AF_INET6,
-        Some("UNSPEC") | Some("unspec") => libc::AF_UNSPEC,
-        Some(other) => return boundary::fail(format!("{}: unknown family '{other}' (INET or INET6)", args.name())),
+        Some("INET") | Some("inet") | Some("IPv4") | Some("4") => libc::AF_INET,
+        Some("INET6") | Some("inet6") | Some("IPv6") | Some("6") => libc::AF_INET6,
+        Some("UNSPEC") | Some("unspec") | Some("0") => libc::AF_UNSPEC,
+        Some(other) => return boundary::fail(format!("getAddrInfo: unknown family '{other}' (INET, INET6, 4 or 6)")),
     };
-    if given.get::<Option<bool>>("addrconfig")?.unwrap_or(false) {
+    if read.boolean("addrconfig")?.unwrap_or(false) {
         hints.flags |= libc::AI_ADDRCONFIG;
     }
-    if given.get::<Option<bool>>("canonname")?.unwrap_or(false) {
+    if read.boolean("canonname")?.unwrap_or(false) {
         hints.flags |= libc::AI_CANONNAME;
     }
     Ok(hints)
@@ -200,25 +204,16 @@ fn hints_of(args: &Args, options: &Table) -> Result<Hints> {
 fn get_addr_info(lua: &Lua, args: Args) -> Result<()> {
     let options = args.table(1)?;
     let callback = Callback::new(lua, args.function(2)?)?;
-    let host: String = match options.get::<Value>("path")? {
-        Value::String(s) => s.to_str()?.to_string(),
-        Value::Nil => match options.get::<Option<String>>("host")? {
-            Some(h) => h,
+    let read = OptionTable::new(Some(&options), "getAddrInfo");
+    let host = match read.text("path")? {
+        Some(host) => host,
+        None => match read.text("host")? {
+            Some(host) => host,
             None => return boundary::fail("getAddrInfo: the options need a host name in 'path'"),
         },
-        other => return args.bad(1, &format!("string in 'path' ({} given)", other.type_name())),
     };
-    let port = match options.get::<Value>("port")? {
-        Value::Nil => None,
-        Value::Integer(n) if (0..=65535).contains(&n) => Some(n as u16),
-        Value::Number(n) if (0.0..=65535.0).contains(&n) && n.fract() == 0.0 => Some(n as u16),
-        Value::String(s) => match s.to_str()?.parse::<u16>() {
-            Ok(p) => Some(p),
-            Err(_) => return boundary::fail(format!("getAddrInfo: bad port '{}'", s.to_string_lossy())),
-        },
-        _ => return boundary::fail("getAddrInfo: port must be a number from 0 to 65535"),
-    };
-    let hints = hints_of(&args, &options)?;
+    let port = read.port("port")?;
+    let hints = hints_of(&options)?;
     let rt = Runtime::of(lua)?;
     resolve(&rt, &host, port, hints, Box::new(move |rt, outcome| {
         callback.call(rt, |lua| {

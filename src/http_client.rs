@@ -31,6 +31,7 @@ use crate::address::{Domain, domain_of};
 use crate::boundary::{self, Args};
 use crate::http::{Limits, Response, ResponseParser, serialize_request};
 use crate::http_server::{header_table_pairs, headers_table};
+use crate::options::OptionTable;
 use crate::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
 use crate::uv_handle::{self, HandleState};
@@ -319,27 +320,14 @@ fn request(lua: &Lua, pool: &Rc<Pool>, options: Table, callback: Function) -> Re
         _ => return boundary::fail("request: url (a string) is required"),
     };
     let (domain, host, target) = split_url(lua, &url)?;
-    let method = match options.get::<Value>("method")? {
-        Value::Nil => "GET".to_string(),
-        Value::String(s) => s.to_str()?.to_ascii_uppercase(),
-        _ => return boundary::fail("request: method must be a string"),
+    let read = OptionTable::new(Some(&options), "request");
+    let method = read.text("method")?.map_or_else(|| "GET".to_string(), |m| m.to_ascii_uppercase());
+    let given = match read.table("headers")? {
+        None => Vec::new(),
+        Some(t) => header_table_pairs(lua, &t, "request")?,
     };
-    let given = match options.get::<Value>("headers")? {
-        Value::Nil => Vec::new(),
-        Value::Table(t) => header_table_pairs(lua, &t, "request")?,
-        _ => return boundary::fail("request: headers must be a table"),
-    };
-    let body = match options.get::<Value>("body")? {
-        Value::Nil => None,
-        Value::String(s) => Some(s),
-        _ => return boundary::fail("request: body must be a string"),
-    };
-    let timeout = match options.get::<Value>("timeout")? {
-        Value::Nil => DEFAULT_TIMEOUT_MS,
-        Value::Integer(n) if n > 0 => n as u64,
-        Value::Number(n) if n > 0.0 && n.is_finite() => n.ceil() as u64,
-        _ => return boundary::fail("request: timeout must be a positive number of milliseconds"),
-    };
+    let body = read.string("body")?;
+    let timeout = read.positive("timeout")?.map_or(DEFAULT_TIMEOUT_MS, |ms| ms.ceil() as u64);
     let headers: Vec<(&[u8], &[u8])> = given.iter().map(|(n, v)| (&n[..], &v[..])).collect();
     let body_bytes = body.as_ref().map(|b| b.as_bytes());
     let pieces: Vec<&[u8]> = body_bytes.iter().map(|b| &b[..]).collect();

@@ -34,6 +34,7 @@ use crate::handle;
 use crate::lua_raw;
 use crate::http::{self, CONTINUE_RESPONSE, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart};
 use crate::runtime::Runtime;
+use crate::options::OptionTable;
 use crate::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
 use crate::uv_handle;
@@ -92,15 +93,8 @@ struct Options {
 impl Options {
     fn read(table: Option<Table>) -> Result<Options> {
         let mut options = Options { limits: Limits::default(), headers_timeout: 60_000, keep_alive_timeout: 5_000 };
-        let Some(table) = table else { return Ok(options) };
-        let number = |name: &str| -> Result<Option<f64>> {
-            match table.get::<Value>(name)? {
-                Value::Nil => Ok(None),
-                Value::Integer(n) if n >= 0 => Ok(Some(n as f64)),
-                Value::Number(n) if n >= 0.0 && n.is_finite() => Ok(Some(n)),
-                other => boundary::fail(format!("listen: {name} must be a non-negative number, got {other:?}")),
-            }
-        };
+        let table = OptionTable::new(table.as_ref(), "listen");
+        let number = |name: &str| table.non_negative(name);
         if let Some(n) = number("maxBodySize")? {
             // The body becomes one Lua string: a larger limit would let a
             // peer make the server raise inside the loop.

@@ -23,6 +23,7 @@ use mlua::{Function, Lua, LuaString, RegistryKey, Result, Table, Value};
 
 use crate::runtime::Runtime;
 use crate::boundary::{self, Args};
+use crate::options::OptionTable;
 use crate::socket_ref::SocketRef;
 use crate::split::{Inbox, TooLong};
 use crate::stream::{self, Consumer, Stream};
@@ -75,15 +76,11 @@ impl Consumer for Peer {
     }
 }
 
-/// The options of `listen` and `connect`.
-fn max_line_option(options: Option<Table>) -> Result<usize> {
-    let Some(options) = options else { return Ok(stream::DEFAULT_MAX_LINE) };
-    match options.get::<Value>("maxLineSize")? {
-        Value::Nil => Ok(stream::DEFAULT_MAX_LINE),
-        Value::Integer(n) if n > 0 => Ok(n as usize),
-        Value::Number(n) if n >= 1.0 => Ok(n.min(usize::MAX as f64) as usize),
-        other => boundary::fail(format!("maxLineSize: a positive number of bytes expected, got {}", other.type_name())),
-    }
+/// The options of `listen` and `connect`: `maxLineSize`.
+fn max_line_option(args: &Args) -> Result<usize> {
+    let table = args.opt_table(3)?;
+    let options = OptionTable::new(table.as_ref(), args.name());
+    Ok(options.positive("maxLineSize")?.map_or(stream::DEFAULT_MAX_LINE, |n| n.max(1.0) as usize))
 }
 
 impl Peer {
@@ -166,7 +163,7 @@ impl Peer {
 fn listen(lua: &Lua, args: Args) -> Result<Table> {
     let domain = crate::tcp::domain(lua, &args, "0.0.0.0")?;
     let callback = args.function(2)?;
-    let max_line = max_line_option(args.opt_table(3)?)?;
+    let max_line = max_line_option(&args)?;
     let on_connection = Runtime::handler(lua, move |lua, client: Table| {
         Peer::new(lua, &client, Some(callback.clone()), true, max_line).map(drop)
     })?;
@@ -179,7 +176,7 @@ fn listen(lua: &Lua, args: Args) -> Result<Table> {
 fn connect(lua: &Lua, args: Args) -> Result<Table> {
     let domain = crate::tcp::domain(lua, &args, "127.0.0.1")?;
     let callback = args.opt_function(2)?;
-    let max_line = max_line_option(args.opt_table(3)?)?;
+    let max_line = max_line_option(&args)?;
     let client = crate::tcp::connect_with(lua, &domain, callback)?;
     let peer = Peer::new(lua, &client, None, false, max_line)?;
     let this = peer.clone();

@@ -22,6 +22,7 @@ mod http_server;
 mod json;
 mod json_rpc;
 mod lua_raw;
+mod options;
 mod pcall;
 mod process;
 mod request;
