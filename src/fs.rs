@@ -34,7 +34,7 @@ use libuv_sys2 as uv;
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
 use crate::boundary::{self, Args};
-use crate::errors::uv_message;
+use crate::errors::{UvError, uv_message};
 use crate::request::{Callback, Request};
 use crate::runtime::Runtime;
 
@@ -723,14 +723,14 @@ extern "C" fn job_done(req: *mut uv::uv_work_t, status: c_int) {
     let Job { task, callback, path, gives } = job.state;
     let outcome = match task.outcome {
         Some(outcome) if status == 0 => outcome.map_err(|e| match (e.raw_os_error(), e.kind()) {
-            (Some(errno), _) => -errno,
-            (None, std::io::ErrorKind::OutOfMemory) => uv::uv_errno_t_UV_ENOMEM,
-            (None, _) => uv::uv_errno_t_UV_EIO,
+            (Some(errno), _) => UvError(-errno),
+            (None, std::io::ErrorKind::OutOfMemory) => UvError(uv::uv_errno_t_UV_ENOMEM),
+            (None, _) => UvError(uv::uv_errno_t_UV_EIO),
         }),
-        _ => Err(if status < 0 { status } else { uv::uv_errno_t_UV_ECANCELED }),
+        _ => Err(UvError(if status < 0 { status } else { uv::uv_errno_t_UV_ECANCELED })),
     };
     callback.call(rt, |lua| match outcome {
-        Err(code) => failure_values(lua, gives, uv_message(code, Some(&path))),
+        Err(error) => failure_values(lua, gives, error.message(Some(&path))),
         Ok(bytes) if gives == Gives::Data => {
             let content = lua.create_string(&bytes)?;
             free_later(rt, bytes);

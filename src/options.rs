@@ -45,6 +45,9 @@ fn number_in_text(text: &str) -> Option<f64> {
         Some(rest) => (-1.0, rest),
         None => (1.0, text.strip_prefix('+').unwrap_or(text)),
     };
+    if body.starts_with(['+', '-']) {
+        return None;
+    }
     if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
         return u64::from_str_radix(hex, 16).ok().filter(|_| !hex.starts_with('+')).map(|n| sign * n as f64);
     }

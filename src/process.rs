@@ -32,7 +32,7 @@ use libuv_sys2 as uv;
 use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value};
 
 use crate::boundary::{self, Args};
-use crate::errors::uv_message;
+use crate::errors::{UvError, uv_message};
 use crate::handle::{Class, Method};
 use crate::runtime::Runtime;
 use crate::stream::{self, Consumer, Stream};
@@ -185,10 +185,10 @@ const DEFAULT_PATH: &[u8] = b"/usr/bin:/bin";
 ///
 /// PATH is the one the child gets: from `env=` when given (libuv's rule),
 /// else ours. Relative entries are taken relative to the child's `cwd=`.
-fn resolve(command: &Command) -> std::result::Result<CString, c_int> {
+fn resolve(command: &Command) -> std::result::Result<CString, UvError> {
     let name = command.file.as_bytes();
     if name.is_empty() {
-        return Err(uv::uv_errno_t_UV_ENOENT);
+        return Err(UvError(uv::uv_errno_t_UV_ENOENT));
     }
     if name.contains(&b'/') {
         return Ok(command.file.clone());
@@ -220,25 +220,22 @@ fn resolve(command: &Command) -> std::result::Result<CString, c_int> {
         }
         // SAFETY: `checked` is a NUL-terminated path; access only reads it.
         if unsafe { libc::access(checked.as_ptr(), libc::X_OK) } == 0 {
-            return CString::new(candidate).map_err(|_| uv::uv_errno_t_UV_EINVAL);
+            return CString::new(candidate).map_err(|_| UvError(uv::uv_errno_t_UV_EINVAL));
         }
         denied = true;
     }
-    Err(if denied { uv::uv_errno_t_UV_EACCES } else { uv::uv_errno_t_UV_ENOENT })
+    Err(UvError(if denied { uv::uv_errno_t_UV_EACCES } else { uv::uv_errno_t_UV_ENOENT }))
 }
 
 /// A new pipe handle: a stream handle object of kind "pipe".
 fn new_pipe(lua: &Lua) -> Result<(Table, &'static Stream)> {
     let object = lua.create_table()?;
     object.set_metatable(Some(PIPE.metatable(lua)?))?;
-    let opened = uv_handle::open::<Stream, uv::uv_pipe_t>(lua, &object, Stream::new(PIPE.kind), |uv_loop, raw| {
+    let stream = uv_handle::open::<Stream, uv::uv_pipe_t>(lua, &object, Stream::new(PIPE.kind), "pipe", |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop.
         unsafe { uv::uv_pipe_init(uv_loop, raw, 0) }
     })?;
-    match opened {
-        Ok(stream) => Ok((object, stream)),
-        Err(rc) => boundary::fail(format!("pipe: {}", uv_message(rc, None))),
-    }
+    Ok((object, stream))
 }
 
 /// Starts `command` with its standard streams as `stdio` says. Returns the
@@ -258,7 +255,7 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
     }
     let file = match resolve(command) {
         Ok(file) => file,
-        Err(rc) => return Ok(Err(uv_message(rc, Some(&described())))),
+        Err(error) => return Ok(Err(error.message(Some(&described())))),
     };
     let object = lua.create_table()?;
     object.set_metatable(Some(PROCESS.metatable(lua)?))?;
@@ -305,18 +302,18 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
     // uv_spawn initialises the handle even when it fails, and such a handle
     // must still be closed: so the init step always succeeds, and a failed
     // spawn is closed below through the handle core like any other.
-    let opened = uv_handle::open::<Process, uv::uv_process_t>(lua, &object, state, |uv_loop, raw| {
+    let process = uv_handle::open::<Process, uv::uv_process_t>(lua, &object, state, "spawn", |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop; every pointer in
         // `options` (strings, arrays, containers, pipe handles) lives until
         // this function returns, and libuv copies what it keeps.
         spawned.set(unsafe { uv::uv_spawn(uv_loop, raw, &options) });
         0
-    })?;
-    let process = match opened {
+    });
+    let process = match process {
         Ok(process) => process,
-        Err(rc) => {
+        Err(error) => {
             pipes.iter().for_each(|(_, _, s)| s.destroy());
-            return Ok(Err(uv_message(rc, None)));
+            return Err(error);
         }
     };
     if spawned.get() != 0 {

@@ -165,7 +165,8 @@ mod tests {
         }
         inbox.push(b"\n");
         assert_eq!(inbox.next_piece(b"\n").map(|p| p.len()), Some(800 * 64 * 1024));
-        assert!(started.elapsed().as_secs_f64() < 2.0, "took {:?}", started.elapsed());
+        // Generous: rescanning would take minutes; CI machines are shared.
+        assert!(started.elapsed().as_secs_f64() < 20.0, "took {:?}", started.elapsed());
     }
 
     #[test]

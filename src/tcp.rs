@@ -20,7 +20,7 @@ use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 use crate::address::{Domain, domain_of};
 use crate::boundary::{self, Args};
 use crate::dns::{self, Hints, address_table, c_socket_addr, socket_addr};
-use crate::errors::uv_message;
+use crate::errors::{UvError, uv_message};
 use crate::handle::{Class, Method};
 use crate::request::{Callback, Request};
 use crate::runtime::Runtime;
@@ -87,7 +87,7 @@ fn describe(addr: &SocketAddr) -> String {
 }
 
 /// The local or remote address of a TCP handle.
-fn tcp_address(handle: *const uv::uv_tcp_t, peer: bool) -> std::result::Result<SocketAddr, c_int> {
+fn tcp_address(handle: *const uv::uv_tcp_t, peer: bool) -> std::result::Result<SocketAddr, UvError> {
     // SAFETY: zeroed storage is valid; libuv writes at most `len` bytes.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as c_int;
@@ -96,15 +96,13 @@ fn tcp_address(handle: *const uv::uv_tcp_t, peer: bool) -> std::result::Result<S
     let rc = unsafe {
         if peer { uv::uv_tcp_getpeername(handle, target, &mut len) } else { uv::uv_tcp_getsockname(handle, target, &mut len) }
     };
-    if rc != 0 {
-        return Err(rc);
-    }
+    UvError::check(rc)?;
     // SAFETY: libuv filled a socket address of its family.
-    unsafe { socket_addr(&storage as *const _ as *const libc::sockaddr) }.ok_or(uv::uv_errno_t_UV_EAFNOSUPPORT)
+    unsafe { socket_addr(&storage as *const _ as *const libc::sockaddr) }.ok_or(UvError(uv::uv_errno_t_UV_EAFNOSUPPORT))
 }
 
 /// Keeps the addresses of a connected socket for `sockname`/`peername`.
-fn set_names(stream: &Stream, handle: *const uv::uv_tcp_t) -> std::result::Result<(), c_int> {
+fn set_names(stream: &Stream, handle: *const uv::uv_tcp_t) -> std::result::Result<(), UvError> {
     stream.addresses.set(Some((tcp_address(handle, true)?, tcp_address(handle, false)?)));
     Ok(())
 }
@@ -141,14 +139,11 @@ fn socket_metatable(lua: &Lua) -> Result<Table> {
 fn new_socket(lua: &Lua) -> Result<(Table, &'static Stream)> {
     let object = lua.create_table()?;
     object.set_metatable(Some(socket_metatable(lua)?))?;
-    let opened = uv_handle::open::<Stream, uv::uv_tcp_t>(lua, &object, Stream::new(SOCKET.kind), |uv_loop, raw| {
+    let stream = uv_handle::open::<Stream, uv::uv_tcp_t>(lua, &object, Stream::new(SOCKET.kind), "tcp", |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop.
         unsafe { uv::uv_tcp_init(uv_loop, raw) }
     })?;
-    match opened {
-        Ok(stream) => Ok((object, stream)),
-        Err(rc) => boundary::fail(format!("tcp: {}", uv_message(rc, None))),
-    }
+    Ok((object, stream))
 }
 
 fn tcp_handle(tie: &Tie) -> *mut uv::uv_tcp_t {
@@ -191,14 +186,10 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
     let object = lua.create_table()?;
     object.set_metatable(Some(SERVER.metatable(lua)?))?;
     object.raw_set(key(&ON_CONNECTION), on_connection)?;
-    let opened = uv_handle::open::<Server, uv::uv_tcp_t>(lua, &object, Server { tie: Tie::new(SERVER.kind) }, |uv_loop, raw| {
+    let server = uv_handle::open::<Server, uv::uv_tcp_t>(lua, &object, Server { tie: Tie::new(SERVER.kind) }, "listen", |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop.
         unsafe { uv::uv_tcp_init(uv_loop, raw) }
     })?;
-    let server = match opened {
-        Ok(server) => server,
-        Err(rc) => return boundary::fail(format!("listen: {}", uv_message(rc, None))),
-    };
     let backlog = domain.backlog.unwrap_or(BACKLOG);
     let rt = Runtime::of(lua)?;
     if let Some(ip) = dns::ip_literal(&domain.host) {
@@ -256,7 +247,7 @@ extern "C" fn on_connection(raw: *mut uv::uv_stream_t, status: c_int) {
         if rc == 0 {
             // SAFETY: the client is open and connected.
             unsafe { uv::uv_tcp_nodelay(handle, 1) };
-            rc = set_names(stream, handle).err().unwrap_or(0);
+            rc = set_names(stream, handle).err().map_or(0, |e| e.0);
         }
         if rc != 0 {
             // Reset before we got to it (ENOTCONN): drop it quietly.
@@ -353,8 +344,8 @@ extern "C" fn on_connected(req: *mut uv::uv_connect_t, status: c_int) {
         let handle = raw as *mut uv::uv_tcp_t;
         // SAFETY: the socket is open and connected.
         unsafe { uv::uv_tcp_nodelay(handle, 1) };
-        if let Err(rc) = set_names(stream, handle) {
-            return stream.fail(&lua, &object, uv_message(rc, Some(&describe(&addr))));
+        if let Err(error) = set_names(stream, handle) {
+            return stream.fail(&lua, &object, error.message(Some(&describe(&addr))));
         }
         stream.connected(&lua)
     });

@@ -28,6 +28,7 @@ use std::ffi::{c_int, c_void};
 use libuv_sys2 as uv;
 use mlua::{Function, LightUserData, Lua, Result, Table, Value, ffi};
 
+use crate::errors::UvError;
 use crate::handle;
 use crate::runtime::Runtime;
 
@@ -115,24 +116,24 @@ unsafe fn close_nothing(_: *mut uv::uv_handle_t) {}
 
 /// Allocates a handle with `state`, initialises it with `init` (e.g.
 /// `uv_tcp_init`), and ties it to `object`. On an init error nothing is
-/// left allocated and the libuv error code is returned.
+/// left allocated and the error is raised as `"{what}: CODE: message"`.
 pub fn open<S: HandleState, H>(
     lua: &Lua,
     object: &Table,
     state: S,
+    what: &str,
     init: impl FnOnce(*mut uv::uv_loop_t, *mut H) -> c_int,
-) -> Result<std::result::Result<&'static S, c_int>> {
+) -> Result<&'static S> {
     let rt = Runtime::of(lua)?;
     // SAFETY: libuv handle structs are plain C data for which zeroed
     // memory is valid input to their init function.
     let owned = Box::into_raw(Box::new(Owned { raw: unsafe { std::mem::zeroed::<H>() }, state }));
     // SAFETY: `owned` is a fresh allocation; `raw` is its first field.
     let raw = unsafe { &raw mut (*owned).raw };
-    let rc = init(rt.uv_loop(), raw);
-    if rc != 0 {
+    if let Err(error) = UvError::check(init(rt.uv_loop(), raw)) {
         // SAFETY: init failed, so libuv holds no pointer to it.
         drop(unsafe { Box::from_raw(owned) });
-        return Ok(Err(rc));
+        return crate::boundary::fail(format!("{what}: {error}"));
     }
     // SAFETY: the allocation lives until `on_close::<S, H>` frees it, and
     // every use of the returned reference is on this thread before that:
@@ -167,7 +168,7 @@ pub fn open<S: HandleState, H>(
         return Err(error);
     }
     rt.opened(tie.kind);
-    Ok(Ok(state))
+    Ok(state)
 }
 
 /// What a handle object keeps under its state key (see the module doc).

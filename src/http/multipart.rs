@@ -256,7 +256,8 @@ mod tests {
         let started = std::time::Instant::now();
         let parts = parse_form_data(&body, b"b").unwrap();
         assert_eq!(parts[0].data.len(), data.len());
-        let budget = if cfg!(debug_assertions) { 20 } else { 1 };
+        // Generous: a rescanning parser would take minutes; CI is shared.
+        let budget = if cfg!(debug_assertions) { 200 } else { 10 };
         assert!(started.elapsed() < std::time::Duration::from_secs(budget));
     }
 

@@ -1090,8 +1090,11 @@ mod tests {
     }
 
     /// Release builds are the ones that must be fast; debug ones get room.
+    /// Ten times what a release build needs on an idle machine: a
+    /// quadratic parser would take minutes on these inputs, and CI machines
+    /// are shared.
     fn time_budget(release: Duration) -> Duration {
-        if cfg!(debug_assertions) { release * 20 } else { release }
+        if cfg!(debug_assertions) { release * 200 } else { release * 10 }
     }
 
     #[test]
