@@ -1,5 +1,5 @@
 //! Where to listen or connect: the `domain` argument of `tcp.listen`,
-//! `tcp.connect` (and of the HTTP, JSON and REPL servers built on them):
+//! `tcp.connect` (and of the HTTP and JSON servers built on them):
 //! a table `{host=, port=}` (port a number or a numeric string) or a URL
 //! string `'tcp://host:port/'`, IPv6 literals in brackets.
 //!

@@ -1,5 +1,5 @@
-//! The handle core: what every handle object — timer now; TCP socket,
-//! pipe, TTY and process later — looks like to Lua, and how it stays alive.
+//! The handle core: what every handle object (timers, TCP sockets and
+//! servers, pipes, processes) looks like to Lua, and how it stays alive.
 //!
 //! A handle is a Lua table with its kind's metatable. Its Rust state is
 //! reached through one private key (`STATE`); everything else in the table

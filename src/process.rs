@@ -5,7 +5,7 @@
 //! standard streams as pipes of the stream layer (stream.rs): `proc.stdin`,
 //! `proc.stdout`, `proc.stderr` are ordinary stream handles.
 //!
-//! Lifetime rules (see LESSONS.md, "Processes"):
+//! Lifetime rules (the ones Node.js and luv users learnt to expect):
 //! - The process handle is closed only by its exit callback, never before,
 //!   so libuv always reaps the child: no zombie is left.
 //! - When the child exits, its stdin is closed (nobody can read it any

@@ -1,4 +1,4 @@
-//! The stream layer: what every TCP socket, process pipe and TTY offers Lua
+//! The stream layer: what every TCP socket and process pipe offers Lua
 //! (`async.handle` in the contract). Reading in one of several modes
 //! (`ondata` strings, `onrawdata` buffers, `onsplitdata` pieces, fiber
 //! reads after `sync()`), ordered writes with backpressure, an idle
@@ -7,7 +7,7 @@
 //! The state of a stream is `Stream`, held in the handle allocation of
 //! `uv_handle.rs`; its Lua callbacks are kept in its Lua object under
 //! private keys, so they are visible to the garbage collector and go with
-//! the object. A kind of stream (tcp.rs, and pipes and TTYs) makes the
+//! the object. A kind of stream (tcp.rs, process.rs's pipes) makes the
 //! libuv handle and a `Stream`, and lists `METHODS` in its class.
 //!
 //! Every callback into Lua goes through the runtime's dispatch (an error
@@ -1111,7 +1111,7 @@ fn resume(_: &Lua, args: Args) -> Result<MultiValue> {
 fn set_max_line_size(_: &Lua, args: Args) -> Result<MultiValue> {
     let (_, stream) = this_stream(&args)?;
     let bytes = args.number(1)?;
-    if !(bytes >= 1.0) {
+    if bytes.is_nan() || bytes < 1.0 {
         return args.bad(1, "positive number");
     }
     if let Some(stream) = stream {
@@ -1175,7 +1175,7 @@ fn park(_: &Lua, args: Args) -> Result<()> {
 /// try_write and no mlua call at all. Anything else, and the rest of a
 /// partial write, goes to the general method (upvalue 1).
 unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY (whole block): called only in the bound form made by
+    // SAFETY: the whole block runs only in the bound form made by
     // `boundary::bind` (upvalue 1 the general method, upvalue 2 the handle
     // object), with the caller's arguments; a state pointer comes only from
     // a live token of a stream (see uv_handle::token_state).

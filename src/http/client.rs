@@ -238,6 +238,7 @@ impl ResponseParser {
 
     /// After an upgrade response: the bytes that followed it. Taken, so
     /// each byte is returned once.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn take_upgrade_bytes(&mut self) -> Vec<u8> {
         self.reader.take_other_protocol_bytes()
     }

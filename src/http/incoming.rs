@@ -88,9 +88,6 @@ impl<'a> HeaderList<'a> {
         self.spans.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
 
     /// The value of the last header called `name`, compared without case:
     /// the one a table keyed by lower-case name ends up holding.
@@ -713,10 +710,12 @@ impl<P: HeadParser> MessageReader<P> {
         self.head.pending() == 0 && self.in_body.is_none()
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn in_other_protocol(&self) -> bool {
         self.state == ReaderState::OtherProtocol
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn take_other_protocol_bytes(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.other_protocol)
     }

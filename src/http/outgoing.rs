@@ -23,19 +23,6 @@ impl<'a> Outgoing<'a> {
         &self.pieces
     }
 
-    pub fn into_pieces(self) -> Vec<Cow<'a, [u8]>> {
-        self.pieces
-    }
-
-    /// Total bytes.
-    pub fn len(&self) -> usize {
-        self.pieces.iter().map(|piece| piece.len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pieces.is_empty()
-    }
-
     /// The whole message in one buffer.
     pub fn to_vec(&self) -> Vec<u8> {
         self.pieces.concat()
