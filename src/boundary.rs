@@ -14,7 +14,7 @@
 use std::ffi::{CStr, c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mlua::{Error, Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value, ffi};
+use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value, ffi};
 
 const SHIM: &str = include_str!("lua/boundary.lua");
 const SHIM_KEY: &str = "async.boundary";
@@ -171,6 +171,20 @@ where
     wrap(lua, raw_function(lua, name, 0, f)?)
 }
 
+/// A function only the module itself calls: an event handler kept under a
+/// private key, a metamethod, a deferred report. No Lua caller's line is
+/// there to blame, so its errors go up as they are (to `Runtime::dispatch`,
+/// which hands them to `go()`). With `raw_function`, the only place Lua
+/// functions are made (clippy.toml forbids `create_function` elsewhere).
+pub fn internal<A, R>(lua: &Lua, f: impl Fn(&Lua, A) -> Result<R> + 'static) -> Result<Function>
+where
+    A: FromLuaMulti,
+    R: IntoLuaMulti,
+{
+    #[allow(clippy::disallowed_methods)]
+    lua.create_function(f)
+}
+
 /// The unwrapped form used for handle methods: `false, message, level` on
 /// failure. `offset` is how many leading arguments are not the caller's
 /// (1 for methods, whose handle is bound in by `bind`).
@@ -179,6 +193,7 @@ where
     F: Fn(&Lua, Args) -> Result<R> + 'static,
     R: IntoLuaMulti,
 {
+    #[allow(clippy::disallowed_methods)]
     lua.create_function(move |lua, values: MultiValue| {
         let args = Args { lua: lua.clone(), name, values, offset };
         let outcome = catch_unwind(AssertUnwindSafe(|| f(lua, args).and_then(|r| r.into_lua_multi(lua))));

@@ -76,7 +76,7 @@ impl Class {
         let mt = lua.create_table()?;
         mt.raw_set(
             "__index",
-            lua.create_function(move |lua, (object, key): (Table, Value)| {
+            boundary::internal(lua, move |lua, (object, key): (Table, Value)| {
                 let Some(method) = methods.raw_get::<Option<Function>>(key.clone())? else {
                     return Ok(Value::Nil);
                 };
@@ -90,7 +90,7 @@ impl Class {
         let kind = self.kind;
         mt.raw_set(
             "__tostring",
-            lua.create_function(move |_, object: Table| Ok(format!("{kind}: {:p}", object.to_pointer())))?,
+            boundary::internal(lua, move |_, object: Table| Ok(format!("{kind}: {:p}", object.to_pointer())))?,
         )?;
         lua.set_named_registry_value(&key, &mt)?;
         Ok(mt)

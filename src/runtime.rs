@@ -194,7 +194,7 @@ impl Runtime {
     /// of travelling up through the handler's caller as an mlua error
     /// object.
     pub fn handler<A: FromLuaMulti>(lua: &Lua, f: impl Fn(&Lua, A) -> Result<()> + 'static) -> Result<Function> {
-        lua.create_function(move |lua, args: A| {
+        crate::boundary::internal(lua, move |lua, args: A| {
             let rt = Runtime::of(lua)?;
             rt.dispatch(|| f(lua, args));
             Ok(())

@@ -594,7 +594,7 @@ impl Stream {
                 Runtime::call_later(lua, callback.into_function(lua)?, message.clone())?;
             }
             if let Some(object) = self.tie.object(lua)? {
-                let report = lua.create_function(move |lua, object: Table| {
+                let report = boundary::internal(lua, move |lua, object: Table| {
                     match uv_handle::state_of::<Stream>(&object)? {
                         Some(stream) => stream.fail(lua, &object, message.clone()),
                         None => Ok(()),

@@ -116,7 +116,7 @@ fn socket_metatable(lua: &Lua) -> Result<Table> {
     }
     let mt = SOCKET.metatable(lua)?;
     let methods: Function = mt.raw_get("__index")?;
-    let index = lua.create_function(move |lua, (object, key): (Table, Value)| {
+    let index = boundary::internal(lua, move |lua, (object, key): (Table, Value)| {
         if let Value::String(name) = &key {
             let name = name.to_str()?;
             if name == "peername" || name == "sockname" {
