@@ -10,6 +10,7 @@
 mod address;
 mod boundary;
 mod buffer;
+mod curl;
 mod dns;
 mod errors;
 mod fiber;
@@ -85,6 +86,7 @@ fn open(lua: &Lua) -> Result<Table> {
     json_rpc::install(lua, &module.get::<Table>("json")?)?;
     http_server::install(lua, &module)?;
     fs::install(lua, &module)?;
+    curl::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
 }
@@ -140,4 +142,5 @@ submodules! {
     luaopen_async_json => "json",
     luaopen_async_http => "http",
     luaopen_async_fs => "fs",
+    luaopen_async_curl => "curl",
 }

@@ -1,4 +1,5 @@
-//! Child processes: `process.spawn`, `process.exec` and `process.dispatch`.
+//! Child processes: `process.spawn`, `process.exec` and `process.dispatch`,
+//! and `run`, the same for Rust callers (curl.rs).
 //!
 //! A process is a handle object (handle.rs) over a `uv_process_t` made by
 //! `uv_handle::open`, with `pid`, `kill`, `onexit`, `onclose`, and its
@@ -475,6 +476,16 @@ impl Consumer for Output {
     }
 }
 
+/// Collects what the child of `object` writes to its pipe `name`.
+fn collect(object: &Table, name: &str) -> Result<Rc<Output>> {
+    let output = Rc::new(Output::default());
+    let pipe: Table = object.raw_get(name)?;
+    if let Some(stream) = uv_handle::state_of::<Stream>(&pipe)? {
+        stream.set_consumer(output.clone());
+    }
+    Ok(output)
+}
+
 /// `(path, [args], [cb])`: the path, the args table and the function,
 /// `args` may be left out (`exec('ls', cb)`, as fiber.sync calls it).
 fn split_args(args: &Args) -> Result<(LuaString, Option<Table>, Option<Function>)> {
@@ -519,17 +530,71 @@ fn exec(lua: &Lua, args: Args) -> Result<MultiValue> {
             return Ok(MultiValue::new());
         }
     };
-    let output = Rc::new(Output::default());
-    let stdout: Table = object.raw_get("stdout")?;
-    if let Some(stream) = uv_handle::state_of::<Stream>(&stdout)? {
-        stream.set_consumer(output.clone());
-    }
+    let output = collect(&object, "stdout")?;
     let done = Runtime::handler(lua, move |lua, (status, signal): (Value, Value)| {
         let text = lua.create_string(&*output.0.borrow())?;
         callback.call::<()>((text, status, signal))
     })?;
     object.raw_set(key(&ON_DONE), done)?;
     object.into_lua_multi(lua)
+}
+
+/// How a program started by `run` ended, and what it wrote.
+pub(crate) struct Finished {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub status: i64,
+    /// The signal that ended it, 0 if none.
+    pub signal: i64,
+}
+
+/// For Rust callers (curl.rs): runs `program` (looked up in PATH as for
+/// spawn) with the arguments `args`, an argv with no shell involved.
+/// `input`, if any, is written to its stdin, which is then closed (without
+/// it stdin is /dev/null); its stdout and stderr are collected. `done`
+/// gets them once the child has exited and both have ended, or the error
+/// if it could not start (then on the next turn). `done` runs as a
+/// callback of the loop: an error it returns stops `go()`.
+pub(crate) fn run<F>(lua: &Lua, program: &[u8], args: &[Vec<u8>], input: Option<Vec<u8>>, done: F) -> Result<()>
+where
+    F: FnOnce(&Lua, std::result::Result<Finished, String>) -> Result<()> + 'static,
+{
+    let file = c_string(program, "the program path")?;
+    let mut argv = vec![file.clone()];
+    for arg in args {
+        argv.push(c_string(arg, "an argument")?);
+    }
+    let command = Command { file, argv, env: None, cwd: None };
+    let stdin = if input.is_some() { Stdio::Pipe } else { Stdio::Ignore };
+    let done = Rc::new(Cell::new(Some(done)));
+    let object = match start(lua, &command, [stdin, Stdio::Pipe, Stdio::Pipe])? {
+        Ok(object) => object,
+        Err(message) => {
+            let report = lua.create_function(move |lua, ()| match done.take() {
+                Some(done) => done(lua, Err(message.clone())),
+                None => Ok(()),
+            })?;
+            return Runtime::call_later(lua, report, ());
+        }
+    };
+    let (stdout, stderr) = (collect(&object, "stdout")?, collect(&object, "stderr")?);
+    if let Some(input) = input {
+        let pipe: Table = object.raw_get("stdin")?;
+        if let Some(stream) = uv_handle::state_of::<Stream>(&pipe)? {
+            // A child that exits without reading it all makes the write
+            // fail after the close began: the stream does not report that.
+            stream.write(lua, &[&input], None)?;
+            stream.close_gracefully();
+        }
+    }
+    let finished = Runtime::handler(lua, move |lua, (status, signal): (i64, i64)| match done.take() {
+        Some(done) => {
+            let (stdout, stderr) = (stdout.0.take(), stderr.0.take());
+            done(lua, Ok(Finished { stdout, stderr, status, signal }))
+        }
+        None => Ok(()),
+    })?;
+    object.raw_set(key(&ON_DONE), finished)
 }
 
 /// `${name}` in `code` replaced by `value(name)` where that is Some;
