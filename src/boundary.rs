@@ -7,7 +7,18 @@
 //! programs therefore see ordinary string errors positioned at their own
 //! call (`file.lua:3: bad argument #2 to 'setTimeout' (function expected,
 //! got nil)`), never mlua's wrapped error objects. A Rust panic is caught
-//! here too and becomes an error: none may unwind into Lua.
+//! here too and becomes an error (in a raw C function, where it cannot be
+//! caught, it aborts instead): none may unwind into Lua.
+//!
+//! The other way round, LuaJIT raises its errors (out of memory among
+//! them) as exceptions that unwind through Rust frames. That is sound up
+//! to the nearest Lua `pcall` or Lua caller, but a `catch_unwind` or a
+//! plain `extern "C"` frame (a libuv callback) on the way aborts the
+//! process. So a Lua C API call that can raise runs either in a raw C
+//! function called by Lua (`raw_call`) or inside a protected call
+//! (`lua_raw::call_handler`, mlua's `exec_raw`, and mlua's own calls,
+//! which protect themselves: see `lib.rs` on `skip_memory_check`), and
+//! `catch_unwind` only wraps Rust work that makes no such call.
 //!
 //! May touch: mlua values and the Lua registry. Never libuv.
 
@@ -67,6 +78,8 @@ pub fn message_of(error: &Error) -> (String, i32) {
             }
         }
         Error::RuntimeError(m) => (m.clone(), 0),
+        // As LuaJIT words its own, without a position.
+        Error::MemoryError(m) => (m.clone(), 0),
         Error::CallbackError { cause, .. } => message_of(cause),
         Error::WithContext { cause, .. } => message_of(cause),
         other => (other.to_string(), 2),
@@ -88,8 +101,16 @@ pub fn wrap(lua: &Lua, raw: Function) -> Result<Function> {
 /// Runs the body of a raw C function (a hot path written against the Lua
 /// C API, made into a Lua function by `wrap`) under the same convention:
 /// `body` returns how many results it pushed, and they are returned after
-/// `true`; an `Err` returns `false, message, 2`; a panic becomes an error
-/// too, never an unwind into Lua.
+/// `true`; an `Err` returns `false, message, 2`.
+///
+/// A Lua error raised by a push (out of memory, say) goes on to the Lua
+/// caller: the raw function and this one are frames a Lua error may
+/// unwind through (`extern "C-unwind"`, no `catch_unwind`, nothing that
+/// touches the Lua stack when dropped). A Rust panic has nowhere to go
+/// there (catching it would need `catch_unwind`, which aborts when a Lua
+/// error reaches it, and it must not unwind into Lua), so the body must
+/// not panic: each says why it cannot. A panic that happens anyway
+/// aborts the process (see `NoUnwind`) instead of unwinding into Lua.
 ///
 /// # Safety
 /// `state` is the live state that called the raw function; `body` pushes
@@ -97,7 +118,7 @@ pub fn wrap(lua: &Lua, raw: Function) -> Result<Function> {
 /// the arguments: those values are dropped).
 pub unsafe fn raw_call(
     state: *mut ffi::lua_State,
-    name: &str,
+    name: &'static str,
     body: impl FnOnce() -> std::result::Result<c_int, String>,
 ) -> c_int {
     // SAFETY: the stack is reset to the arguments before a failure is
@@ -105,17 +126,37 @@ pub unsafe fn raw_call(
     // are given, and `true` goes below the results `body` pushed.
     unsafe {
         let base = ffi::lua_gettop(state);
-        let message = match catch_unwind(AssertUnwindSafe(body)) {
-            Ok(Ok(results)) => {
+        let outcome = {
+            let _guard = NoUnwind(name);
+            body()
+        };
+        match outcome {
+            Ok(results) => {
                 ffi::lua_pushboolean(state, 1);
                 ffi::lua_insert(state, -(results + 1));
-                return results + 1;
+                results + 1
             }
-            Ok(Err(message)) => message,
-            Err(panic) => format!("internal error in '{name}': {}", panic_text(&panic)),
-        };
-        ffi::lua_settop(state, base);
-        push_failure(state, &message)
+            Err(message) => {
+                ffi::lua_settop(state, base);
+                push_failure(state, &message)
+            }
+        }
+    }
+}
+
+/// Aborts the process if a Rust panic unwinds through it. Lives in frames
+/// where Rust code and raising Lua calls interleave, which can neither
+/// catch a panic (see `raw_call`) nor let it into Lua, whose handlers
+/// cannot deal with it. A Lua error passing through is no panic: then
+/// dropping the guard does nothing and the error goes on.
+pub(crate) struct NoUnwind(pub &'static str);
+
+impl Drop for NoUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("async: a Rust panic in '{}' cannot be turned into a Lua error here; aborting", self.0);
+            std::process::abort();
+        }
     }
 }
 
@@ -196,6 +237,8 @@ where
     #[allow(clippy::disallowed_methods)]
     lua.create_function(move |lua, values: MultiValue| {
         let args = Args { lua: lua.clone(), name, values, offset };
+        // `f` reaches Lua through mlua, whose calls protect themselves
+        // (and `exec_raw`), so no Lua error can reach this catch_unwind.
         let outcome = catch_unwind(AssertUnwindSafe(|| f(lua, args).and_then(|r| r.into_lua_multi(lua))));
         let (message, level) = match outcome {
             Ok(Ok(mut results)) => {

@@ -3,6 +3,10 @@
 //! `buf:pointer()` (a light userdata for LuaJIT FFI users:
 //! `ffi.cast('const char *', buf:pointer())`).
 //!
+//! Their errors are plain strings at the caller's line, like every other
+//! error of the module (`spec.lua:9: buffer used after its callback
+//! returned ...`).
+//!
 //! A buffer given to `onrawdata` borrows the read buffer and is valid only
 //! during the callback: afterwards it is emptied, so a late use raises an
 //! error instead of reading reused memory. `clone()` makes an owned copy
@@ -12,9 +16,12 @@
 
 use std::ffi::c_void;
 
-use mlua::{AnyUserData, LightUserData, Lua, MetaMethod, Result, UserData, UserDataMethods};
+use mlua::{
+    AnyUserData, Function, IntoLuaMulti, LightUserData, Lua, MetaMethod, Result, UserData, UserDataFields, UserDataMethods,
+    UserDataRef, Value,
+};
 
-use crate::boundary::fail;
+use crate::boundary::{self, Args, fail};
 
 pub enum Buffer {
     /// Borrowed bytes, valid until `release`.
@@ -50,16 +57,45 @@ impl Buffer {
     }
 }
 
+/// The buffer a method was called on (argument 1), or the error saying
+/// what it was called on instead.
+fn this(args: &Args) -> Result<UserDataRef<Buffer>> {
+    match args.get(1) {
+        Value::UserData(buffer) => buffer.borrow::<Buffer>().or_else(|_| args.bad(1, "buffer")),
+        _ => args.bad(1, "buffer"),
+    }
+}
+
+/// A method of buffers, made at the boundary so that its errors are plain
+/// strings at the caller's line (`buf:toString()` on a released buffer).
+fn method<R: IntoLuaMulti>(
+    lua: &Lua,
+    name: &'static str,
+    f: impl Fn(&Lua, &Buffer) -> Result<R> + 'static,
+) -> Result<Function> {
+    boundary::function(lua, name, move |lua, args| f(lua, &*this(&args)?))
+}
+
 impl UserData for Buffer {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        // Methods go in an `__index` table and `#buf` is a boundary
+        // function too: mlua's own methods would raise its error objects.
+        fields.add_meta_field_with("__index", |lua| {
+            let methods = lua.create_table()?;
+            methods.raw_set("toString", method(lua, "toString", |lua, this| lua.create_string(this.bytes()?))?)?;
+            methods.raw_set("clone", method(lua, "clone", |_, this| Ok(Buffer::Owned(this.bytes()?.to_vec())))?)?;
+            methods.raw_set(
+                "pointer",
+                method(lua, "pointer", |_, this| Ok(LightUserData(this.bytes()?.as_ptr() as *mut c_void)))?,
+            )?;
+            Ok(methods)
+        });
+        fields.add_meta_field_with("__len", |lua| method(lua, "__len", |_, this| Ok(this.bytes()?.len())));
+    }
+
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.bytes()?.len()));
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("buffer ({} bytes)", this.bytes().map_or(0, |b| b.len())))
-        });
-        methods.add_method("toString", |lua, this, ()| lua.create_string(this.bytes()?));
-        methods.add_method("clone", |_, this, ()| Ok(Buffer::Owned(this.bytes()?.to_vec())));
-        methods.add_method("pointer", |_, this, ()| {
-            Ok(LightUserData(this.bytes()?.as_ptr() as *mut c_void))
         });
     }
 }

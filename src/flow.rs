@@ -105,14 +105,16 @@ fn make_tick(lua: &Lua, limiter: Rc<RefCell<Limiter>>) -> Result<Function> {
         };
         let finished = limiter.clone();
         let counted = std::cell::Cell::new(false);
-        values.push(Value::Function(lua.create_function(move |_, results: MultiValue| {
+        // Made at the boundary, so that an error of the wrapped callback
+        // comes out of `done` as the plain string it raised.
+        values.push(Value::Function(boundary::function(lua, "done", move |_, args: Args| {
             // Only the first call of `done` frees the call's place.
             if !counted.replace(true) {
                 let mut l = finished.borrow_mut();
                 l.running = l.running.saturating_sub(1);
             }
             match &given {
-                Some(cb) => cb.call::<MultiValue>(results),
+                Some(cb) => cb.call::<MultiValue>(crate::pcall::all(&args)),
                 None => Ok(MultiValue::new()),
             }
         })?));

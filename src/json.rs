@@ -23,7 +23,8 @@
 //! mlua reference, which costs several times what cjson spends per value,
 //! and its mapping differs (sparse arrays, `{}` vs `[]` by metatable). Both
 //! functions are raw C functions against the Lua C API for the same reason
-//! (see `boundary::raw_call`); nesting is limited to 1000 levels either way,
+//! (see `boundary::raw_call`, and `decode_raw` on why a Lua error from a
+//! push may unwind through the parser); nesting is limited to 1000 levels either way,
 //! as in cjson, so that deep or cyclic input cannot exhaust the C stack.
 //!
 //! May touch: the Lua stack of the calling state. Never libuv.
@@ -385,31 +386,48 @@ unsafe fn key_step(state: *mut ffi::lua_State, index: c_int) -> Step {
     }
 }
 
+/// The JSON text of the value at index 1, the only value on the stack of
+/// the live `state`. It only reads the stack (`lua_next` over tables it
+/// does not change, `lua_rawgeti`, the `to*` readers on values that need
+/// no conversion), except for `lua_checkstack` per nested table, which in
+/// this LuaJIT raises when the stack must grow and memory is out: so it
+/// runs where a Lua error may unwind (see `encode_raw`), and must not
+/// panic. Nothing does: serde_json's writer into a `Vec` only fails by
+/// returning errors, and the `Serialize` impls above only read values,
+/// compare and format.
+///
+/// # Safety
+/// As said: `state` is live and holds exactly the value.
+unsafe fn encode_text(state: *mut ffi::lua_State) -> std::result::Result<Vec<u8>, String> {
+    let encoder = Encoder { state, failure: RefCell::new(None) };
+    let mut out = Vec::with_capacity(256);
+    let top = Slot { encoder: &encoder, index: 1, depth: 0 };
+    match top.serialize(&mut serde_json::Serializer::new(&mut out)) {
+        Ok(()) if out.len() > crate::lua_raw::MAX_STRING_BYTES => Err(format!(
+            "json.encode: the text would be {} bytes, more than the longest string LuaJIT can hold ({})",
+            out.len(),
+            crate::lua_raw::MAX_STRING_BYTES
+        )),
+        Ok(()) => Ok(out),
+        Err(error) => Err(encoder.message(error)),
+    }
+}
+
 /// `json.encode(value)` → `true, text` or `false, message, 2`.
 unsafe extern "C-unwind" fn encode_raw(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua with its arguments on the stack; the body
-    // pushes the one result it reports.
+    // pushes the one result it reports. A Lua error while the text is
+    // made or pushed (out of memory) unwinds to the caller, dropping the
+    // serializer and `out` on the way.
     unsafe {
         boundary::raw_call(state, "encode", || {
             if ffi::lua_gettop(state) == 0 {
                 return Err(boundary::bad_argument(1, "encode", "value", "no value"));
             }
             ffi::lua_settop(state, 1);
-            let encoder = Encoder { state, failure: RefCell::new(None) };
-            let mut out = Vec::with_capacity(256);
-            let top = Slot { encoder: &encoder, index: 1, depth: 0 };
-            match top.serialize(&mut serde_json::Serializer::new(&mut out)) {
-                Ok(()) if out.len() > crate::lua_raw::MAX_STRING_BYTES => Err(format!(
-                    "json.encode: the text would be {} bytes, more than the longest string LuaJIT can hold ({})",
-                    out.len(),
-                    crate::lua_raw::MAX_STRING_BYTES
-                )),
-                Ok(()) => {
-                    ffi::lua_pushlstring_(state, out.as_ptr() as *const c_char, out.len());
-                    Ok(1)
-                }
-                Err(error) => Err(encoder.message(error)),
-            }
+            let out = encode_text(state)?;
+            ffi::lua_pushlstring_(state, out.as_ptr() as *const c_char, out.len());
+            Ok(1)
         })
     }
 }
@@ -520,6 +538,16 @@ impl<'de> Visitor<'de> for Push {
 }
 
 /// `json.decode(text)` → `true, value` or `false, message, 2`.
+///
+/// Parsing and pushing interleave (each value is pushed as serde_json
+/// reads it), so a Lua error from a push (out of memory, with a large
+/// document) unwinds through serde_json's frames to the caller, dropping
+/// the parser and its scratch buffer on the way. No `catch_unwind` can sit
+/// in between, so nothing here may panic, and nothing does: serde_json's
+/// parser reports every malformed input as an `Err` (it is fuzzed for
+/// that), and the visitor above only pushes, counts array elements in an
+/// `int` (a string LuaJIT can hold has fewer than 2^30 elements) and makes
+/// error values. Were a panic to happen anyway, `raw_call` aborts.
 unsafe extern "C-unwind" fn decode_raw(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua with its arguments on the stack. The text
     // stays at index 1, so its bytes stay valid while they are parsed;

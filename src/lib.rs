@@ -64,11 +64,17 @@ fn open(lua: &Lua) -> Result<Table> {
     if let Ok(module) = lua.named_registry_value::<Table>(MODULE_KEY) {
         return Ok(module);
     }
-    // mlua would otherwise run every table and string creation under a
-    // protected call that allocates a closure each time (a tenfold cost on
-    // hot paths). Out-of-memory inside LuaJIT is the only thing it guards,
-    // and that ends a LuaJIT program anyway.
-    lua.skip_memory_check(true);
+    // mlua runs each table and string it makes under a protected call, so
+    // that running out of memory is an ordinary error: LuaJIT recovers
+    // from it ("not enough memory", which pcall catches), but raised
+    // unprotected inside an mlua callback it would reach mlua's
+    // catch_unwind and abort the process. That protection costs a few
+    // allocations per value made, so the hot paths make their values with
+    // the Lua C API instead, under one protected call each (see
+    // boundary.rs and lua_raw.rs). Never skip it: `skip_memory_check(true)`
+    // is what made out-of-memory abort.
+    lua.skip_memory_check(false);
+    reserve_references(lua)?;
     ignore_sigpipe();
     let module = lua.create_table()?;
     time::install(lua, &module)?;
@@ -89,6 +95,24 @@ fn open(lua: &Lua) -> Result<Table> {
     curl::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
+}
+
+/// How many values Rust may hold at once before mlua must grow the Lua
+/// stack it keeps them on.
+const RESERVED_REFERENCES: usize = 1024;
+
+/// mlua keeps every Lua value that Rust holds in a slot of an auxiliary
+/// Lua stack, which it doubles when full; in this LuaJIT growing a stack
+/// raises when memory is out, and mlua does it unprotected, inside the
+/// callback whose catch_unwind then aborts. Growing it here, while memory
+/// is plentiful, leaves room for `RESERVED_REFERENCES` held values (the
+/// module holds far fewer at once), so it need not grow later.
+fn reserve_references(lua: &Lua) -> Result<()> {
+    // Each read takes a slot of its own (a clone would share one).
+    let holder = lua.create_sequence_from([lua.create_table()?])?;
+    let held = (0..RESERVED_REFERENCES).map(|_| holder.raw_get::<Table>(1)).collect::<Result<Vec<Table>>>()?;
+    drop(held);
+    Ok(())
 }
 
 /// Writing to a socket the peer has reset raises SIGPIPE, whose default

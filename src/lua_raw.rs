@@ -1,7 +1,8 @@
 //! Small pieces of the Lua C API shared by the hot paths (timers firing,
 //! stream reads, HTTP requests): calling a Lua function or a handle's
-//! handler protected, with a traceback, and reading error values. mlua's generic call path costs more than the work
-//! itself on these paths; everything else goes through mlua.
+//! handler protected, with a traceback, and reading error values. mlua's
+//! generic call path costs more than the work itself on these paths;
+//! everything else goes through mlua.
 //!
 //! May touch: the Lua stack it is given. Never libuv.
 
@@ -26,8 +27,10 @@ pub fn anchor(byte: &'static u8) -> *mut c_void {
 /// error message, traceback included, if it raised.
 ///
 /// # Safety
-/// `state` is a live Lua state with a function and `nargs` values on top.
-pub unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result<(), String> {
+/// `state` is a live Lua state with a function and `nargs` values on top,
+/// where a Lua error may unwind (a protected call or a C function called
+/// by Lua): growing the stack and making the handler can raise.
+unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result<(), String> {
     // SAFETY: per the contract; the handler goes below the function and is
     // removed again, leaving the stack as it was before the function.
     unsafe {
@@ -53,8 +56,16 @@ pub unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result
 /// is pushed or called. A Lua error comes back as a `RuntimeError` holding
 /// its message and traceback.
 ///
+/// This runs from libuv callbacks, where a Lua error must not unwind (see
+/// boundary.rs), and pushing the arguments can raise (out of memory): so
+/// the pushes happen inside a protected call too (`handler_call`, run by
+/// lua_cpcall), and a failure there comes back as an error like the
+/// handler's own.
+///
 /// The hot paths that hand data to Lua (a stream's `ondata`, the HTTP
 /// server's handler) come through here instead of mlua's generic call.
+/// `push_args` must not panic (it runs between raising Lua calls, where a
+/// panic aborts the process: see `boundary::NoUnwind`).
 pub fn call_handler(
     lua: &mlua::Lua,
     object: c_int,
@@ -62,34 +73,87 @@ pub fn call_handler(
     room: c_int,
     push_args: impl FnOnce(*mut ffi::lua_State, c_int) -> c_int,
 ) -> mlua::Result<()> {
+    let mut push_args = Some(push_args);
+    let mut push = |state: *mut ffi::lua_State, object: c_int| push_args.take().map_or(0, |push| push(state, object));
+    let mut call = HandlerCall { object, handler: anchor_of_handler, room, push: &mut push, failure: None };
     let state = lua.state();
     // SAFETY: `state` is the thread inside `go()`, whose C call is in
     // progress below us, so its stack is ours to use above its top, which
-    // is restored before returning; room for the object, the handler and
-    // the arguments is checked first. The handler is called protected
-    // (popping it and its arguments). No Rust borrow is held across the
-    // call, which may re-enter this module. Only out-of-memory could raise
-    // outside the protected call, and that ends a LuaJIT program anyway
-    // (see lib.rs on skip_memory_check).
+    // is restored before returning. lua_cpcall raises nothing: it makes
+    // the trampoline's function object inside its protected call and
+    // needs no stack check (LuaJIT keeps spare slots for it), while
+    // lua_checkstack could raise in this LuaJIT, when the stack must grow
+    // and memory is out. `call` outlives the call, the only user of the
+    // pointer to it.
     let failure = unsafe {
         let top = ffi::lua_gettop(state);
-        if ffi::lua_checkstack(state, 2 + room) == 0 {
-            return Err(mlua::Error::StackError);
+        if ffi::lua_cpcall(state, handler_call, &mut call as *mut HandlerCall as *mut c_void) != 0 {
+            // The trampoline failed before or while pushing the arguments.
+            call.failure = Some(plain_string_at(state, -1));
         }
-        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, object as _);
-        let object_index = top + 1;
-        ffi::lua_pushlightuserdata(state, anchor(anchor_of_handler));
-        ffi::lua_rawget(state, object_index);
-        let failure = if ffi::lua_type(state, -1) == ffi::LUA_TFUNCTION {
-            let nargs = push_args(state, object_index);
-            call_protected(state, nargs).err()
-        } else {
-            None
-        };
         ffi::lua_settop(state, top);
-        failure
+        call.failure
     };
     failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
+}
+
+/// What `call_handler` hands its trampoline.
+struct HandlerCall<'a> {
+    object: c_int,
+    handler: &'static u8,
+    room: c_int,
+    push: &'a mut dyn FnMut(*mut ffi::lua_State, c_int) -> c_int,
+    /// The handler's error, message and traceback.
+    failure: Option<String>,
+}
+
+/// The protected half of `call_handler`: called by lua_cpcall with a light
+/// userdata pointing at the `HandlerCall` as its only argument.
+unsafe extern "C-unwind" fn handler_call(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: the argument points at the HandlerCall that `call_handler`
+    // keeps alive (and does not touch) until this returns or raises. This
+    // frame owns nothing to drop but the guard, so a Lua error raised by a
+    // push may unwind through it to the lua_cpcall in `call_handler`.
+    unsafe {
+        let call = &mut *(ffi::lua_touserdata(state, 1) as *mut HandlerCall);
+        let _guard = crate::boundary::NoUnwind("call_handler");
+        ffi::lua_settop(state, 0);
+        if ffi::lua_checkstack(state, 3 + call.room) == 0 {
+            call.failure = Some("stack overflow (no room to call a callback)".into());
+            return 0;
+        }
+        const OBJECT: c_int = 1;
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, call.object as _);
+        ffi::lua_pushlightuserdata(state, anchor(call.handler));
+        ffi::lua_rawget(state, OBJECT);
+        if ffi::lua_type(state, -1) != ffi::LUA_TFUNCTION {
+            return 0;
+        }
+        let nargs = (call.push)(state, OBJECT);
+        if let Err(message) = call_protected(state, nargs) {
+            call.failure = Some(message);
+        }
+        0
+    }
+}
+
+/// The text of the error value at `index` without any call that can raise:
+/// a string as it is (so the out-of-memory error, "not enough memory"),
+/// any other value by its type.
+///
+/// # Safety
+/// `index` is a valid stack index of the live `state`.
+unsafe fn plain_string_at(state: *mut ffi::lua_State, index: i32) -> String {
+    let mut len = 0;
+    // SAFETY: per the contract; a string value converts without allocating.
+    unsafe {
+        if ffi::lua_type(state, index) == ffi::LUA_TSTRING {
+            let text = ffi::lua_tolstring(state, index, &mut len);
+            return String::from_utf8_lossy(std::slice::from_raw_parts(text as *const u8, len)).into_owned();
+        }
+        let kind = CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index)));
+        format!("(error object is a {} value)", kind.to_string_lossy())
+    }
 }
 
 static TRACEBACK: u8 = 0;
@@ -99,7 +163,8 @@ static TRACEBACK: u8 = 0;
 /// object on every call.
 ///
 /// # Safety
-/// `state` is a live Lua state with three free stack slots.
+/// `state` is a live Lua state with three free stack slots, where a Lua
+/// error may unwind: making the handler the first time allocates.
 pub unsafe fn push_traceback(state: *mut ffi::lua_State) {
     // SAFETY: per the contract; the registry lookup and the store each
     // leave exactly the handler on the stack.

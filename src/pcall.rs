@@ -22,7 +22,9 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
             let debug: Table = lua.globals().get("debug")?;
             let made_at: String = debug.get::<Function>("traceback")?.call(())?;
             let info = frames(lua, &debug)?;
-            lua.create_function(move |lua, call_args: MultiValue| match cb.call::<MultiValue>(call_args) {
+            // Made at the boundary: should the handler (or print) fail,
+            // its error comes out as the plain string it raised.
+            boundary::function(lua, "pcall", move |lua, args: Args| match cb.call::<MultiValue>(all(&args)) {
                 Ok(results) => Ok(results),
                 Err(error) => {
                     let (traceback, _) = message_of(&error);
@@ -39,6 +41,11 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
             })
         })?,
     )
+}
+
+/// The arguments of a call, all of them.
+pub(crate) fn all(args: &Args) -> MultiValue {
+    (1..=args.len()).map(|i| args.get(i)).collect()
 }
 
 /// `debug.getinfo` of every frame above the caller of `async.pcall`.

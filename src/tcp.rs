@@ -194,10 +194,15 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
     let rt = Runtime::of(lua)?;
     if let Some(ip) = dns::ip_literal(&domain.host) {
         return match bind_and_listen(server, &[SocketAddr::new(ip, domain.port)], backlog) {
-            Ok(local) => {
-                object.raw_set("sockname", address_table(lua, &local)?)?;
-                Ok(object)
-            }
+            Ok(local) => match address_table(lua, &local).and_then(|name| object.raw_set("sockname", name)) {
+                Ok(()) => Ok(object),
+                Err(error) => {
+                    // Out of memory: the caller never gets the server, so
+                    // it must not stay open.
+                    server.tie.close();
+                    Err(error)
+                }
+            },
             Err(message) => {
                 server.tie.close();
                 boundary::fail(format!("listen: {message}"))
@@ -206,7 +211,13 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
     }
     // A registry key, not a Table: a Table held in Rust takes one of mlua's
     // few thousand reference slots for as long as the lookup lasts.
-    let pending = lua.create_registry_value(&object)?;
+    let pending = match lua.create_registry_value(&object) {
+        Ok(pending) => pending,
+        Err(error) => {
+            server.tie.close();
+            return Err(error);
+        }
+    };
     resolve_then(&rt, domain, move |rt, outcome| {
         let Some(lua) = rt.lua() else { return };
         rt.dispatch(|| {

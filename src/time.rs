@@ -155,6 +155,11 @@ impl TimerQueue {
         Ok(())
     }
 
+    /// The slot the next timer will take.
+    fn next_slot(&self) -> Slot {
+        self.queue.borrow().next_slot()
+    }
+
     /// Queues a timer for the raw `setTimeout` below: pure Rust, no Lua.
     fn schedule(&self, rt: &Runtime, ms: u64, repeat: bool) -> Slot {
         let now = rt.fresh_now();
@@ -246,7 +251,10 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
     // closure's upvalues as made in `install`. Upvalue 1 points at the
     // Runtime, which lives as long as the Lua state. A Lua error (only
     // out-of-memory can happen here) would unwind through this frame,
-    // which owns nothing that needs dropping.
+    // which owns nothing that needs dropping. Every push that can raise
+    // comes before the timer is queued (the handle is stored in the slot
+    // it is about to take; the state key fits in the two hash slots made
+    // for it), so a raise leaves no timer without its Lua side.
     unsafe {
         if ffi::lua_isnumber(state, MS) == 0 {
             return boundary::raise_bad_argument(state, MS, name, "number");
@@ -265,9 +273,12 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
         ffi::lua_rawset(state, HANDLE);
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
         ffi::lua_setmetatable(state, HANDLE);
-        let slot = rt.timers.schedule(rt, ms, REPEAT);
+        let slot = rt.timers.next_slot();
         ffi::lua_pushvalue(state, HANDLE);
         ffi::lua_rawseti(state, ffi::lua_upvalueindex(2), slot as ffi::lua_Integer + 1);
+        // Takes `slot`: nothing ran in between (and a panic must not
+        // unwind from here into Lua, so no assertion says so).
+        rt.timers.schedule(rt, ms, REPEAT);
         ffi::lua_pushlightuserdata(state, handle::state_anchor());
         ffi::lua_pushinteger(state, slot as ffi::lua_Integer);
         ffi::lua_rawset(state, HANDLE);

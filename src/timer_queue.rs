@@ -72,6 +72,11 @@ impl Queue {
         self.next_order
     }
 
+    /// The slot the next `add` will use.
+    pub fn next_slot(&self) -> Slot {
+        self.free.last().copied().unwrap_or(self.slots.len() as Slot)
+    }
+
     /// Adds a timer due at `now + ms`, repeating every `ms` if `repeat`.
     pub fn add(&mut self, now: u64, ms: u64, repeat: bool, internal: bool) -> Slot {
         let interval = if repeat { ms.max(1) } else { 0 };
@@ -235,6 +240,19 @@ mod tests {
         assert_eq!(fire_all(&mut q, 9), vec![late]);
         assert!(q.is_empty());
         assert_eq!(q.earliest(), None);
+    }
+
+    #[test]
+    fn next_slot_names_the_slot_the_next_timer_takes() {
+        let mut q = Queue::default();
+        for _ in 0..3 {
+            let expected = q.next_slot();
+            assert_eq!(q.add(0, 5, false, false), expected);
+        }
+        assert!(q.cancel(1));
+        assert_eq!(q.next_slot(), 1);
+        assert_eq!(q.add(0, 5, true, false), 1);
+        assert_eq!(q.next_slot(), 3);
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! not be UTF-8); the functions at the bottom only move values between Lua
 //! and that code.
 //!
-//! May touch: mlua values. Never libuv.
+//! May touch: mlua values, and the Lua stack inside `exec_raw` (`parse`).
+//! Never libuv.
 
-use mlua::{Lua, LuaString, Result, Table, Value};
+use std::ffi::{c_char, c_int};
+
+use mlua::{Lua, LuaString, Result, Table, Value, ffi};
 
 use crate::boundary::{self, Args};
 
@@ -505,19 +508,40 @@ fn lua_parse(lua: &Lua, args: Args) -> Result<std::result::Result<Table, &'stati
         Some(text) if !text.as_bytes().is_empty() => text,
         _ => return Ok(Err("invalid url")),
     };
-    let parsed = lua.create_table()?;
     let mut fallback = Url::default();
     if let Some(defaults) = &defaults {
-        defaults.for_each(|k: Value, v: Value| parsed.raw_set(k, v))?;
         fallback.authority = text_field(lua, &args, 2, "field 'authority'", defaults.raw_get("authority")?)?;
         fallback.userinfo = text_field(lua, &args, 2, "field 'userinfo'", defaults.raw_get("userinfo")?)?;
     }
     let mut parts = Url::parse_with(&text.as_bytes(), &fallback).unwrap_or_default();
-    for (name, part) in FIELDS.into_iter().zip(parts.fields_mut()) {
-        if let Some(part) = part.take() {
-            parsed.raw_set(name, lua.create_string(part)?)?;
-        }
-    }
+    let found: Vec<(&str, Vec<u8>)> =
+        FIELDS.into_iter().zip(parts.fields_mut()).filter_map(|(name, part)| Some((name, part.take()?))).collect();
+    // The table is made with the Lua C API in one protected call: made
+    // through mlua, each of its strings and fields would be a protected
+    // call of its own, which took four fifths of the time of a parse.
+    // SAFETY: exec_raw pushed `defaults` (or nil) at index 1 and runs this
+    // protected; the table is made at 2, filled (a copy of `defaults`,
+    // then the parts, pushed as name and value above it) and moved to 1,
+    // its only result. Nothing here panics or owns anything to drop.
+    let parsed = unsafe {
+        lua.exec_raw::<Table>(defaults, |state| {
+            ffi::lua_createtable(state, 0, found.len() as c_int);
+            if ffi::lua_type(state, 1) == ffi::LUA_TTABLE {
+                ffi::lua_pushnil(state);
+                while ffi::lua_next(state, 1) != 0 {
+                    ffi::lua_pushvalue(state, -2);
+                    ffi::lua_insert(state, -2);
+                    ffi::lua_rawset(state, 2);
+                }
+            }
+            for (name, part) in &found {
+                ffi::lua_pushlstring(state, name.as_ptr() as *const c_char, name.len());
+                ffi::lua_pushlstring(state, part.as_ptr() as *const c_char, part.len());
+                ffi::lua_rawset(state, 2);
+            }
+            ffi::lua_replace(state, 1);
+        })
+    }?;
     Ok(Ok(parsed))
 }
 
