@@ -53,6 +53,15 @@ pub mod fuzzing {
     };
     pub use crate::split::Inbox;
     pub use crate::url::{Path, Url, build_path, escape, parse_path, unescape};
+
+    /// The `json` table (`encode`, `decode`, `null`) as `require 'async'`
+    /// would give it, installed into `lua` without the rest of the module
+    /// (no event loop): the JSON target needs nothing else.
+    pub fn json_table(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
+        let module = lua.create_table()?;
+        crate::json::install(lua, &module)?;
+        module.get("json")
+    }
 }
 
 use mlua::{Lua, Result, Table, Value};
