@@ -73,7 +73,7 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
 /// queued call if fewer than `per_second` run; stop ticking once the queue
 /// is empty.
 fn make_tick(lua: &Lua, limiter: Rc<RefCell<Limiter>>) -> Result<Function> {
-    lua.create_function(move |lua, timer: Option<Table>| {
+    crate::boundary::internal(lua, move |lua, timer: Option<Table>| {
         let entry = {
             let mut l = limiter.borrow_mut();
             if l.head > l.tail {

@@ -570,7 +570,7 @@ where
     let object = match start(lua, &command, [stdin, Stdio::Pipe, Stdio::Pipe])? {
         Ok(object) => object,
         Err(message) => {
-            let report = lua.create_function(move |lua, ()| match done.take() {
+            let report = crate::boundary::internal(lua, move |lua, ()| match done.take() {
                 Some(done) => done(lua, Err(message.clone())),
                 None => Ok(()),
             })?;
