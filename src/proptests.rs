@@ -704,6 +704,17 @@ fn without_authority(mut url: Url) -> Url {
     url
 }
 
+/// Found by the `url` fuzz target: a host that parsed out of `[[[]]` as
+/// `[[]` was built back without brackets and read again as `[`.
+#[test]
+fn a_bracketed_host_builds_back_bracketed() {
+    let parsed = Url::parse(b"//[[[]]:88").unwrap();
+    assert_eq!(parsed.host.as_deref(), Some(&b"[[]"[..]));
+    let built = parsed.build();
+    assert_eq!(built, b"//[[[]]:88");
+    assert_eq!(Url::parse(&built).unwrap().host, parsed.host);
+}
+
 proptest! {
     #![proptest_config(config(1024))]
 

@@ -157,8 +157,9 @@ impl Url {
             out.push(b'@');
         }
         // A colon in the host can only be an IPv6 address, which is
-        // bracketed so that it is not taken for a port.
-        if host.contains(&b':') {
+        // bracketed so that it is not taken for a port. A host that is
+        // itself bracketed is bracketed again: parsing takes one pair off.
+        if host.contains(&b':') || (host.len() >= 2 && host.starts_with(b"[") && host.ends_with(b"]")) {
             out.push(b'[');
             out.extend_from_slice(host);
             out.push(b']');
