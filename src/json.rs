@@ -213,7 +213,7 @@ impl Serialize for Slot<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let state = self.encoder.state;
         let index = self.index;
-        // SAFETY (whole block): an Encoder is only made by `encode_raw` for
+        // SAFETY: (the whole block) an Encoder is only made by `encode_raw` for
         // its own live state, and every Slot's index is a slot of that
         // stack which stays put while the Slot is serialized.
         unsafe {
@@ -465,7 +465,7 @@ impl<'de> DeserializeSeed<'de> for Push {
     }
 }
 
-// SAFETY (every method below): a Push is only made by `decode_raw` for
+// SAFETY: (every method below) a Push is only made by `decode_raw` for
 // its own live state; each push needs one stack slot, which `enter` (or,
 // for the top value, LUA_MINSTACK) provides.
 impl<'de> Visitor<'de> for Push {

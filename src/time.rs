@@ -197,7 +197,7 @@ impl TimerQueue {
         const STORE: i32 = 1;
         const HANDLER: i32 = 2;
         const HANDLE: i32 = 3;
-        // SAFETY (whole block): every index used is on the stack as set
+        // SAFETY: (the whole block) every index used is on the stack as set
         // up here; the stack is reset to HANDLER after each timer; no Rust
         // borrow is held across lua_pcall, which may re-enter this module.
         unsafe {
@@ -247,7 +247,7 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
     const MS: i32 = 1;
     const CALLBACK: i32 = 2;
     const HANDLE: i32 = 3;
-    // SAFETY (whole block): the indices are the call's arguments and the
+    // SAFETY: (the whole block) the indices are the call's arguments and the
     // closure's upvalues as made in `install`. Upvalue 1 points at the
     // Runtime, which lives as long as the Lua state. A Lua error (only
     // out-of-memory can happen here) would unwind through this frame,
