@@ -49,7 +49,7 @@ mod proptests;
 pub mod fuzzing {
     pub use crate::http::{
         Event, Limits, ParseError, ReplyContext, Request, RequestEvent, RequestParser, Response, ResponseParser,
-        multipart, serialize_request, serialize_response,
+        checked, multipart, serialize_request, serialize_response,
     };
     pub use crate::split::Inbox;
     pub use crate::url::{Path, Url, build_path, escape, parse_path, unescape};

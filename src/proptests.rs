@@ -16,9 +16,10 @@ use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::Config;
 
+use crate::http::checked;
 use crate::http::multipart::{form_data_boundary, parse_form_data};
 use crate::http::{
-    Event, Limits, ParseError, ReplyContext, RequestEvent, RequestParser, Response, ResponseParser, serialize_request,
+    Event, Limits, ParseError, ReplyContext, RequestParser, ResponseParser, serialize_request,
     serialize_response,
 };
 use crate::split::Inbox;
@@ -177,31 +178,6 @@ fn body_pieces() -> impl Strategy<Value = Vec<Vec<u8>>> {
 // Requests
 
 /// Everything a request event carries, comparable.
-fn describe_request_event(event: &RequestEvent) -> String {
-    match event {
-        Event::Message(request) => {
-            let headers: Vec<String> = request
-                .headers()
-                .iter()
-                .map(|(name, value)| format!("{}={}", name.escape_ascii(), value.escape_ascii()))
-                .collect();
-            format!(
-                "{} {} {:?} path={} query={:?} fragment={:?} {headers:?} keep_alive={} upgrade={} expect={} body={}",
-                request.method(),
-                request.target().escape_ascii(),
-                request.version(),
-                request.path().escape_ascii(),
-                request.query().map(|q| q.escape_ascii().to_string()),
-                request.fragment().map(|f| f.escape_ascii().to_string()),
-                request.should_keep_alive,
-                request.upgrade,
-                request.expect_continue,
-                request.body.escape_ascii()
-            )
-        }
-        other => format!("{other:?}"),
-    }
-}
 
 /// What a request parser made of `input` fed in `pieces`: the events,
 /// described, and the bytes left over after an upgrade. Events are taken
@@ -247,7 +223,7 @@ fn run_request_parser(limits: Limits, pieces: &[&[u8]], finish: bool) -> (Vec<St
                 }
             }
         }
-        described.push(describe_request_event(event));
+        described.push(checked::request_event(event));
     }
     let upgrade_bytes = parser.take_upgrade_bytes();
     (described, upgrade_bytes, parser)
@@ -315,68 +291,12 @@ proptest! {
 // ---------------------------------------------------------------------------
 // Responses
 
-fn describe_response(result: &Result<Response, ParseError>) -> String {
-    match result {
-        Ok(response) => {
-            let headers: Vec<String> = response
-                .headers()
-                .iter()
-                .map(|(name, value)| format!("{}={}", name.escape_ascii(), value.escape_ascii()))
-                .collect();
-            format!(
-                "{} {:?} {} {headers:?} keep_alive={} upgrade={} body={}",
-                response.status,
-                response.version(),
-                response.reason().escape_ascii(),
-                response.keep_alive,
-                response.upgrade,
-                response.body.escape_ascii()
-            )
-        }
-        Err(error) => format!("{error:?}"),
-    }
-}
 
 const METHODS: &[&str] = &["GET", "HEAD", "CONNECT", "POST"];
 
 fn run_response_parser(methods: &[&str], limits: Limits, pieces: &[&[u8]], finish: bool) -> (Vec<String>, Vec<u8>) {
-    let mut parser = ResponseParser::new(limits);
-    for method in methods {
-        parser.expect_response(method);
-    }
-    let mut results = Vec::new();
-    for piece in pieces {
-        parser.feed(piece);
-        results.extend(std::iter::from_fn(|| parser.next_response()));
-    }
-    if finish {
-        parser.finish();
-    }
-    results.extend(std::iter::from_fn(|| parser.next_response()));
-    let answered = results.iter().filter(|result| result.is_ok()).count();
-    assert!(answered <= methods.len(), "{answered} responses to {} requests", methods.len());
-    for (i, result) in results.iter().enumerate() {
-        let is_last = i + 1 == results.len();
-        match result {
-            Err(_) => assert!(is_last, "an error is followed by more responses"),
-            Ok(response) => {
-                assert!(response.status <= 999);
-                assert!(
-                    !(100..200).contains(&response.status) || response.status == 101,
-                    "interim response handed over"
-                );
-                let method = methods[i];
-                if method == "HEAD" || matches!(response.status, 204 | 304) || response.upgrade {
-                    assert!(response.body.is_empty(), "a response without a body has one");
-                }
-                assert!(response.body.len() as u64 <= limits.max_body_bytes);
-                if !response.keep_alive {
-                    assert!(is_last, "a response that closes the connection is followed by more");
-                }
-            }
-        }
-    }
-    (results.iter().map(describe_response).collect(), parser.take_upgrade_bytes())
+    let (results, upgrade_bytes) = checked::read_responses(methods, limits, pieces, finish);
+    (results.iter().map(checked::response).collect(), upgrade_bytes)
 }
 
 proptest! {

@@ -18,8 +18,8 @@
 
 mod common;
 
-use r#async::fuzzing::{Event, Limits, RequestEvent, RequestParser};
-use common::{BYTE_AT_A_TIME, FINISH, Plan, bytewise, describe_headers};
+use r#async::fuzzing::{Event, Limits, RequestEvent, RequestParser, checked};
+use common::{BYTE_AT_A_TIME, FINISH, Plan, bytewise};
 use libfuzzer_sys::fuzz_target;
 
 const HEAD: &[u8] = b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -75,18 +75,7 @@ fn run(limits: Limits, pieces: &[&[u8]], finish: bool) -> (Vec<RequestEvent>, Ve
             assert_eq!(i + 1, events.len(), "an error is followed by more events");
         }
     }
-    let described = events
-        .iter()
-        .map(|event| match event {
-            Event::Message(request) => format!(
-                "{} {:?} body={}",
-                request.target().escape_ascii(),
-                describe_headers(request.headers().iter()),
-                request.body.escape_ascii()
-            ),
-            other => format!("{other:?}"),
-        })
-        .collect();
+    let described = events.iter().map(checked::request_event).collect();
     (events, described)
 }
 

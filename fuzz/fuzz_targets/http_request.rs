@@ -18,8 +18,8 @@
 
 mod common;
 
-use r#async::fuzzing::{Event, Limits, Request, RequestEvent, RequestParser, serialize_request};
-use common::{BYTE_AT_A_TIME, CHUNKED, FINISH, Plan, bytewise, describe_headers, is_framing_header};
+use r#async::fuzzing::{Event, Limits, Request, RequestEvent, RequestParser, checked, serialize_request};
+use common::{BYTE_AT_A_TIME, CHUNKED, FINISH, Plan, bytewise, is_framing_header};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -77,7 +77,7 @@ fn run(limits: Limits, pieces: &[&[u8]], finish: bool) -> Run {
         assert!(parser.next_event().is_none(), "the parser went on after an error");
         assert!(parser.take_upgrade_bytes().is_empty());
     }
-    let described = events.iter().map(describe).collect();
+    let described = events.iter().map(checked::request_event).collect();
     Run { events, described, upgrade_bytes }
 }
 
@@ -108,26 +108,6 @@ fn check_sequence(events: &[RequestEvent], limits: Limits) {
                 }
             }
         }
-    }
-}
-
-fn describe(event: &RequestEvent) -> String {
-    match event {
-        Event::Message(request) => format!(
-            "{} {} {:?} path={} query={:?} fragment={:?} {:?} keep_alive={} upgrade={} expect={} body={}",
-            request.method(),
-            request.target().escape_ascii(),
-            request.version(),
-            request.path().escape_ascii(),
-            request.query().map(|q| q.escape_ascii().to_string()),
-            request.fragment().map(|f| f.escape_ascii().to_string()),
-            describe_headers(request.headers().iter()),
-            request.should_keep_alive,
-            request.upgrade,
-            request.expect_continue,
-            request.body.escape_ascii()
-        ),
-        other => format!("{other:?}"),
     }
 }
 

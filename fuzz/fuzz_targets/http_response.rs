@@ -19,8 +19,8 @@
 
 mod common;
 
-use r#async::fuzzing::{Limits, ParseError, ReplyContext, Response, ResponseParser, serialize_response};
-use common::{BYTE_AT_A_TIME, CHUNKED, FINISH, Plan, bytewise, describe_headers, is_framing_header};
+use r#async::fuzzing::{Limits, ParseError, ReplyContext, Response, ResponseParser, checked, serialize_response};
+use common::{BYTE_AT_A_TIME, CHUNKED, FINISH, Plan, bytewise, is_framing_header};
 use libfuzzer_sys::fuzz_target;
 
 const METHODS: [&str; 4] = ["GET", "HEAD", "CONNECT", "POST"];
@@ -54,66 +54,11 @@ struct Run {
 }
 
 fn run(methods: &[&str], limits: Limits, pieces: &[&[u8]], finish: bool) -> Run {
-    let mut parser = ResponseParser::new(limits);
-    for method in methods {
-        parser.expect_response(method);
-    }
-    let mut results = Vec::new();
-    for piece in pieces {
-        parser.feed(piece);
-        results.extend(std::iter::from_fn(|| parser.next_response()));
-    }
-    if finish {
-        parser.finish();
-        results.extend(std::iter::from_fn(|| parser.next_response()));
-    }
-    let answered = results.iter().filter(|result| result.is_ok()).count();
-    assert!(answered <= methods.len(), "{answered} responses to {} requests", methods.len());
-    for (i, result) in results.iter().enumerate() {
-        let is_last = i + 1 == results.len();
-        match result {
-            Err(_) => assert!(is_last, "an error is followed by more results"),
-            Ok(response) => {
-                assert!(response.status <= 999);
-                assert!(
-                    !(100..200).contains(&response.status) || response.status == 101,
-                    "interim response handed over"
-                );
-                assert!(matches!(response.version(), (1, 0) | (1, 1)));
-                if methods[i] == "HEAD" || matches!(response.status, 204 | 304) || response.upgrade {
-                    assert!(response.body.is_empty(), "a response that has no body has one");
-                }
-                assert!(response.body.len() as u64 <= limits.max_body_bytes, "body past the limit");
-                for (name, value) in response.headers().iter() {
-                    assert!(!name.is_empty() && !name.contains(&b':'));
-                    assert!(!value.contains(&b'\r') && !value.contains(&b'\n'), "line break in a value");
-                }
-                if !response.keep_alive {
-                    assert!(is_last, "a response that ends the connection is followed by more");
-                }
-            }
-        }
-    }
-    let upgrade_bytes = parser.take_upgrade_bytes();
-    let described = results.iter().map(describe).collect();
+    let (results, upgrade_bytes) = checked::read_responses(methods, limits, pieces, finish);
+    let described = results.iter().map(checked::response).collect();
     Run { results, described, upgrade_bytes }
 }
 
-fn describe(result: &Result<Response, ParseError>) -> String {
-    match result {
-        Ok(response) => format!(
-            "{} {:?} {} {:?} keep_alive={} upgrade={} body={}",
-            response.status,
-            response.version(),
-            response.reason().escape_ascii(),
-            describe_headers(response.headers().iter()),
-            response.keep_alive,
-            response.upgrade,
-            response.body.escape_ascii()
-        ),
-        Err(error) => format!("{error:?}"),
-    }
-}
 
 /// A response read is written back and reads back the same. Statuses the
 /// writer refuses by design (below 100), and those that carry no body or

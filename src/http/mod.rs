@@ -14,6 +14,8 @@
 //! Never Lua, never libuv, no I/O, no timers.
 
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod checked;
 mod client;
 mod codes;
 mod incoming;

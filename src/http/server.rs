@@ -476,35 +476,9 @@ mod tests {
         }
     }
 
-    /// Everything a request carries, in one comparable string.
-    fn describe(event: &RequestEvent) -> String {
-        match event {
-            Event::Message(request) => {
-                let headers: Vec<String> = request
-                    .headers()
-                    .iter()
-                    .map(|(name, value)| format!("{}={}", name.escape_ascii(), value.escape_ascii()))
-                    .collect();
-                format!(
-                    "{} {} {:?} path={} query={:?} fragment={:?} headers={headers:?} keep_alive={} upgrade={} expect={} body={}",
-                    request.method(),
-                    request.target().escape_ascii(),
-                    request.version(),
-                    request.path().escape_ascii(),
-                    request.query().map(|q| q.escape_ascii().to_string()),
-                    request.fragment().map(|f| f.escape_ascii().to_string()),
-                    request.should_keep_alive,
-                    request.upgrade,
-                    request.expect_continue,
-                    request.body.escape_ascii(),
-                )
-            }
-            other => format!("{other:?}"),
-        }
-    }
-
+    /// Everything the requests carry, each in one comparable string.
     fn describe_all(events: &[RequestEvent]) -> Vec<String> {
-        events.iter().map(describe).collect()
+        events.iter().map(crate::http::checked::request_event).collect()
     }
 
     const PIPELINE: &[u8] = b"GET /first?a=1 HTTP/1.1\r\nHost: x\r\n\r\n\

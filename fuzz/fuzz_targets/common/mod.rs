@@ -79,11 +79,6 @@ pub fn bytewise(bytes: &[u8]) -> Vec<&[u8]> {
     bytes.chunks(1).collect()
 }
 
-/// Header lines, escaped for comparison.
-pub fn describe_headers<'h>(headers: impl Iterator<Item = (&'h [u8], &'h [u8])>) -> Vec<String> {
-    headers.map(|(name, value)| format!("{}={}", name.escape_ascii(), value.escape_ascii())).collect()
-}
-
 /// Headers that decide framing or the connection's fate, which a writer
 /// adds or changes itself: they are left out of a round trip.
 pub fn is_framing_header(name: &[u8]) -> bool {
