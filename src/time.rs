@@ -213,7 +213,7 @@ impl TimerQueue {
                     return None;
                 }
                 let next = self.queue.borrow_mut().pop_due(now, limit);
-                let Some(Due { slot, repeats, internal }) = next else { return None };
+                let Due { slot, repeats, internal } = next?;
                 ffi::lua_rawgeti(state, STORE, slot as ffi::lua_Integer + 1);
                 if ffi::lua_type(state, HANDLE) != ffi::LUA_TTABLE {
                     ffi::lua_settop(state, HANDLER);
@@ -310,6 +310,7 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     let upvalues = (LightUserData(Rc::as_ptr(&rt) as *mut c_void), &side.store, &side.metatable);
     // SAFETY: pushcclosure takes the three upvalues exec_raw pushed.
     let set_timeout: Function = unsafe { lua.exec_raw(upvalues, |s| ffi::lua_pushcclosure(s, start_raw::<false>, 3)) }?;
+    // SAFETY: as for set_timeout.
     let set_interval: Function = unsafe { lua.exec_raw(upvalues, |s| ffi::lua_pushcclosure(s, start_raw::<true>, 3)) }?;
     let set_timeout = boundary::wrap(lua, set_timeout)?;
     let set_interval = boundary::wrap(lua, set_interval)?;
