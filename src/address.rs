@@ -7,8 +7,8 @@
 
 use mlua::{Table, Value};
 
-use crate::boundary::fail;
-use crate::options::OptionTable;
+use crate::core::boundary::fail;
+use crate::core::options::OptionTable;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Domain {

@@ -21,7 +21,7 @@ use mlua::{
     UserDataRef, Value,
 };
 
-use crate::boundary::{self, Args, fail};
+use crate::core::boundary::{self, Args, fail};
 
 pub enum Buffer {
     /// Borrowed bytes, valid until `release`.

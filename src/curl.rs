@@ -27,10 +27,10 @@ use std::rc::Rc;
 use memchr::memmem;
 use mlua::{Function, Lua, Result, Table, Value};
 
-use crate::boundary::{self, Args};
-use crate::errors::uv_message;
+use crate::core::boundary::{self, Args};
+use crate::core::errors::uv_message;
 use crate::process::{self, Finished};
-use crate::runtime::Runtime;
+use crate::core::runtime::Runtime;
 
 /// The program every request runs.
 const PROGRAM: &[u8] = b"curl";

@@ -13,11 +13,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use libuv_sys2 as uv;
 use mlua::{Lua, Result, Table, Value};
 
-use crate::boundary::{self, Args};
-use crate::options::OptionTable;
-use crate::errors::uv_message;
-use crate::request::{Callback, Request};
-use crate::runtime::Runtime;
+use crate::core::boundary::{self, Args};
+use crate::core::options::OptionTable;
+use crate::core::errors::uv_message;
+use crate::core::uv_request::{Callback, Request};
+use crate::core::runtime::Runtime;
 
 /// One address found for a name.
 pub struct Found {

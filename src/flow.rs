@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, MultiValue, Result, Table, Value};
 
-use crate::boundary::{self, Args};
+use crate::core::boundary::{self, Args};
 
 struct Limiter {
     /// Pending calls, `queue[i] = {func, args}`, from `head` to `tail`.
@@ -73,7 +73,7 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
 /// queued call if fewer than `per_second` run; stop ticking once the queue
 /// is empty.
 fn make_tick(lua: &Lua, limiter: Rc<RefCell<Limiter>>) -> Result<Function> {
-    crate::boundary::internal(lua, move |lua, timer: Option<Table>| {
+    crate::core::boundary::internal(lua, move |lua, timer: Option<Table>| {
         let entry = {
             let mut l = limiter.borrow_mut();
             if l.head > l.tail {

@@ -33,10 +33,10 @@ use std::path::PathBuf;
 use libuv_sys2 as uv;
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
-use crate::boundary::{self, Args};
-use crate::errors::{UvError, uv_message};
-use crate::request::{Callback, Request};
-use crate::runtime::Runtime;
+use crate::core::boundary::{self, Args};
+use crate::core::errors::{UvError, uv_message};
+use crate::core::uv_request::{Callback, Request};
+use crate::core::runtime::Runtime;
 
 /// `fs.bufferSize`: the length `fs.read` reads when given none.
 const BUFFER_SIZE: i64 = 1024;

@@ -37,7 +37,7 @@ use mlua::{Lua, Result, Table, Value, ffi};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use crate::boundary;
+use crate::core::boundary;
 
 /// The deepest nesting of arrays and objects `encode` and `decode` accept.
 pub const MAX_DEPTH: usize = 1000;
@@ -403,10 +403,10 @@ unsafe fn encode_text(state: *mut ffi::lua_State) -> std::result::Result<Vec<u8>
     let mut out = Vec::with_capacity(256);
     let top = Slot { encoder: &encoder, index: 1, depth: 0 };
     match top.serialize(&mut serde_json::Serializer::new(&mut out)) {
-        Ok(()) if out.len() > crate::lua_raw::MAX_STRING_BYTES => Err(format!(
+        Ok(()) if out.len() > crate::core::lua_raw::MAX_STRING_BYTES => Err(format!(
             "json.encode: the text would be {} bytes, more than the longest string LuaJIT can hold ({})",
             out.len(),
-            crate::lua_raw::MAX_STRING_BYTES
+            crate::core::lua_raw::MAX_STRING_BYTES
         )),
         Ok(()) => Ok(out),
         Err(error) => Err(encoder.message(error)),

@@ -7,36 +7,28 @@
 //! submodules are found by Lua's all-in-one loader through the
 //! `luaopen_async_*` entry points below, and return the fields of `async`.
 
+mod core;
+
 mod address;
-mod boundary;
 mod buffer;
 mod curl;
 mod dns;
-mod errors;
+mod event_loop;
 mod fiber;
 mod flow;
 mod fs;
-mod handle;
 mod http;
-mod http_client;
-mod http_server;
+mod http_lua;
 mod json;
 mod json_rpc;
-mod lua_raw;
-mod options;
 mod pcall;
 mod process;
-mod request;
-mod runtime;
-mod socket_ref;
 mod split;
 mod stream;
 mod system;
 mod tcp;
 mod time;
-mod timer_queue;
 mod url;
-mod uv_handle;
 
 #[cfg(test)]
 mod proptests;
@@ -66,6 +58,8 @@ pub mod fuzzing {
 
 use mlua::{Lua, Result, Table, Value};
 
+
+
 const MODULE_KEY: &str = "async.module";
 
 /// What `require 'async'` returns.
@@ -89,7 +83,7 @@ fn open(lua: &Lua) -> Result<Table> {
     time::install(lua, &module)?;
     system::install(lua, &module)?;
     fiber::install(lua, &module)?;
-    runtime::install(lua, &module)?;
+    event_loop::install(lua, &module)?;
     flow::install(lua, &module)?;
     pcall::install(lua, &module)?;
     url::install(lua, &module)?;
@@ -99,7 +93,7 @@ fn open(lua: &Lua) -> Result<Table> {
     process::install(lua, &module)?;
     json::install(lua, &module)?;
     json_rpc::install(lua, &module.get::<Table>("json")?)?;
-    http_server::install(lua, &module)?;
+    http_lua::install(lua, &module)?;
     fs::install(lua, &module)?;
     curl::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;

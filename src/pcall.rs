@@ -11,7 +11,7 @@
 
 use mlua::{Function, Lua, MultiValue, Result, Table};
 
-use crate::boundary::{self, Args, message_of};
+use crate::core::boundary::{self, Args, message_of};
 
 pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     module.set(

@@ -32,12 +32,13 @@ use std::rc::Rc;
 use libuv_sys2 as uv;
 use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value};
 
-use crate::boundary::{self, Args};
-use crate::errors::{UvError, uv_message};
-use crate::handle::{Class, Method};
-use crate::runtime::Runtime;
+use crate::core::boundary::{self, Args};
+use crate::core::errors::{UvError, uv_message};
+use crate::core::class::{Class, Method};
+use crate::core::runtime::Runtime;
 use crate::stream::{self, Consumer, Stream};
-use crate::uv_handle::{self, HandleState, Tie};
+use crate::core::uv_handle::{self, HandleState, Tie};
+use crate::core::lua_raw::PrivateKey;
 
 static PROCESS: Class = Class { kind: "process", methods: &[PROCESS_METHODS], lua_methods: None };
 static PIPE: Class = Class { kind: "pipe", methods: &[stream::METHODS], lua_methods: Some(stream::lua_methods) };
@@ -46,16 +47,15 @@ static PROCESS_METHODS: &[(&str, Method)] = &[("kill", kill), ("onexit", onexit)
 
 // Private keys of a process object: its handlers, its pipes by name, how
 // many of (process, pipes) are still open, and how it exited.
-static ON_EXIT: u8 = 0;
-static ON_CLOSE: u8 = 0;
+static ON_EXIT: PrivateKey = PrivateKey::new();
+static ON_CLOSE: PrivateKey = PrivateKey::new();
 /// exec's own completion, called before the user's `onclose`.
-static ON_DONE: u8 = 0;
-static PIPES: u8 = 0;
-static PENDING: u8 = 0;
-static STATUS: u8 = 0;
-static SIGNAL: u8 = 0;
+static ON_DONE: PrivateKey = PrivateKey::new();
+static PIPES: PrivateKey = PrivateKey::new();
+static PENDING: PrivateKey = PrivateKey::new();
+static STATUS: PrivateKey = PrivateKey::new();
+static SIGNAL: PrivateKey = PrivateKey::new();
 
-use crate::handle::private_key as key;
 
 struct Process {
     tie: Tie,
@@ -76,17 +76,17 @@ impl HandleState for Process {
 /// One of (the process, its pipes) has closed; once all have, the process
 /// is done: exec's completion, then `onclose(status, signal)`.
 fn settle(object: &Table) -> Result<()> {
-    let left = object.raw_get::<i64>(key(&PENDING))? - 1;
-    object.raw_set(key(&PENDING), left)?;
+    let left = object.raw_get::<i64>(PENDING.value())? - 1;
+    object.raw_set(PENDING.value(), left)?;
     if left > 0 {
         return Ok(());
     }
-    let status: Value = object.raw_get(key(&STATUS))?;
-    let signal: Value = object.raw_get(key(&SIGNAL))?;
-    if let Some(done) = object.raw_get::<Option<Function>>(key(&ON_DONE))? {
+    let status: Value = object.raw_get(STATUS.value())?;
+    let signal: Value = object.raw_get(SIGNAL.value())?;
+    if let Some(done) = object.raw_get::<Option<Function>>(ON_DONE.value())? {
         done.call::<()>((status.clone(), signal.clone()))?;
     }
-    match object.raw_get::<Option<Function>>(key(&ON_CLOSE))? {
+    match object.raw_get::<Option<Function>>(ON_CLOSE.value())? {
         Some(onclose) => onclose.call((status, signal)),
         None => Ok(()),
     }
@@ -326,7 +326,7 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
     // SAFETY: the handle is open (its close waits for the exit callback).
     let pid = unsafe { (*(process.tie.handle() as *const uv::uv_process_t)).pid };
     object.raw_set("pid", pid)?;
-    object.raw_set(key(&PENDING), 1 + pipes.len() as i64)?;
+    object.raw_set(PENDING.value(), 1 + pipes.len() as i64)?;
     let named = lua.create_table()?;
     for (fd, pipe, _) in &pipes {
         object.raw_set(STDIO_NAMES[*fd], pipe)?;
@@ -334,7 +334,7 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
         let owner = object.clone();
         uv_handle::when_closed(lua, pipe, Runtime::handler(lua, move |_, ()| settle(&owner))?)?;
     }
-    object.raw_set(key(&PIPES), named)?;
+    object.raw_set(PIPES.value(), named)?;
     Ok(Ok(object))
 }
 
@@ -350,10 +350,10 @@ extern "C" fn on_exit(raw: *mut uv::uv_process_t, status: i64, signal: c_int) {
     let Some(lua) = rt.lua() else { return };
     rt.dispatch(|| {
         let Some(object) = process.tie.object(&lua)? else { return Ok(()) };
-        object.raw_set(key(&STATUS), status)?;
-        object.raw_set(key(&SIGNAL), signal)?;
+        object.raw_set(STATUS.value(), status)?;
+        object.raw_set(SIGNAL.value(), signal)?;
         release_pipes(&object)?;
-        match object.raw_get::<Option<Function>>(key(&ON_EXIT))? {
+        match object.raw_get::<Option<Function>>(ON_EXIT.value())? {
             // Another callback failed in this turn: this one waits for the
             // next `go()` instead of running now or being lost.
             Some(onexit) if rt.failing() => Runtime::call_later(&lua, onexit, (status, signal)),
@@ -366,7 +366,7 @@ extern "C" fn on_exit(raw: *mut uv::uv_process_t, status: i64, signal: c_int) {
 /// After the exit: closes stdin, and stdout and stderr unless Lua reads
 /// them (a pipe that is read closes at its end).
 fn release_pipes(object: &Table) -> Result<()> {
-    let Some(pipes) = object.raw_get::<Option<Table>>(key(&PIPES))? else { return Ok(()) };
+    let Some(pipes) = object.raw_get::<Option<Table>>(PIPES.value())? else { return Ok(()) };
     for name in STDIO_NAMES {
         let Some(pipe) = pipes.raw_get::<Option<Table>>(name)? else { continue };
         if let Some(stream) = uv_handle::state_of::<Stream>(&pipe)?
@@ -445,7 +445,7 @@ fn kill(lua: &Lua, args: Args) -> Result<MultiValue> {
 }
 
 fn onexit(_: &Lua, args: Args) -> Result<MultiValue> {
-    args.this()?.raw_set(key(&ON_EXIT), args.opt_function(1)?)?;
+    args.this()?.raw_set(ON_EXIT.value(), args.opt_function(1)?)?;
     Ok(MultiValue::new())
 }
 
@@ -454,10 +454,10 @@ fn onexit(_: &Lua, args: Args) -> Result<MultiValue> {
 fn onclose(lua: &Lua, args: Args) -> Result<MultiValue> {
     let this = args.this()?;
     let callback = args.opt_function(1)?;
-    this.raw_set(key(&ON_CLOSE), callback.clone())?;
+    this.raw_set(ON_CLOSE.value(), callback.clone())?;
     if let Some(callback) = callback
-        && this.raw_get::<Option<i64>>(key(&PENDING))? == Some(0) {
-            let (status, signal): (Value, Value) = (this.raw_get(key(&STATUS))?, this.raw_get(key(&SIGNAL))?);
+        && this.raw_get::<Option<i64>>(PENDING.value())? == Some(0) {
+            let (status, signal): (Value, Value) = (this.raw_get(STATUS.value())?, this.raw_get(SIGNAL.value())?);
             Runtime::call_later(lua, callback, (status, signal))?;
         }
     Ok(MultiValue::new())
@@ -535,7 +535,7 @@ fn exec(lua: &Lua, args: Args) -> Result<MultiValue> {
         let text = lua.create_string(&*output.0.borrow())?;
         callback.call::<()>((text, status, signal))
     })?;
-    object.raw_set(key(&ON_DONE), done)?;
+    object.raw_set(ON_DONE.value(), done)?;
     object.into_lua_multi(lua)
 }
 
@@ -570,7 +570,7 @@ where
     let object = match start(lua, &command, [stdin, Stdio::Pipe, Stdio::Pipe])? {
         Ok(object) => object,
         Err(message) => {
-            let report = crate::boundary::internal(lua, move |lua, ()| match done.take() {
+            let report = crate::core::boundary::internal(lua, move |lua, ()| match done.take() {
                 Some(done) => done(lua, Err(message.clone())),
                 None => Ok(()),
             })?;
@@ -594,7 +594,7 @@ where
         }
         None => Ok(()),
     })?;
-    object.raw_set(key(&ON_DONE), finished)
+    object.raw_set(ON_DONE.value(), finished)
 }
 
 /// `${name}` in `code` replaced by `value(name)` where that is Some;

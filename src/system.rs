@@ -5,8 +5,8 @@
 
 use mlua::{Lua, Result, Table};
 
-use crate::boundary::{self, fail};
-use crate::errors::uv_message;
+use crate::core::boundary::{self, fail};
+use crate::core::errors::uv_message;
 use libuv_sys2 as uv;
 
 pub fn install(lua: &Lua, module: &Table) -> Result<()> {

@@ -18,14 +18,15 @@ use libuv_sys2 as uv;
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
 use crate::address::{Domain, domain_of};
-use crate::boundary::{self, Args};
+use crate::core::boundary::{self, Args};
 use crate::dns::{self, Hints, address_table, c_socket_addr, socket_addr};
-use crate::errors::{UvError, uv_message};
-use crate::handle::{Class, Method};
-use crate::request::{Callback, Request};
-use crate::runtime::Runtime;
+use crate::core::errors::{UvError, uv_message};
+use crate::core::class::{Class, Method};
+use crate::core::uv_request::{Callback, Request};
+use crate::core::runtime::Runtime;
 use crate::stream::{self, Stream};
-use crate::uv_handle::{self, HandleState, Tie};
+use crate::core::uv_handle::{self, HandleState, Tie};
+use crate::core::lua_raw::PrivateKey;
 
 static SOCKET: Class = Class { kind: "tcp", methods: &[stream::METHODS, SOCKET_METHODS], lua_methods: Some(stream::lua_methods) };
 static SERVER: Class = Class { kind: "tcp.server", methods: &[SERVER_METHODS], lua_methods: None };
@@ -37,9 +38,8 @@ static SERVER_METHODS: &[(&str, Method)] = &[("close", close_server), ("onclose"
 const BACKLOG: c_int = 511;
 
 // Private key of a server object: its connection callback.
-static ON_CONNECTION: u8 = 0;
+static ON_CONNECTION: PrivateKey = PrivateKey::new();
 
-use crate::handle::private_key as key;
 
 struct Server {
     tie: Tie,
@@ -185,7 +185,7 @@ fn listen(lua: &Lua, args: Args) -> Result<Table> {
 pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Result<Table> {
     let object = lua.create_table()?;
     object.set_metatable(Some(SERVER.metatable(lua)?))?;
-    object.raw_set(key(&ON_CONNECTION), on_connection)?;
+    object.raw_set(ON_CONNECTION.value(), on_connection)?;
     let server = uv_handle::open::<Server, uv::uv_tcp_t>(lua, &object, Server { tie: Tie::new(SERVER.kind) }, "listen", |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop.
         unsafe { uv::uv_tcp_init(uv_loop, raw) }
@@ -265,7 +265,7 @@ extern "C" fn on_connection(raw: *mut uv::uv_stream_t, status: c_int) {
             stream.tie().close();
             return Ok(());
         }
-        let on_connection: Function = server_object.raw_get(key(&ON_CONNECTION))?;
+        let on_connection: Function = server_object.raw_get(ON_CONNECTION.value())?;
         on_connection.call::<()>(client)
     });
 }

@@ -1,189 +1,69 @@
 //! Timers: `setTimeout`, `setInterval`, `timer.clear()`.
 //!
-//! Every timer of a Lua state shares one libuv timer, the driver, set for
-//! the earliest deadline in the queue (`timer_queue.rs`: FIFO lists per
-//! duration, as Node.js does). A million timers therefore cost a million
-//! queue entries and Lua tables, not a million libuv handles.
+//! Every timer of a Lua state is a slot of the runtime's one timer driver
+//! (`core/timer_driver.rs`, over the FIFO lists per duration of
+//! `core/timer_queue.rs`, as Node.js does); this file is the Lua side
+//! above it, the runtime's `TimerSink`.
 //!
 //! The Lua side of a timer is its handle table, which holds its callback;
 //! pending handles sit in one Lua table, `store[slot + 1]`, which keeps an
 //! unreferenced timer alive until it fires. A Rust reference per timer
 //! would not scale (mlua keeps each on a Lua stack of bounded size).
 //!
-//! May touch: the driver timer; the Runtime, to dispatch callbacks.
+//! May touch: the timer driver, through the Runtime, which also
+//! dispatches the callbacks.
 
-use std::cell::{Cell, OnceCell, RefCell};
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 
-use libuv_sys2 as uv;
 use mlua::{Function, LightUserData, Lua, MultiValue, Result, Table, Value, ffi};
 
-use crate::boundary::{self, Args};
-use crate::handle::{self, Class};
-use crate::lua_raw;
-use crate::runtime::Runtime;
-use crate::timer_queue::{Due, Queue, Slot};
+use crate::core::boundary::{self, Args};
+use crate::core::class::{self, Class};
+use crate::core::lua_raw;
+use crate::core::runtime::Runtime;
+use crate::core::runtime::TimerSink;
+use crate::core::timer_driver::{Due, Slot};
+use crate::core::lua_raw::PrivateKey;
 
 static TIMER: Class = Class { kind: "timer", methods: &[&[("clear", clear)]], lua_methods: None };
 
-static CALLBACK_ANCHOR: u8 = 0;
-
 /// The private key under which a timer handle keeps its callback.
-fn callback_key() -> Value {
-    handle::private_key(&CALLBACK_ANCHOR)
-}
+static ON_DUE: PrivateKey = PrivateKey::new();
 
-#[derive(Default)]
-pub struct TimerQueue {
-    queue: RefCell<Queue>,
-    driver: Cell<Option<*mut uv::uv_timer_t>>,
-    /// The deadline the driver is set for, while it runs.
-    armed: Cell<Option<u64>>,
-    lua_side: OnceCell<LuaSide>,
-}
 
-struct LuaSide {
+/// The Lua side of the timers of a Lua state: the runtime's `TimerSink`.
+struct LuaTimers {
     /// `store[slot + 1]`: the handle of every pending timer.
     store: Table,
     metatable: Table,
 }
 
-impl TimerQueue {
-    /// Makes the driver timer; called once, when the runtime is made.
-    pub fn init(&self, uv_loop: *mut uv::uv_loop_t) -> Result<()> {
-        // SAFETY: zeroed memory is valid input for uv_timer_init. The driver
-        // is never freed: it belongs to the loop, which lives as long as
-        // the process.
-        let driver = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<uv::uv_timer_t>() }));
-        // SAFETY: `uv_loop` is the runtime's initialised loop; `driver` is
-        // a fresh allocation that stays where it is for good.
-        let rc = unsafe { uv::uv_timer_init(uv_loop, driver) };
-        if rc != 0 {
-            return boundary::fail(crate::errors::uv_message(rc, None));
-        }
-        self.driver.set(Some(driver));
-        Ok(())
+/// The state's `LuaTimers`, made on first use and handed to the runtime.
+fn lua_timers(lua: &Lua) -> Result<Rc<LuaTimers>> {
+    if let Some(timers) = lua.app_data_ref::<Rc<LuaTimers>>() {
+        return Ok(timers.clone());
     }
+    let timers = Rc::new(LuaTimers { store: lua.create_table()?, metatable: TIMER.metatable(lua)? });
+    lua.set_app_data(timers.clone());
+    Runtime::of(lua)?.set_timer_sink(Box::new(timers.clone()));
+    Ok(timers)
+}
 
-    /// User timers now pending.
-    pub fn live(&self) -> usize {
-        self.queue.borrow().live()
-    }
-
-    fn lua_side(&self, lua: &Lua) -> Result<&LuaSide> {
-        if let Some(side) = self.lua_side.get() {
-            return Ok(side);
-        }
-        let side = LuaSide { store: lua.create_table()?, metatable: TIMER.metatable(lua)? };
-        Ok(self.lua_side.get_or_init(|| side))
-    }
-
-    /// Queues a timer and stores its Lua side, `object` holding its callback.
-    fn add(&self, rt: &Runtime, store: &Table, object: &Table, ms: u64, repeat: bool, internal: bool) -> Result<Slot> {
-        let now = rt.fresh_now();
-        let slot = self.queue.borrow_mut().add(now, ms, repeat, internal);
-        store.raw_set(slot + 1, object)?;
-        if self.armed.get().is_none_or(|armed| now.saturating_add(ms) < armed) {
-            self.arm(rt, now.saturating_add(ms));
-        }
-        Ok(slot)
-    }
-
-    fn arm(&self, rt: &Runtime, deadline: u64) {
-        let Some(driver) = self.driver.get() else { return };
-        // SAFETY: the driver was initialised in `init` and is never freed.
-        unsafe { uv::uv_timer_start(driver, Some(on_due), deadline.saturating_sub(rt.now()), 0) };
-        self.armed.set(Some(deadline));
-    }
-
-    fn rearm(&self, rt: &Runtime) {
-        let earliest = self.queue.borrow_mut().earliest();
-        match earliest {
-            Some(deadline) => self.arm(rt, deadline),
-            None => self.disarm(),
-        }
-    }
-
-    fn disarm(&self) {
-        if let Some(driver) = self.driver.get() {
-            // SAFETY: the driver was initialised in `init` and is never freed.
-            unsafe { uv::uv_timer_stop(driver) };
-        }
-        self.armed.set(None);
-    }
-
-    /// Calls `f()` every millisecond for the runtime itself (`go(fn)`);
-    /// returns the slot to cancel it with.
-    pub fn every_ms(&self, lua: &Lua, f: Function) -> Result<Slot> {
-        self.internal(lua, f, 1, true)
-    }
-
-    /// Calls `f()` once on the next turn of the loop: for callbacks that
-    /// must not run inside the call that triggers them (Node's nextTick).
-    pub fn defer(&self, lua: &Lua, f: Function) -> Result<()> {
-        self.internal(lua, f, 0, false).map(drop)
-    }
-
-    fn internal(&self, lua: &Lua, f: Function, ms: u64, repeat: bool) -> Result<Slot> {
-        let rt = Runtime::of(lua)?;
-        let holder = lua.create_table()?;
-        holder.raw_set(callback_key(), f)?;
-        self.add(&rt, &self.lua_side(lua)?.store, &holder, ms, repeat, true)
-    }
-
+impl LuaTimers {
     /// Cancels the timer in `slot` if `object` (when given) is still the
     /// handle there; nothing happens if it already fired or was cleared.
-    pub fn cancel(&self, slot: Slot, object: Option<&Table>) -> Result<()> {
-        let Some(LuaSide { store, .. }) = self.lua_side.get() else { return Ok(()) };
+    fn cancel(&self, rt: &Runtime, slot: Slot, object: Option<&Table>) -> Result<()> {
         if let Some(object) = object {
-            let current: Option<Table> = store.raw_get(slot + 1)?;
+            let current: Option<Table> = self.store.raw_get(slot + 1)?;
             if current.as_ref() != Some(object) {
                 return Ok(());
             }
         }
-        let (cancelled, empty) = {
-            let mut q = self.queue.borrow_mut();
-            (q.cancel(slot), q.is_empty())
-        };
-        if cancelled {
-            store.raw_set(slot + 1, Value::Nil)?;
-        }
-        if empty {
-            self.disarm();
+        if rt.timers.cancel(slot) {
+            self.store.raw_set(slot + 1, Value::Nil)?;
         }
         Ok(())
-    }
-
-    /// The slot the next timer will take.
-    fn next_slot(&self) -> Slot {
-        self.queue.borrow().next_slot()
-    }
-
-    /// Queues a timer for the raw `setTimeout` below: pure Rust, no Lua.
-    fn schedule(&self, rt: &Runtime, ms: u64, repeat: bool) -> Slot {
-        let now = rt.fresh_now();
-        let slot = self.queue.borrow_mut().add(now, ms, repeat, false);
-        if self.armed.get().is_none_or(|armed| now.saturating_add(ms) < armed) {
-            self.arm(rt, now.saturating_add(ms));
-        }
-        slot
-    }
-
-    /// Fires every timer due now, in order, then sets the driver for the
-    /// next one. Timers armed meanwhile wait for the next loop iteration.
-    fn fire(&self, rt: &Runtime) {
-        self.armed.set(None);
-        let (Some(lua), Some(side)) = (rt.lua(), self.lua_side.get()) else { return };
-        let now = rt.now();
-        let limit = self.queue.borrow().next_order();
-        rt.dispatch(|| {
-            let mut failure = None;
-            // SAFETY: `fire_due` keeps to the stack discipline stated there.
-            unsafe { lua.exec_raw::<()>(&side.store, |state| failure = self.fire_due(rt, state, now, limit))? };
-            failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
-        });
-        self.rearm(rt);
     }
 
     /// Calls each due callback with `pcall` straight through the Lua C API:
@@ -193,7 +73,7 @@ impl TimerQueue {
     ///
     /// # Safety
     /// `state` is a live Lua state whose stack holds exactly the store table.
-    unsafe fn fire_due(&self, rt: &Runtime, state: *mut ffi::lua_State, now: u64, limit: u64) -> Option<String> {
+    unsafe fn fire_due(rt: &Runtime, state: *mut ffi::lua_State, now: u64, limit: u64) -> Option<String> {
         const STORE: i32 = 1;
         const HANDLER: i32 = 2;
         const HANDLE: i32 = 3;
@@ -212,7 +92,7 @@ impl TimerQueue {
                 if rt.failing() {
                     return None;
                 }
-                let next = self.queue.borrow_mut().pop_due(now, limit);
+                let next = rt.timers.pop_due(now, limit);
                 let Due { slot, repeats, internal } = next?;
                 ffi::lua_rawgeti(state, STORE, slot as ffi::lua_Integer + 1);
                 if ffi::lua_type(state, HANDLE) != ffi::LUA_TTABLE {
@@ -223,7 +103,7 @@ impl TimerQueue {
                     ffi::lua_pushnil(state);
                     ffi::lua_rawseti(state, STORE, slot as ffi::lua_Integer + 1);
                 }
-                ffi::lua_pushlightuserdata(state, lua_raw::anchor(&CALLBACK_ANCHOR));
+                ffi::lua_pushlightuserdata(state, ON_DUE.pointer());
                 ffi::lua_rawget(state, HANDLE);
                 ffi::lua_insert(state, HANDLE);
                 let nargs = if internal { 0 } else { 1 };
@@ -234,6 +114,37 @@ impl TimerQueue {
                 ffi::lua_settop(state, HANDLER);
             }
         }
+    }
+}
+
+impl TimerSink for Rc<LuaTimers> {
+    /// Fires every timer due now, in order, then sets the driver for the
+    /// next one. Timers armed meanwhile wait for the next loop iteration.
+    fn fire(&self, rt: &Runtime) {
+        let (now, limit) = rt.timers.begin_turn();
+        if let Some(lua) = rt.lua() {
+            rt.dispatch(|| {
+                let mut failure = None;
+                // SAFETY: `fire_due` keeps to the stack discipline stated there.
+                unsafe { lua.exec_raw::<()>(&self.store, |state| failure = LuaTimers::fire_due(rt, state, now, limit))? };
+                failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
+            });
+        }
+        rt.timers.end_turn();
+    }
+
+    fn internal(&self, lua: &Lua, f: Function, ms: u64, repeat: bool) -> Result<Slot> {
+        let holder = lua.create_table()?;
+        holder.raw_set(ON_DUE.value(), f)?;
+        let rt = Runtime::of(lua)?;
+        // Stored first: storing may raise (out of memory), scheduling not.
+        let slot = rt.timers.next_slot();
+        self.store.raw_set(slot + 1, holder)?;
+        Ok(rt.timers.schedule(ms, repeat, true))
+    }
+
+    fn cancel_internal(&self, rt: &Runtime, slot: Slot) -> Result<()> {
+        self.cancel(rt, slot, None)
     }
 }
 
@@ -268,7 +179,7 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
         let rt = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Runtime);
         ffi::lua_settop(state, CALLBACK);
         ffi::lua_createtable(state, 0, 2);
-        ffi::lua_pushlightuserdata(state, lua_raw::anchor(&CALLBACK_ANCHOR));
+        ffi::lua_pushlightuserdata(state, ON_DUE.pointer());
         ffi::lua_pushvalue(state, CALLBACK);
         ffi::lua_rawset(state, HANDLE);
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
@@ -278,8 +189,8 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
         ffi::lua_rawseti(state, ffi::lua_upvalueindex(2), slot as ffi::lua_Integer + 1);
         // Takes `slot`: nothing ran in between (and a panic must not
         // unwind from here into Lua, so no assertion says so).
-        rt.timers.schedule(rt, ms, REPEAT);
-        ffi::lua_pushlightuserdata(state, handle::state_anchor());
+        rt.timers.schedule(ms, REPEAT, false);
+        ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
         ffi::lua_pushinteger(state, slot as ffi::lua_Integer);
         ffi::lua_rawset(state, HANDLE);
         ffi::lua_pushboolean(state, 1);
@@ -288,25 +199,18 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
     }
 }
 
-extern "C" fn on_due(driver: *mut uv::uv_timer_t) {
-    // SAFETY: the driver belongs to a loop made by `Runtime::new`; this runs
-    // inside uv_run, while the Runtime is alive.
-    let rt = unsafe { Runtime::from_loop((*driver).loop_) };
-    rt.timers.fire(rt);
-}
-
 /// `timer.clear()`: harmless when repeated or after the timeout fired.
 fn clear(lua: &Lua, args: Args) -> Result<MultiValue> {
     let this = args.this()?;
-    let slot: Slot = handle::state_of(&this)?;
-    Runtime::of(lua)?.timers.cancel(slot, Some(&this))?;
+    let slot: Slot = class::state_of(&this)?;
+    lua_timers(lua)?.cancel(&*Runtime::of(lua)?, slot, Some(&this))?;
     Ok(MultiValue::new())
 }
 
 /// `async.setTimeout`, `async.setInterval`, and the `async.time` table.
 pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     let rt = Runtime::of(lua)?;
-    let side = rt.timers.lua_side(lua)?;
+    let side = lua_timers(lua)?;
     let upvalues = (LightUserData(Rc::as_ptr(&rt) as *mut c_void), &side.store, &side.metatable);
     // SAFETY: pushcclosure takes the three upvalues exec_raw pushed.
     let set_timeout: Function = unsafe { lua.exec_raw(upvalues, |s| ffi::lua_pushcclosure(s, start_raw::<false>, 3)) }?;

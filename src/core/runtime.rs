@@ -10,19 +10,34 @@
 //! is stopped, and `go()` raises it with the callback's traceback. Handles
 //! stay as they were, so calling `go()` again continues.
 //!
-//! May touch: the libuv loop, mlua app data, the timer queue (`time.rs`).
+//! May touch: the libuv loop, mlua app data, the timer driver
+//! (`timer_driver.rs`) and, through the `TimerSink` trait, the Lua side
+//! of the timers.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::ffi::c_int;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
-use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, Result, Table};
+use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, Result};
 
-use crate::boundary::{self, Args, fail};
-use crate::time::TimerQueue;
+use crate::core::boundary::{self, fail};
+use crate::core::timer_driver::{Slot, TimerDriver};
+
+/// What runs timers when they come due: time.rs, which keeps each timer's
+/// Lua callback. Installed once per Lua state (`Runtime::set_timer_sink`).
+pub trait TimerSink {
+    /// The driver's timer fired: run the timers due, popping each from
+    /// `rt.timers` (see `TimerDriver::begin_turn`).
+    fn fire(&self, rt: &Runtime);
+    /// Queues `f()` to run after `ms` (every `ms` if `repeat`) for the
+    /// module itself; returns the slot to cancel it with.
+    fn internal(&self, lua: &Lua, f: Function, ms: u64, repeat: bool) -> Result<Slot>;
+    /// Cancels an internal timer.
+    fn cancel_internal(&self, rt: &Runtime, slot: Slot) -> Result<()>;
+}
 
 pub struct Runtime {
     uv_loop: *mut uv::uv_loop_t,
@@ -31,7 +46,8 @@ pub struct Runtime {
     /// The first error raised by a callback since `go()` last returned.
     failure: RefCell<Option<Error>>,
     running: Cell<bool>,
-    pub timers: TimerQueue,
+    pub timers: TimerDriver,
+    timer_sink: OnceCell<Box<dyn TimerSink>>,
     /// Open handles by kind, for `async.handles()`.
     open: RefCell<BTreeMap<&'static str, usize>>,
     /// The buffer every stream reads into. A read callback consumes the
@@ -68,7 +84,9 @@ impl Runtime {
         // and libuv only calls back from inside `uv_run`, i.e. while `go()`
         // holds a strong reference to it.
         unsafe { (*rt.uv_loop).data = Rc::as_ptr(&rt) as *mut _ };
-        rt.timers.init(rt.uv_loop)?;
+        if let Err(rc) = rt.timers.init(rt.uv_loop, on_timers_due) {
+            return fail(crate::core::errors::uv_message(rc, None));
+        }
         lua.set_app_data(rt.clone());
         Ok(rt)
     }
@@ -83,14 +101,15 @@ impl Runtime {
         let rc = unsafe { uv::uv_loop_init(uv_loop) };
         let startup_fds = open_descriptors().into_iter().filter(|fd| before.binary_search(fd).is_err()).collect();
         if rc != 0 {
-            return fail(crate::errors::uv_message(rc, None));
+            return fail(crate::core::errors::uv_message(rc, None));
         }
         Ok(Runtime {
             uv_loop,
             lua: lua.weak(),
             failure: RefCell::new(None),
             running: Cell::new(false),
-            timers: TimerQueue::default(),
+            timers: TimerDriver::new(),
+            timer_sink: OnceCell::new(),
             open: RefCell::new(BTreeMap::new()),
             // Never freed, like the loop: it lives as long as the process.
             read_buffer: Box::into_raw(vec![0u8; READ_BUFFER_SIZE].into_boxed_slice()) as *mut u8,
@@ -127,15 +146,6 @@ impl Runtime {
     pub fn now(&self) -> u64 {
         // SAFETY: the loop is initialised and lives as long as the process.
         unsafe { uv::uv_now(self.uv_loop) }
-    }
-
-    /// The time to count a new timer from: libuv's cached loop time goes
-    /// stale while Lua code runs (before `go()`, or in a long callback), so
-    /// refresh it first — a cheap coarse-clock read.
-    pub fn fresh_now(&self) -> u64 {
-        // SAFETY: the loop is initialised and lives as long as the process.
-        unsafe { uv::uv_update_time(self.uv_loop) };
-        self.now()
     }
 
     /// Whether `fd` belongs to the loop or to one of its open handles: then
@@ -194,7 +204,7 @@ impl Runtime {
     /// of travelling up through the handler's caller as an mlua error
     /// object.
     pub fn handler<A: FromLuaMulti>(lua: &Lua, f: impl Fn(&Lua, A) -> Result<()> + 'static) -> Result<Function> {
-        crate::boundary::internal(lua, move |lua, args: A| {
+        crate::core::boundary::internal(lua, move |lua, args: A| {
             let rt = Runtime::of(lua)?;
             rt.dispatch(|| f(lua, args));
             Ok(())
@@ -206,7 +216,43 @@ impl Runtime {
     /// while starting an operation, a write on a closed stream).
     pub fn call_later(lua: &Lua, f: Function, args: impl IntoLuaMulti + Clone + 'static) -> Result<()> {
         let later = Runtime::handler(lua, move |_, ()| f.call::<()>(args.clone()))?;
-        Runtime::of(lua)?.timers.defer(lua, later)
+        Runtime::of(lua)?.defer(lua, later)
+    }
+
+    /// Calls `f()` once on the next turn of the loop: for callbacks that
+    /// must not run inside the call that triggers them (Node's nextTick).
+    pub fn defer(&self, lua: &Lua, f: Function) -> Result<()> {
+        self.timer_sink()?.internal(lua, f, 0, false).map(drop)
+    }
+
+    /// Installs the Lua side of the timers; the first one stays.
+    pub fn set_timer_sink(&self, sink: Box<dyn TimerSink>) {
+        let _ = self.timer_sink.set(sink);
+    }
+
+    fn timer_sink(&self) -> Result<&dyn TimerSink> {
+        match self.timer_sink.get() {
+            Some(sink) => Ok(sink.as_ref()),
+            None => fail("internal error: the timers are not installed"),
+        }
+    }
+
+    /// Stops the loop after the current callback, if it runs.
+    pub fn stop(&self) {
+        if self.running.get() {
+            // SAFETY: the loop is initialised; uv_stop only sets a flag.
+            unsafe { uv::uv_stop(self.uv_loop) };
+        }
+    }
+
+    /// Open handles by kind (pending user timers as "timer").
+    pub fn open_handles(&self) -> Vec<(&'static str, usize)> {
+        let mut open: Vec<_> = self.open.borrow().iter().filter(|(_, n)| **n > 0).map(|(k, n)| (*k, *n)).collect();
+        let timers = self.timers.live();
+        if timers > 0 {
+            open.push(("timer", timers));
+        }
+        open
     }
 
     pub fn opened(&self, kind: &'static str) {
@@ -221,12 +267,12 @@ impl Runtime {
 
     /// Runs the loop until nothing is left to do, `stop()` is called, or a
     /// callback fails.
-    fn go(&self, lua: &Lua, tick: Option<Function>) -> Result<()> {
+    pub fn go(&self, lua: &Lua, tick: Option<Function>) -> Result<()> {
         if self.running.get() {
             return fail("async.go: the loop is already running (go() called from inside a callback)");
         }
         let ticker = match tick {
-            Some(f) => Some(self.timers.every_ms(lua, f)?),
+            Some(f) => Some(self.timer_sink()?.internal(lua, f, 1, true)?),
             None => None,
         };
         self.running.set(true);
@@ -235,7 +281,7 @@ impl Runtime {
         unsafe { uv::uv_run(self.uv_loop, uv::uv_run_mode_UV_RUN_DEFAULT) };
         self.running.set(false);
         if let Some(id) = ticker {
-            self.timers.cancel(id, None)?;
+            self.timer_sink()?.cancel_internal(self, id)?;
         }
         match self.failure.borrow_mut().take() {
             Some(error) => Err(boundary::reraise(error)),
@@ -256,50 +302,11 @@ extern "C" fn fileno_is(handle: *mut uv::uv_handle_t, arg: *mut std::ffi::c_void
     }
 }
 
-/// `async.go`, `async.run`, `async.stop`, `async.handles`.
-pub fn install(lua: &Lua, module: &Table) -> Result<()> {
-    module.set(
-        "go",
-        boundary::function(lua, "go", |lua, args: Args| {
-            Runtime::of(lua)?.go(lua, args.opt_function(1)?)
-        })?,
-    )?;
-    module.set(
-        "stop",
-        boundary::function(lua, "stop", |lua, _| {
-            let rt = Runtime::of(lua)?;
-            if rt.running.get() {
-                // SAFETY: the loop is initialised; uv_stop only sets a flag.
-                unsafe { uv::uv_stop(rt.uv_loop) };
-            }
-            Ok(())
-        })?,
-    )?;
-    let fiber_new: Function = module.get::<Table>("fiber")?.get("new")?;
-    module.set(
-        "run",
-        boundary::function(lua, "run", move |lua, args: Args| {
-            let f = args.function(1)?;
-            fiber_new.call::<()>(f)?;
-            Runtime::of(lua)?.go(lua, None)
-        })?,
-    )?;
-    module.set(
-        "handles",
-        boundary::function(lua, "handles", |lua, _| {
-            let rt = Runtime::of(lua)?;
-            let open = lua.create_table()?;
-            for (kind, n) in rt.open.borrow().iter() {
-                if *n > 0 {
-                    open.set(*kind, *n)?;
-                }
-            }
-            let timers = rt.timers.live();
-            if timers > 0 {
-                open.set("timer", timers)?;
-            }
-            Ok(open)
-        })?,
-    )?;
-    Ok(())
+extern "C" fn on_timers_due(timer: *mut uv::uv_timer_t) {
+    // SAFETY: the driver's timer belongs to a loop made by `Runtime::new`;
+    // this runs inside uv_run, while the Runtime is alive.
+    let rt = unsafe { Runtime::from_loop((*timer).loop_) };
+    if let Some(sink) = rt.timer_sink.get() {
+        sink.fire(rt);
+    }
 }

@@ -16,10 +16,28 @@ use mlua::ffi;
 /// peers are held below it before anything is pushed.
 pub const MAX_STRING_BYTES: usize = 0x7fff_ff00;
 
-/// A private key made from the address of a static byte.
-#[inline]
-pub fn anchor(byte: &'static u8) -> *mut c_void {
-    byte as *const u8 as *mut c_void
+/// A key of a Lua table that no Lua code can write: a light userdata
+/// made from the address of a static, so no user field can clash with
+/// it. Declare one per purpose: `static ON_DATA: PrivateKey =
+/// PrivateKey::new();` (distinct statics have distinct addresses).
+pub struct PrivateKey(u8);
+
+impl PrivateKey {
+    pub const fn new() -> PrivateKey {
+        PrivateKey(0)
+    }
+
+    /// The key as a raw pointer, for code on the Lua C API.
+    #[inline]
+    pub fn pointer(&'static self) -> *mut c_void {
+        &self.0 as *const u8 as *mut c_void
+    }
+
+    /// The key as a Lua value, for code on mlua.
+    #[inline]
+    pub fn value(&'static self) -> mlua::Value {
+        mlua::Value::LightUserData(mlua::LightUserData(self.pointer()))
+    }
 }
 
 /// Calls the function below the top `nargs` values, protected, with
@@ -69,7 +87,7 @@ unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result<(),
 pub fn call_handler(
     lua: &mlua::Lua,
     object: c_int,
-    anchor_of_handler: &'static u8,
+    anchor_of_handler: &'static PrivateKey,
     room: c_int,
     push_args: impl FnOnce(*mut ffi::lua_State, c_int) -> c_int,
 ) -> mlua::Result<()> {
@@ -100,7 +118,7 @@ pub fn call_handler(
 /// What `call_handler` hands its trampoline.
 struct HandlerCall<'a> {
     object: c_int,
-    handler: &'static u8,
+    handler: &'static PrivateKey,
     room: c_int,
     push: &'a mut dyn FnMut(*mut ffi::lua_State, c_int) -> c_int,
     /// The handler's error, message and traceback.
@@ -116,7 +134,7 @@ unsafe extern "C-unwind" fn handler_call(state: *mut ffi::lua_State) -> c_int {
     // push may unwind through it to the lua_cpcall in `call_handler`.
     unsafe {
         let call = &mut *(ffi::lua_touserdata(state, 1) as *mut HandlerCall);
-        let _guard = crate::boundary::NoUnwind("call_handler");
+        let _guard = crate::core::boundary::NoUnwind("call_handler");
         ffi::lua_settop(state, 0);
         if ffi::lua_checkstack(state, 3 + call.room) == 0 {
             call.failure = Some("stack overflow (no room to call a callback)".into());
@@ -124,7 +142,7 @@ unsafe extern "C-unwind" fn handler_call(state: *mut ffi::lua_State) -> c_int {
         }
         const OBJECT: c_int = 1;
         ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, call.object as _);
-        ffi::lua_pushlightuserdata(state, anchor(call.handler));
+        ffi::lua_pushlightuserdata(state, call.handler.pointer());
         ffi::lua_rawget(state, OBJECT);
         if ffi::lua_type(state, -1) != ffi::LUA_TFUNCTION {
             return 0;
@@ -156,7 +174,7 @@ unsafe fn plain_string_at(state: *mut ffi::lua_State, index: i32) -> String {
     }
 }
 
-static TRACEBACK: u8 = 0;
+static TRACEBACK: PrivateKey = PrivateKey::new();
 
 /// Pushes the `traceback` message handler, made once per Lua state and kept
 /// in the registry: `lua_pushcfunction` would allocate a new function
@@ -169,12 +187,12 @@ pub unsafe fn push_traceback(state: *mut ffi::lua_State) {
     // SAFETY: per the contract; the registry lookup and the store each
     // leave exactly the handler on the stack.
     unsafe {
-        ffi::lua_pushlightuserdata(state, anchor(&TRACEBACK));
+        ffi::lua_pushlightuserdata(state, TRACEBACK.pointer());
         ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
         if ffi::lua_type(state, -1) != ffi::LUA_TFUNCTION {
             ffi::lua_pop(state, 1);
             ffi::lua_pushcfunction(state, traceback);
-            ffi::lua_pushlightuserdata(state, anchor(&TRACEBACK));
+            ffi::lua_pushlightuserdata(state, TRACEBACK.pointer());
             ffi::lua_pushvalue(state, -2);
             ffi::lua_rawset(state, ffi::LUA_REGISTRYINDEX);
         }

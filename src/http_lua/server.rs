@@ -1,6 +1,4 @@
-//! `async.http`: the Lua face of the HTTP/1.1 core in `http/`. This file
-//! holds `http.listen` (the server) and `http.codes`, and installs the
-//! client (http_client.rs).
+//! `http.listen`: the HTTP server over the HTTP/1.1 core in `http/`.
 //!
 //! A server is a TCP server (tcp.rs) whose connections each own a
 //! `Conn`: a `RequestParser` fed by the socket's `ondata`, and the queue
@@ -19,7 +17,7 @@
 //! (`400`, `408`, `413`, `431`, `505`) is answered and then the
 //! connection, and only it, is closed.
 //!
-//! May touch: TCP sockets through tcp.rs and stream.rs; the Lua tables of
+//! May touch: TCP sockets through tcp.rs and stream/; the Lua tables of
 //! requests; the server's own Lua object (a close hook).
 
 use std::cell::{Cell, RefCell};
@@ -29,15 +27,16 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, LuaString, Result, Table, Value, ffi};
 
-use crate::boundary::{self, Args};
-use crate::handle;
-use crate::lua_raw;
+use crate::core::boundary::{self, Args};
+use crate::core::lua_raw;
 use crate::http::{self, CONTINUE_RESPONSE, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart};
-use crate::runtime::Runtime;
-use crate::options::OptionTable;
-use crate::socket_ref::SocketRef;
+use crate::core::runtime::Runtime;
+use crate::core::options::OptionTable;
+use crate::stream::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
-use crate::uv_handle;
+use crate::core::uv_handle;
+use crate::http_lua::{HeaderPairs, header_table_pairs};
+use crate::core::lua_raw::PrivateKey;
 
 /// Requests of one connection dispatched to the handler and not yet
 /// answered, past which reading pauses (pipelining without end).
@@ -46,9 +45,9 @@ const MAX_OWED: usize = 32;
 // Private keys of a connection's client object: the server's handler,
 // the connection's raw `res` body, and a decoded request body on its way
 // into the request table.
-static HANDLER: u8 = 0;
-static RESPOND: u8 = 0;
-static DECODED: u8 = 0;
+static HANDLER: PrivateKey = PrivateKey::new();
+static RESPOND: PrivateKey = PrivateKey::new();
+static DECODED: PrivateKey = PrivateKey::new();
 
 thread_local! {
     static DATE: RefCell<DateCache> = RefCell::new(DateCache::new());
@@ -333,7 +332,7 @@ impl Conn {
         };
         let Some(object) = self.socket.with_stream(|stream| stream.object_ref())? else { return Ok(()) };
         if let (Some(decoded), Some(client)) = (&decoded, self.socket.get()) {
-            client.raw_set(handle::private_key(&DECODED), decoded)?;
+            client.raw_set(DECODED.value(), decoded)?;
         }
         let number = self.first_slot.get() + self.slots.borrow().len() as u64;
         self.slots.borrow_mut().push_back(Slot::Owed(request.reply_context()));
@@ -345,7 +344,7 @@ impl Conn {
             // the client again: the handler's three arguments.
             unsafe {
                 push_request(state, &request, &names, client, decoded.is_some());
-                ffi::lua_pushlightuserdata(state, lua_raw::anchor(&RESPOND));
+                ffi::lua_pushlightuserdata(state, RESPOND.pointer());
                 ffi::lua_rawget(state, client);
                 ffi::lua_pushnumber(state, number as f64);
                 ffi::lua_pushcclosure(state, res_call, 2);
@@ -480,46 +479,6 @@ fn body_pieces(lua: &Lua, args: &Args) -> Result<Vec<LuaString>> {
     }
 }
 
-/// A header value: a string or number as text.
-fn header_text(lua: &Lua, value: Value) -> Result<Option<Vec<u8>>> {
-    Ok(match value {
-        Value::String(s) => Some(s.as_bytes().to_vec()),
-        Value::Integer(_) | Value::Number(_) => lua.coerce_string(value)?.map(|s| s.as_bytes().to_vec()),
-        Value::Boolean(b) => Some(b.to_string().into_bytes()),
-        _ => None,
-    })
-}
-
-/// Header lines as given: names and values.
-pub(crate) type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// The headers argument (index 2) of `res` and `request`: `{name = value}`,
-/// where a value may be an array of values (one line each).
-pub(crate) fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<HeaderPairs> {
-    let mut pairs = Vec::new();
-    for pair in table.pairs::<Value, Value>() {
-        let (name, value) = pair?;
-        let Value::String(name) = name else {
-            return boundary::fail(format!("{function}: header names must be strings"));
-        };
-        let name = name.as_bytes().to_vec();
-        if let Value::Table(values) = value {
-            for value in values.sequence_values::<Value>() {
-                match header_text(lua, value?)? {
-                    Some(text) => pairs.push((name.clone(), text)),
-                    None => return boundary::fail(format!("{function}: bad value for header '{}'", String::from_utf8_lossy(&name))),
-                }
-            }
-        } else {
-            match header_text(lua, value)? {
-                Some(text) => pairs.push((name, text)),
-                None => return boundary::fail(format!("{function}: bad value for header '{}'", String::from_utf8_lossy(&name))),
-            }
-        }
-    }
-    Ok(pairs)
-}
-
 fn header_pairs(lua: &Lua, args: &Args) -> Result<Option<HeaderPairs>> {
     match args.get(2) {
         Value::Nil => Ok(None),
@@ -532,16 +491,6 @@ fn header_pairs(lua: &Lua, args: &Args) -> Result<Option<HeaderPairs>> {
 fn is_media_type(content_type: &[u8], media: &str) -> bool {
     let essence = content_type.split(|&b| b == b';').next().unwrap_or(b"");
     essence.trim_ascii().eq_ignore_ascii_case(media.as_bytes())
-}
-
-/// A header list as a Lua table of lower-case names; the last of
-/// duplicates wins.
-pub(crate) fn headers_table<'a>(lua: &Lua, headers: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Result<Table> {
-    let table = lua.create_table()?;
-    for (name, value) in headers {
-        table.raw_set(lua.create_string(name.to_ascii_lowercase())?, lua.create_string(value)?)?;
-    }
-    Ok(table)
 }
 
 /// The body of a POST that the server decodes (JSON, multipart form
@@ -659,9 +608,9 @@ unsafe fn push_request(state: *mut ffi::lua_State, request: &Request, names: &[u
         set_field(state, c"upgrade", || ffi::lua_pushboolean(state, request.upgrade as c_int));
         set_field(state, c"body", || {
             if decoded {
-                ffi::lua_pushlightuserdata(state, lua_raw::anchor(&DECODED));
+                ffi::lua_pushlightuserdata(state, DECODED.pointer());
                 ffi::lua_rawget(state, client);
-                ffi::lua_pushlightuserdata(state, lua_raw::anchor(&DECODED));
+                ffi::lua_pushlightuserdata(state, DECODED.pointer());
                 ffi::lua_pushnil(state);
                 ffi::lua_rawset(state, client);
             } else {
@@ -706,8 +655,8 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
         pumping: Cell::new(false),
     });
     shared.conns.borrow_mut().insert(id, conn.clone());
-    client.raw_set(handle::private_key(&HANDLER), &shared.handler)?;
-    client.raw_set(handle::private_key(&RESPOND), respond_function(lua, &conn)?)?;
+    client.raw_set(HANDLER.value(), &shared.handler)?;
+    client.raw_set(RESPOND.value(), respond_function(lua, &conn)?)?;
     let weak = Rc::downgrade(&conn);
     let on_closed = Runtime::handler(lua, move |_, ()| {
         if let Some(conn) = weak.upgrade() {
@@ -729,7 +678,7 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
 }
 
 /// `http.listen(domain, handler, [options])` -> server.
-fn listen(lua: &Lua, args: Args) -> Result<Table> {
+pub fn listen(lua: &Lua, args: Args) -> Result<Table> {
     let domain = crate::tcp::domain(lua, &args, "0.0.0.0")?;
     let handler = args.function(2)?;
     let options = Options::read(args.opt_table(3)?)?;
@@ -764,19 +713,6 @@ fn listen(lua: &Lua, args: Args) -> Result<Table> {
     })?;
     uv_handle::when_closed(lua, &server, on_server_closed)?;
     Ok(server)
-}
-
-/// `async.http`: `listen`, `codes`, and the client's functions.
-pub fn install(lua: &Lua, module: &Table) -> Result<()> {
-    let http_table = lua.create_table()?;
-    http_table.set("listen", boundary::function(lua, "listen", listen)?)?;
-    let codes = lua.create_table()?;
-    for (code, reason) in http::codes() {
-        codes.raw_set(code, reason)?;
-    }
-    http_table.set("codes", codes)?;
-    crate::http_client::install(lua, &http_table)?;
-    module.set("http", http_table)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use mlua::{Lua, RegistryKey, Result, Table, WeakLua};
 
 use crate::stream::Stream;
-use crate::uv_handle;
+use crate::core::uv_handle;
 
 pub struct SocketRef(RefCell<Option<(WeakLua, RegistryKey)>>);
 

@@ -26,8 +26,9 @@ use std::ffi::{CStr, c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value, ffi};
+use crate::core::lua_raw::PrivateKey;
 
-const SHIM: &str = include_str!("lua/boundary.lua");
+const SHIM: &str = include_str!("../lua/boundary.lua");
 const SHIM_KEY: &str = "async.boundary";
 
 /// A failure worded for the Lua programmer, raised at the caller's line.
@@ -279,7 +280,7 @@ pub fn bind(lua: &Lua, method: &Function, object: &Table) -> Result<Function> {
         lua.exec_raw((method, object), |state| {
             // Upvalue 2 of the method, pushed if it has one.
             let has_second = !ffi::lua_getupvalue(state, -2, 2).is_null();
-            let is_self_binding = has_second && ffi::lua_touserdata(state, -1) == crate::lua_raw::anchor(&SELF_BINDING);
+            let is_self_binding = has_second && ffi::lua_touserdata(state, -1) == SELF_BINDING.pointer();
             if has_second {
                 ffi::lua_pop(state, 1);
             }
@@ -296,7 +297,7 @@ pub fn bind(lua: &Lua, method: &Function, object: &Table) -> Result<Function> {
     }
 }
 
-static SELF_BINDING: u8 = 0;
+static SELF_BINDING: PrivateKey = PrivateKey::new();
 
 /// A method whose bound form is its own C function `body`, with the raw
 /// method `raw` as upvalue 1 and the handle object as upvalue 2 (what
@@ -304,7 +305,7 @@ static SELF_BINDING: u8 = 0;
 /// trampoline. `body` must only be called in that bound form; for
 /// anything it does not handle itself it returns `call_bound(state)`.
 pub fn self_binding(lua: &Lua, body: ffi::lua_CFunction, raw: Function) -> Result<Function> {
-    let marker = mlua::LightUserData(crate::lua_raw::anchor(&SELF_BINDING));
+    let marker = mlua::LightUserData(SELF_BINDING.pointer());
     // SAFETY: exec_raw pushed the two upvalues, which the closure takes.
     unsafe { lua.exec_raw((raw, marker), |state| ffi::lua_pushcclosure(state, body, 2)) }
 }

@@ -26,15 +26,15 @@ use std::rc::Rc;
 use libuv_sys2 as uv;
 use mlua::{Function, Lua, RegistryKey, Result, Table, Value};
 
-use crate::runtime::Runtime;
+use crate::core::runtime::Runtime;
 use crate::address::{Domain, domain_of};
-use crate::boundary::{self, Args};
+use crate::core::boundary::{self, Args};
 use crate::http::{Limits, Response, ResponseParser, serialize_request};
-use crate::http_server::{header_table_pairs, headers_table};
-use crate::options::OptionTable;
-use crate::socket_ref::SocketRef;
+use crate::http_lua::{header_table_pairs, headers_table};
+use crate::core::options::OptionTable;
+use crate::stream::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
-use crate::uv_handle::{self, HandleState};
+use crate::core::uv_handle::{self, HandleState};
 
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 /// A response body past this is an error (`body too large`): a server

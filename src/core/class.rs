@@ -15,9 +15,10 @@
 //!
 //! May touch: Lua tables and the registry. Never libuv (see `uv_handle.rs`).
 
-use mlua::{Function, LightUserData, Lua, MultiValue, Result, Table, Value};
+use mlua::{Function, Lua, MultiValue, Result, Table, Value};
 
-use crate::boundary::{self, Args};
+use crate::core::boundary::{self, Args};
+use crate::core::lua_raw::PrivateKey;
 
 /// A method of a handle kind; `args.this()` is the handle.
 pub type Method = fn(&Lua, Args) -> Result<MultiValue>;
@@ -34,24 +35,8 @@ pub struct Class {
     pub lua_methods: Option<fn(&Lua) -> Result<Table>>,
 }
 
-static STATE_ANCHOR: u8 = 0;
-
-/// A private key of a handle table (a callback, a flag): a light userdata
-/// made from the address of a static byte of the module that owns it, so
-/// no user field can clash with it.
-pub fn private_key(anchor: &'static u8) -> Value {
-    Value::LightUserData(LightUserData(crate::lua_raw::anchor(anchor)))
-}
-
 /// The private key under which a handle table keeps its Rust state.
-pub fn state_key() -> Value {
-    Value::LightUserData(LightUserData(state_anchor()))
-}
-
-/// The same key as a raw pointer, for code on the Lua C API.
-pub fn state_anchor() -> *mut std::ffi::c_void {
-    &STATE_ANCHOR as *const u8 as *mut _
-}
+pub static STATE: PrivateKey = PrivateKey::new();
 
 impl Class {
     /// The metatable shared by every handle of this kind, made once per
@@ -106,5 +91,5 @@ fn is_event_setter(key: &Value) -> bool {
 
 /// The Rust state kept under the private key of a handle table.
 pub fn state_of<T: mlua::FromLua>(object: &Table) -> Result<T> {
-    object.raw_get(state_key())
+    object.raw_get(STATE.value())
 }

@@ -19,7 +19,7 @@ use std::ffi::c_int;
 
 use mlua::{Function, IntoLuaMulti, Lua, RegistryKey, Result};
 
-use crate::runtime::Runtime;
+use crate::core::runtime::Runtime;
 
 #[repr(C)]
 pub struct Request<R, T> {

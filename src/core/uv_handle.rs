@@ -28,9 +28,9 @@ use std::ffi::{c_int, c_void};
 use libuv_sys2 as uv;
 use mlua::{Function, LightUserData, Lua, Result, Table, Value, ffi};
 
-use crate::errors::UvError;
-use crate::handle;
-use crate::runtime::Runtime;
+use crate::core::errors::UvError;
+use crate::core::runtime::Runtime;
+use crate::core::lua_raw::PrivateKey;
 
 /// The part of every handle state that this core manages.
 pub struct Tie {
@@ -133,7 +133,7 @@ pub fn open<S: HandleState, H>(
     if let Err(error) = UvError::check(init(rt.uv_loop(), raw)) {
         // SAFETY: init failed, so libuv holds no pointer to it.
         drop(unsafe { Box::from_raw(owned) });
-        return crate::boundary::fail(format!("{what}: {error}"));
+        return crate::core::boundary::fail(format!("{what}: {error}"));
     }
     // SAFETY: the allocation lives until `on_close::<S, H>` frees it, and
     // every use of the returned reference is on this thread before that:
@@ -154,7 +154,7 @@ pub fn open<S: HandleState, H>(
         lua.exec_raw::<()>(object, |s| {
             let place = ffi::lua_newuserdata(s, std::mem::size_of::<Token>()) as *mut Token;
             place.write(token);
-            ffi::lua_pushlightuserdata(s, handle::state_anchor());
+            ffi::lua_pushlightuserdata(s, crate::core::class::STATE.pointer());
             ffi::lua_pushvalue(s, -2);
             ffi::lua_rawset(s, 1);
             tie.token.set(ffi::luaL_ref(s, ffi::LUA_REGISTRYINDEX));
@@ -213,7 +213,7 @@ pub fn state_of<S: HandleState>(object: &Table) -> Result<Option<&S>> {
     // is read and checked, and only the checked pointer is returned.
     let found: LightUserData = unsafe {
         lua.exec_raw(object, |s| {
-            ffi::lua_pushlightuserdata(s, handle::state_anchor());
+            ffi::lua_pushlightuserdata(s, crate::core::class::STATE.pointer());
             ffi::lua_rawget(s, 1);
             let found = token_state::<S>(s, -1);
             ffi::lua_settop(s, 0);
@@ -284,15 +284,15 @@ extern "C" fn on_close<S: HandleState, H>(handle: *mut uv::uv_handle_t) {
         // SAFETY: drops the reference taken in `open`.
         unsafe { lua.exec_raw::<()>((), |s| ffi::luaL_unref(s, ffi::LUA_REGISTRYINDEX, reference)) }?;
         let Some(object) = object else { return Ok(()) };
-        object.raw_set(handle::state_key(), Value::Nil)?;
+        object.raw_set(crate::core::class::STATE.value(), Value::Nil)?;
         owned.state.closed(&lua, &object)?;
-        let closers: Option<Table> = object.raw_get(key(&CLOSERS))?;
-        object.raw_set(key(&CLOSERS), Value::Nil)?;
+        let closers: Option<Table> = object.raw_get(CLOSERS.value())?;
+        object.raw_set(CLOSERS.value(), Value::Nil)?;
         let mut waiting: Vec<Function> = Vec::new();
         for f in closers.iter().flat_map(|t| t.sequence_values::<Function>()) {
             waiting.push(f?);
         }
-        if let Some(onclose) = object.raw_get::<Option<Function>>(key(&ON_CLOSE))? {
+        if let Some(onclose) = object.raw_get::<Option<Function>>(ON_CLOSE.value())? {
             waiting.push(onclose);
         }
         // Each runs; once one fails, the others wait for the next `go()`
@@ -312,22 +312,21 @@ extern "C" fn on_close<S: HandleState, H>(handle: *mut uv::uv_handle_t) {
 
 // Private keys of a handle object: the callbacks of `close(cb)` calls,
 // and the `onclose` handler.
-static CLOSERS: u8 = 0;
-static ON_CLOSE: u8 = 0;
+static CLOSERS: PrivateKey = PrivateKey::new();
+static ON_CLOSE: PrivateKey = PrivateKey::new();
 
-use crate::handle::private_key as key;
 
 /// Has `f()` called once the handle of `object` is closed (`close(cb)`);
 /// on the next turn if it is closed already.
 pub fn when_closed(lua: &Lua, object: &Table, f: Function) -> Result<()> {
-    if object.raw_get::<Value>(handle::state_key())? == Value::Nil {
-        return Runtime::of(lua)?.timers.defer(lua, f);
+    if object.raw_get::<Value>(crate::core::class::STATE.value())? == Value::Nil {
+        return Runtime::of(lua)?.defer(lua, f);
     }
-    let closers = match object.raw_get::<Option<Table>>(key(&CLOSERS))? {
+    let closers = match object.raw_get::<Option<Table>>(CLOSERS.value())? {
         Some(t) => t,
         None => {
             let t = lua.create_table()?;
-            object.raw_set(key(&CLOSERS), &t)?;
+            object.raw_set(CLOSERS.value(), &t)?;
             t
         }
     };
@@ -336,5 +335,5 @@ pub fn when_closed(lua: &Lua, object: &Table, f: Function) -> Result<()> {
 
 /// `h.onclose(cb)`: `cb()` once the handle is closed.
 pub fn set_onclose(object: &Table, f: Option<Function>) -> Result<()> {
-    object.raw_set(key(&ON_CLOSE), f)
+    object.raw_set(ON_CLOSE.value(), f)
 }

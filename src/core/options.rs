@@ -11,7 +11,7 @@
 
 use mlua::{LuaString, Result, Table, Value};
 
-use crate::boundary::fail;
+use crate::core::boundary::fail;
 
 /// The option table of one call of `function` (absent: every field nil).
 pub struct OptionTable<'a> {

@@ -36,15 +36,18 @@ use std::rc::Rc;
 use libuv_sys2 as uv;
 use mlua::{AnyUserData, BorrowedBytes, Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
 
-use crate::boundary::{self, Args};
+pub mod socket_ref;
+
+use crate::core::boundary::{self, Args};
 use crate::buffer::Buffer;
-use crate::errors::uv_message;
-use crate::handle::Method;
-use crate::lua_raw;
-use crate::request::{Callback, Request};
-use crate::runtime::Runtime;
+use crate::core::errors::uv_message;
+use crate::core::class::Method;
+use crate::core::lua_raw;
+use crate::core::uv_request::{Callback, Request};
+use crate::core::runtime::Runtime;
 use crate::split::{Inbox, TooLong};
-use crate::uv_handle::{self, HandleState, Tie};
+use crate::core::uv_handle::{self, HandleState, Tie};
+use crate::core::lua_raw::PrivateKey;
 
 /// Bytes queued for writing past which `write` returns false, and bytes
 /// buffered for fiber reads past which reading pauses (unless a fiber
@@ -139,20 +142,19 @@ pub struct Stream {
 }
 
 // Private keys of a stream's Lua object.
-static ON_DATA: u8 = 0;
-static SPLITTER: u8 = 0;
-static ON_END: u8 = 0;
-static ON_ERR: u8 = 0;
-static ON_DRAIN: u8 = 0;
-static ON_TIMEOUT: u8 = 0;
-static WAITER: u8 = 0;
-static FAILURE: u8 = 0;
+static ON_DATA: PrivateKey = PrivateKey::new();
+static SPLITTER: PrivateKey = PrivateKey::new();
+static ON_END: PrivateKey = PrivateKey::new();
+static ON_ERR: PrivateKey = PrivateKey::new();
+static ON_DRAIN: PrivateKey = PrivateKey::new();
+static ON_TIMEOUT: PrivateKey = PrivateKey::new();
+static WAITER: PrivateKey = PrivateKey::new();
+static FAILURE: PrivateKey = PrivateKey::new();
 
-use crate::handle::private_key as key;
 
 /// Calls the handler under `anchor` in `object`, if there is one.
-fn emit(object: &Table, anchor: &'static u8, args: impl IntoLuaMulti) -> Result<bool> {
-    match object.raw_get::<Option<Function>>(key(anchor))? {
+fn emit(object: &Table, anchor: &'static PrivateKey, args: impl IntoLuaMulti) -> Result<bool> {
+    match object.raw_get::<Option<Function>>(anchor.value())? {
         Some(handler) => handler.call::<()>(args).map(|_| true),
         None => Ok(false),
     }
@@ -428,7 +430,7 @@ impl Stream {
     pub fn fail(&self, lua: &Lua, object: &Table, message: String) -> Result<()> {
         let quiet = self.done();
         self.destroy();
-        object.raw_set(key(&FAILURE), message.as_str())?;
+        object.raw_set(FAILURE.value(), message.as_str())?;
         if !quiet {
             let handled = match self.consumer() {
                 Some(consumer) => consumer.error(lua, &message)?,
@@ -545,7 +547,7 @@ impl Stream {
     }
 
     fn deliver_split_with(&self, lua: &Lua, object: &Table, joined: Vec<u8>) -> Result<()> {
-        let Some(split) = object.raw_get::<Option<Function>>(key(&SPLITTER))? else { return Ok(()) };
+        let Some(split) = object.raw_get::<Option<Function>>(SPLITTER.value())? else { return Ok(()) };
         let (pieces, rest): (Option<Table>, Option<LuaString>) = split.call(lua.create_string(&joined)?)?;
         if let Some(rest) = rest {
             if rest.as_bytes().len() > self.max_line() {
@@ -760,9 +762,9 @@ impl Stream {
 
 /// Resumes the fiber waiting in `read()` on this stream, if any.
 fn wake(object: &Table) -> Result<()> {
-    let waiter: Option<Function> = object.raw_get(key(&WAITER))?;
+    let waiter: Option<Function> = object.raw_get(WAITER.value())?;
     if let Some(waiter) = waiter {
-        object.raw_set(key(&WAITER), Value::Nil)?;
+        object.raw_set(WAITER.value(), Value::Nil)?;
         waiter.call::<()>(())?;
     }
     Ok(())
@@ -897,7 +899,7 @@ fn nothing() -> Result<MultiValue> {
 /// `h.ondata(cb)` and its siblings: keep `cb`, then switch mode.
 fn set_reader(args: &Args, mode: Mode) -> Result<MultiValue> {
     let (this, stream) = this_stream(args)?;
-    this.raw_set(key(&ON_DATA), args.function(1)?)?;
+    this.raw_set(ON_DATA.value(), args.function(1)?)?;
     if let Some(stream) = stream {
         stream.set_mode(mode);
     }
@@ -917,7 +919,7 @@ fn onsplitdata(lua: &Lua, args: Args) -> Result<MultiValue> {
     let callback = args.function(2)?;
     let mode = match args.get(1) {
         Value::Function(split) => {
-            this.raw_set(key(&SPLITTER), split)?;
+            this.raw_set(SPLITTER.value(), split)?;
             Mode::SplitWith
         }
         Value::String(_) | Value::Integer(_) | Value::Number(_) => {
@@ -932,7 +934,7 @@ fn onsplitdata(lua: &Lua, args: Args) -> Result<MultiValue> {
         }
         _ => return args.bad(1, "string or function"),
     };
-    this.raw_set(key(&ON_DATA), callback)?;
+    this.raw_set(ON_DATA.value(), callback)?;
     if let Some(stream) = stream {
         stream.set_mode(mode);
         // Pieces already buffered (by fiber reads before) go out now.
@@ -943,9 +945,9 @@ fn onsplitdata(lua: &Lua, args: Args) -> Result<MultiValue> {
     nothing()
 }
 
-fn set_handler(args: &Args, anchor: &'static u8) -> Result<MultiValue> {
+fn set_handler(args: &Args, anchor: &'static PrivateKey) -> Result<MultiValue> {
     let this = args.this()?;
-    this.raw_set(key(anchor), args.opt_function(1)?)?;
+    this.raw_set(anchor.value(), args.opt_function(1)?)?;
     nothing()
 }
 
@@ -1134,7 +1136,7 @@ fn set_timeout(_: &Lua, args: Args) -> Result<MultiValue> {
         return args.bad(1, "non-negative number");
     }
     if let Some(callback) = args.opt_function(2)? {
-        this.raw_set(key(&ON_TIMEOUT), callback)?;
+        this.raw_set(ON_TIMEOUT.value(), callback)?;
     }
     if let Some(stream) = stream {
         stream.set_idle_timeout(ms as u64)?;
@@ -1152,11 +1154,11 @@ fn take(lua: &Lua, args: Args) -> Result<MultiValue> {
         return boundary::fail("readsplit: the separator must not be empty");
     }
     let Some(stream) = uv_handle::state_of::<Stream>(&this)? else {
-        return (Value::Nil, this.raw_get::<Value>(key(&FAILURE))?).into_lua_multi(lua);
+        return (Value::Nil, this.raw_get::<Value>(FAILURE.value())?).into_lua_multi(lua);
     };
     match stream.take(lua, &this, separator.as_deref())? {
         Some(Some(piece)) => piece.into_lua_multi(lua),
-        Some(None) => (Value::Nil, this.raw_get::<Value>(key(&FAILURE))?).into_lua_multi(lua),
+        Some(None) => (Value::Nil, this.raw_get::<Value>(FAILURE.value())?).into_lua_multi(lua),
         None => false.into_lua_multi(lua),
     }
 }
@@ -1164,10 +1166,10 @@ fn take(lua: &Lua, args: Args) -> Result<MultiValue> {
 /// Registers `wake` to be called when data, the end, or an error arrives.
 fn park(_: &Lua, args: Args) -> Result<()> {
     let this = args.table(1)?;
-    if this.raw_get::<Value>(key(&WAITER))? != Value::Nil {
+    if this.raw_get::<Value>(WAITER.value())? != Value::Nil {
         return boundary::fail("read: another fiber is already reading this stream");
     }
-    this.raw_set(key(&WAITER), args.function(2)?)
+    this.raw_set(WAITER.value(), args.function(2)?)
 }
 
 /// `write` on its hot path, against the Lua C API: one string, no
@@ -1187,7 +1189,7 @@ unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) -> c_int {
             && ffi::lua_type(state, 1) == ffi::LUA_TSTRING
             && ffi::lua_type(state, object) == ffi::LUA_TTABLE;
         if simple {
-            ffi::lua_pushlightuserdata(state, crate::handle::state_anchor());
+            ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
             ffi::lua_rawget(state, object);
             let stream = uv_handle::token_state::<Stream>(state, -1);
             ffi::lua_pop(state, 1);
@@ -1257,7 +1259,7 @@ pub fn lua_methods(lua: &Lua) -> Result<Table> {
     // Unwrapped: stream.lua raises their errors at the reader's line.
     let take = boundary::raw_function(lua, "read", 0, take)?;
     let park = boundary::raw_function(lua, "read", 0, park)?;
-    let methods: Table = lua.load(include_str!("lua/stream.lua")).set_name("=async.stream").call((take, park))?;
+    let methods: Table = lua.load(include_str!("../lua/stream.lua")).set_name("=async.stream").call((take, park))?;
     let general = boundary::raw_function(lua, "write", 1, write)?;
     methods.raw_set("write", boundary::self_binding(lua, write_fast, general)?)?;
     lua.set_named_registry_value(KEY, &methods)?;
