@@ -53,7 +53,7 @@ describe('the loop', function()
       assert.is_true(fired)
    end)
 
-   it('go(fn) calls fn about every millisecond while the loop runs', function()
+   it('go(fn) calls fn about every millisecond while the loop runs #novalgrind', function()
       local calls = 0
       local done = false
       async.setTimeout(30, function() done = true; async.stop() end)
@@ -73,7 +73,7 @@ describe('the loop', function()
       assert.are.same({true, 'woke'}, steps)
    end)
 
-   it('raises errors from HTTP, JSON and process callbacks with their own message and position', function()
+   it('raises errors from HTTP, JSON and process callbacks with their own message and position #novalgrind', function()
       local function failure_of(start)
          local cleanup = start()
          local ok, message = pcall(async.go)

@@ -283,7 +283,7 @@ describe('process', function()
       assert.are.equal(fds, open_fds())
    end)
 
-   it('keeps memory flat over 10,000 spawn/exit cycles', function()
+   it('keeps memory flat over 10,000 spawn/exit cycles #novalgrind', function()
       local total, in_flight = 10000, 32
       local started, finished = 0, 0
       local kib, rss

@@ -133,7 +133,7 @@ describe('soundness', function()
       ]]
    end)
 
-   it('holds more connections than mlua has slots (HTTP, JSON, client requests in flight)', function()
+   it('holds more connections than mlua has slots (HTTP, JSON, client requests in flight) #novalgrind', function()
       -- As many as the descriptor limit lets one process hold both ends of.
       local limit = tonumber(io.popen('sh -c "ulimit -Hn"'):read('*l')) or 1024
       local n = math.min(10000, math.floor((limit - 200) / 2))
@@ -200,7 +200,7 @@ describe('soundness', function()
       ]]):format(n))
    end)
 
-   it('refuses JSON text and HTTP bodies longer than a Lua string can be, with an error', function()
+   it('refuses JSON text and HTTP bodies longer than a Lua string can be, with an error #novalgrind', function()
       assert_ok [[
          local async = require 'async'
          local mib = string.rep('x', 2^20)
@@ -336,7 +336,7 @@ describe('soundness', function()
          async.go()
       ]]
    end)
-   it('lets user fields on a connection shadow none of the methods the module itself calls', function()
+   it('lets user fields on a connection shadow none of the methods the module itself calls #novalgrind', function()
       assert_ok [[
          local async = require 'async'
          local trap = function() error('the module called a user field') end

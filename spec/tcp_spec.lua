@@ -181,7 +181,7 @@ describe('tcp', function()
       assert.are.same({'abc', 'def', 'gh'}, pieces)
    end)
 
-   it('gives fiber reads data that arrived before and after the fiber waits', function()
+   it('gives fiber reads data that arrived before and after the fiber waits #novalgrind', function()
       local reads, lines, last = {}, {}, 'unset'
       run(5, function(done)
          local server; server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
@@ -500,7 +500,7 @@ print(data.decode(), end='')
       assert.are.equal('HELLO\nFROM PYTHON\n', result)
    end)
 
-   it('leaves memory flat and nothing open after 10,000 connect/close cycles', function()
+   it('leaves memory flat and nothing open after 10,000 connect/close cycles #novalgrind', function()
       local server = echo_server()
       local port = server.sockname.port
       -- n connections, 50 at a time; each echoes one byte, then closes.

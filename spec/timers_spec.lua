@@ -11,7 +11,7 @@ describe('timers', function()
       assert.is_true(elapsed >= 19, 'fired after ' .. elapsed .. ' ms')
    end)
 
-   it('due at the same time fire in the order they were set', function()
+   it('due at the same time fire in the order they were set #novalgrind', function()
       local order = {}
       for i = 1, 200 do async.setTimeout(i % 3 == 0 and 0 or 5, function() order[#order + 1] = i end) end
       async.go()
@@ -89,7 +89,7 @@ describe('timers', function()
       assert.is_nil(weak[2])
    end)
 
-   it('created and cleared by the 100,000 leave Lua heap and RSS flat', function()
+   it('created and cleared by the 100,000 leave Lua heap and RSS flat #novalgrind', function()
       local cb = function() end
       local function cycle()
          for _ = 1, 100000 do async.setTimeout(30000, cb).clear() end
@@ -103,7 +103,7 @@ describe('timers', function()
       assert.are.same({}, async.handles())
    end)
 
-   it('100,000 pending timers fire and leave no memory behind', function()
+   it('100,000 pending timers fire and leave no memory behind #novalgrind', function()
       local n = 0
       local cb = function() n = n + 1 end
       local function batch()

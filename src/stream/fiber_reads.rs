@@ -1,0 +1,95 @@
+//! Fiber reads (`read`, `readsplit`, `readline`): the Rust primitives
+//! that `lua/stream.lua` suspends a fiber around (LuaJIT cannot yield
+//! across a C call), and the waking of a waiting fiber.
+//!
+//! May touch: the stream's read buffer and Lua object.
+
+use super::*;
+
+impl Stream {
+    /// The fiber-read primitive: the next chunk (`separator` None) or
+    /// piece; `Some(None)` at the end; None when the caller must wait.
+    pub(super) fn take(&self, lua: &Lua, object: &Table, separator: Option<&[u8]>) -> Result<Option<Option<Value>>> {
+        if !matches!(self.mode.get(), Mode::Fiber | Mode::FiberRaw) {
+            self.set_mode(Mode::Fiber);
+        }
+        let limit = self.max_line();
+        let piece = {
+            let mut buffers = self.buffers();
+            let Buffers { inbox, awaiting_separator, .. } = &mut *buffers;
+            *awaiting_separator = false;
+            match separator {
+                None if !inbox.is_empty() => Some(inbox.take_all()),
+                None => None,
+                Some(separator) => match inbox.next_bounded(separator, limit).map(|p| p.map(<[u8]>::to_vec)) {
+                    Ok(Some(piece)) => Some(piece),
+                    Ok(None) if self.ended.get() && !inbox.is_empty() => Some(inbox.take_all()),
+                    Ok(None) => {
+                        *awaiting_separator = true;
+                        None
+                    }
+                    Err(TooLong) => {
+                        drop(buffers);
+                        self.fail_too_long(lua, object)?;
+                        return Ok(Some(None));
+                    }
+                },
+            }
+        };
+        self.update_reading();
+        if let Some(piece) = piece {
+            if self.ended.get() && self.inbox_len() == 0 {
+                self.finish_end(lua, object)?;
+            }
+            let value = if self.mode.get() == Mode::FiberRaw {
+                Value::UserData(Buffer::own(lua, piece)?)
+            } else {
+                Value::String(lua.create_string(&piece)?)
+            };
+            return Ok(Some(Some(value)));
+        }
+        if self.ended.get() {
+            self.finish_end(lua, object)?;
+            return Ok(Some(None));
+        }
+        Ok(None)
+    }
+}
+
+/// Resumes the fiber waiting in `read()` on this stream, if any.
+pub(super) fn wake(object: &Table) -> Result<()> {
+    let waiter: Option<Function> = object.raw_get(WAITER.value())?;
+    if let Some(waiter) = waiter {
+        object.raw_set(WAITER.value(), Value::Nil)?;
+        waiter.call::<()>(())?;
+    }
+    Ok(())
+}
+
+/// The fiber-read primitive for stream.lua: `piece`, `nil, err` at the
+/// end, or `false` when the fiber must wait.
+pub(super) fn take(lua: &Lua, args: Args) -> Result<MultiValue> {
+    let this = args.table(1)?;
+    let separator = args.opt_string(2)?;
+    let separator = separator.as_ref().map(|s| s.as_bytes());
+    if separator.as_ref().is_some_and(|s| s.is_empty()) {
+        return boundary::fail("readsplit: the separator must not be empty");
+    }
+    let Some(stream) = uv_handle::state_of::<Stream>(&this)? else {
+        return (Value::Nil, this.raw_get::<Value>(FAILURE.value())?).into_lua_multi(lua);
+    };
+    match stream.take(lua, &this, separator.as_deref())? {
+        Some(Some(piece)) => piece.into_lua_multi(lua),
+        Some(None) => (Value::Nil, this.raw_get::<Value>(FAILURE.value())?).into_lua_multi(lua),
+        None => false.into_lua_multi(lua),
+    }
+}
+
+/// Registers `wake` to be called when data, the end, or an error arrives.
+pub(super) fn park(_: &Lua, args: Args) -> Result<()> {
+    let this = args.table(1)?;
+    if this.raw_get::<Value>(WAITER.value())? != Value::Nil {
+        return boundary::fail("read: another fiber is already reading this stream");
+    }
+    this.raw_set(WAITER.value(), args.function(2)?)
+}

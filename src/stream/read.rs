@@ -1,0 +1,174 @@
+//! Reading: libuv's read callbacks, and delivering what arrives as the
+//! stream's mode says (a Rust consumer, `ondata` strings, raw buffers,
+//! separated pieces, or the buffer fiber reads take from).
+//!
+//! May touch: the stream's libuv handle and its Lua object.
+
+use super::*;
+
+impl Stream {
+    /// Starts or stops libuv reading to match the mode, pause, and the
+    /// fiber buffer's fill.
+    pub(super) fn update_reading(&self) {
+        let want = self.mode.get() != Mode::Idle
+            && !self.paused.get()
+            && !self.ended.get()
+            && !self.done()
+            && !self.connecting.get()
+            && !(matches!(self.mode.get(), Mode::Fiber | Mode::FiberRaw)
+                && self.inbox_len() >= HIGH_WATER
+                && !self.awaiting_separator());
+        if want == self.reading.get() {
+            return;
+        }
+        // SAFETY: the stream is open (not `done`, or we only stop).
+        let rc = unsafe {
+            if want { uv::uv_read_start(self.raw(), Some(on_alloc), Some(on_read)) } else { uv::uv_read_stop(self.raw()) }
+        };
+        self.reading.set(want && rc == 0);
+    }
+
+    pub(super) fn set_mode(&self, mode: Mode) {
+        self.mode.set(mode);
+        self.update_reading();
+    }
+
+    /// New bytes from the peer, delivered as the mode says.
+    pub(super) fn deliver(&self, lua: &Lua, object: &Table, bytes: &[u8]) -> Result<()> {
+        match self.mode.get() {
+            Mode::Idle => Ok(()),
+            Mode::Consumer => self.deliver_to_consumer(lua, bytes),
+            Mode::Strings => self.deliver_string(lua, bytes),
+            Mode::Buffers => {
+                let buffer = Buffer::lend(lua, bytes)?;
+                let outcome = emit(object, &ON_DATA, &buffer);
+                Buffer::release(&buffer)?;
+                outcome.map(drop)
+            }
+            Mode::Split => {
+                self.buffers().inbox.push(bytes);
+                self.deliver_pieces(lua, object)
+            }
+            Mode::SplitWith => {
+                let mut joined = self.buffers().inbox.take_all();
+                joined.extend_from_slice(bytes);
+                self.deliver_split_with(lua, object, joined)
+            }
+            Mode::Fiber | Mode::FiberRaw => {
+                self.buffers().inbox.push(bytes);
+                self.update_reading();
+                wake(object)
+            }
+        }
+    }
+
+    pub(super) fn deliver_to_consumer(&self, lua: &Lua, bytes: &[u8]) -> Result<()> {
+        match self.consumer() {
+            Some(consumer) => consumer.data(lua, bytes),
+            None => Ok(()),
+        }
+    }
+
+    /// The hot path of `ondata`: the Lua C API straight, no mlua values.
+    pub(super) fn deliver_string(&self, lua: &Lua, bytes: &[u8]) -> Result<()> {
+        lua_raw::call_handler(lua, self.tie.object_ref(), &ON_DATA, 1, |state, _| {
+            // SAFETY: call_handler made room for this one value.
+            unsafe { ffi::lua_pushlstring(state, bytes.as_ptr() as *const _, bytes.len()) };
+            1
+        })
+    }
+
+    pub(super) fn deliver_pieces(&self, lua: &Lua, object: &Table) -> Result<()> {
+        let limit = self.max_line();
+        while !self.done() && self.mode.get() == Mode::Split {
+            let piece = {
+                let mut buffers = self.buffers();
+                let Buffers { inbox, separator, .. } = &mut *buffers;
+                match inbox.next_bounded(separator, limit) {
+                    Ok(Some(piece)) => lua.create_string(piece)?,
+                    Ok(None) => return Ok(()),
+                    Err(TooLong) => {
+                        drop(buffers);
+                        return self.fail_too_long(lua, object);
+                    }
+                }
+            };
+            emit(object, &ON_DATA, piece)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn deliver_split_with(&self, lua: &Lua, object: &Table, joined: Vec<u8>) -> Result<()> {
+        let Some(split) = object.raw_get::<Option<Function>>(SPLITTER.value())? else { return Ok(()) };
+        let (pieces, rest): (Option<Table>, Option<LuaString>) = split.call(lua.create_string(&joined)?)?;
+        if let Some(rest) = rest {
+            if rest.as_bytes().len() > self.max_line() {
+                return self.fail_too_long(lua, object);
+            }
+            self.buffers().inbox.push(&rest.as_bytes());
+        }
+        for piece in pieces.iter().flat_map(|t| t.sequence_values::<Value>()) {
+            if self.done() || self.mode.get() != Mode::SplitWith {
+                break;
+            }
+            emit(object, &ON_DATA, piece?)?;
+        }
+        Ok(())
+    }
+
+    /// End of stream: what is still buffered goes out first.
+    pub(super) fn end_of_stream(&self, lua: &Lua, object: &Table) -> Result<()> {
+        self.ended.set(true);
+        self.update_reading();
+        match self.mode.get() {
+            Mode::Fiber | Mode::FiberRaw if self.inbox_len() > 0 => wake(object),
+            Mode::Split | Mode::SplitWith => {
+                let rest = self.buffers().inbox.take_all();
+                if !rest.is_empty() && !self.done() {
+                    emit(object, &ON_DATA, lua.create_string(&rest)?)?;
+                }
+                self.finish_end(lua, object)
+            }
+            _ => self.finish_end(lua, object),
+        }
+    }
+
+}
+
+pub(super) extern "C" fn on_alloc(handle: *mut uv::uv_handle_t, _suggested: usize, buf: *mut uv::uv_buf_t) {
+    // SAFETY: the handle's loop is a runtime's; `buf` is libuv's to fill.
+    unsafe { *buf = Runtime::from_loop((*handle).loop_).read_buffer() };
+}
+
+pub(super) extern "C" fn on_read(raw: *mut uv::uv_stream_t, nread: isize, buf: *const uv::uv_buf_t) {
+    // SAFETY: reading was started on an open stream made by `uv_handle::open`
+    // with a `Stream` state; libuv stops reading before the close callback.
+    let stream = unsafe { uv_handle::state_from::<Stream>(raw as *const uv::uv_handle_t) };
+    // SAFETY: the loop is a runtime's; this runs inside uv_run.
+    let rt = unsafe { Runtime::from_loop((*raw).loop_) };
+    if nread == 0 {
+        return;
+    }
+    let Some(lua) = rt.lua() else { return };
+    rt.dispatch(|| {
+        if nread > 0 {
+            stream.touch();
+            // SAFETY: libuv filled `nread` bytes of the buffer from on_alloc,
+            // which nothing else uses until this callback returns.
+            let bytes = unsafe { std::slice::from_raw_parts((*buf).base as *const u8, nread as usize) };
+            match stream.mode.get() {
+                Mode::Strings => return stream.deliver_string(&lua, bytes),
+                Mode::Consumer => return stream.deliver_to_consumer(&lua, bytes),
+                _ => {}
+            }
+            let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
+            return stream.deliver(&lua, &object, bytes);
+        }
+        let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
+        if nread == uv::uv_errno_t_UV_EOF as isize {
+            stream.end_of_stream(&lua, &object)
+        } else {
+            stream.fail(&lua, &object, uv_message(nread as c_int, None))
+        }
+    });
+}
