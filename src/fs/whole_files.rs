@@ -1,0 +1,229 @@
+//! `readFile`, `writeFile`, `appendFile`: whole files on libuv's thread
+//! pool (one work request each), read in parallel parts when large.
+//!
+//! May touch: libuv work requests; files through std::fs, off the loop
+//! thread.
+
+use super::*;
+
+/// What a pool job does; it returns the bytes read (or nothing).
+pub(super) type Work = Box<dyn FnOnce() -> std::io::Result<Vec<u8>> + Send>;
+
+/// The part of a job the pool thread uses: plain data, no Lua.
+pub(super) struct Task {
+    work: Option<Work>,
+    outcome: Option<std::io::Result<Vec<u8>>>,
+}
+
+pub(super) struct Job {
+    task: Task,
+    callback: Callback,
+    path: String,
+    gives: Gives,
+}
+
+pub(super) type JobRequest = Request<uv::uv_work_t, Job>;
+
+/// Runs `work` on libuv's thread pool, then calls `cb` with its bytes
+/// (`gives` Data) or nothing, or the error about `path`.
+pub(super) fn queue(lua: &Lua, cb: Function, path: String, gives: Gives, work: Work) -> Result<()> {
+    let rt = Runtime::of(lua)?;
+    let uv_loop = rt.uv_loop();
+    let job = Job { task: Task { work: Some(work), outcome: None }, callback: Callback::new(lua, cb)?, path, gives };
+    let started = JobRequest::start(job, |req| {
+        // SAFETY: `req` lives until `job_done`, libuv's completion for it.
+        unsafe { uv::uv_queue_work(uv_loop, req, Some(run_job), Some(job_done)) }
+    });
+    if let Err((rc, job)) = started {
+        fail_later(&rt, job.callback, job.gives, uv_message(rc, Some(&job.path)));
+    }
+    Ok(())
+}
+
+/// On a pool thread.
+pub(super) extern "C" fn run_job(req: *mut uv::uv_work_t) {
+    // SAFETY: the request is a `JobRequest` (started by `queue`); between
+    // submission and `job_done` only this thread touches its `task`, and
+    // the loop thread touches nothing of it. libuv's queue orders this
+    // thread's writes before `job_done` reads them.
+    let task = unsafe { &mut (*(req as *mut JobRequest)).state.task };
+    if let Some(work) = task.work.take() {
+        let outcome = catch_unwind(AssertUnwindSafe(work))
+            .unwrap_or_else(|_| Err(std::io::Error::from_raw_os_error(libc::EIO)));
+        task.outcome = Some(outcome);
+    }
+}
+
+pub(super) extern "C" fn job_done(req: *mut uv::uv_work_t, status: c_int) {
+    // SAFETY: started by `queue`; this is its one completion callback.
+    let job = unsafe { JobRequest::finish(req) };
+    // SAFETY: the request's loop is a runtime's; this runs inside uv_run.
+    let rt = unsafe { Runtime::from_loop(job.raw().loop_) };
+    let Job { task, callback, path, gives } = job.state;
+    let outcome = match task.outcome {
+        Some(outcome) if status == 0 => outcome.map_err(|e| match (e.raw_os_error(), e.kind()) {
+            (Some(errno), _) => UvError(-errno),
+            (None, std::io::ErrorKind::OutOfMemory) => UvError(uv::uv_errno_t_UV_ENOMEM),
+            (None, _) => UvError(uv::uv_errno_t_UV_EIO),
+        }),
+        _ => Err(UvError(if status < 0 { status } else { uv::uv_errno_t_UV_ECANCELED })),
+    };
+    callback.call(rt, |lua| match outcome {
+        Err(error) => failure_values(lua, gives, error.message(Some(&path))),
+        Ok(bytes) if gives == Gives::Data => {
+            let content = lua.create_string(&bytes)?;
+            free_later(rt, bytes);
+            content.into_lua_multi(lua)
+        }
+        Ok(_) => Ok(MultiValue::new()),
+    });
+}
+
+/// Frees a big buffer on the thread pool: giving back thousands of pages
+/// takes milliseconds the loop need not wait for.
+pub(super) fn free_later(rt: &Runtime, bytes: Vec<u8>) {
+    if bytes.len() < PARALLEL_MIN {
+        return;
+    }
+    extern "C" fn free(req: *mut uv::uv_work_t) {
+        // SAFETY: the request is a `Request<uv_work_t, Vec<u8>>` started
+        // below; until `freed` runs, only this pool thread touches its
+        // state.
+        drop(unsafe { std::mem::take(&mut (*(req as *mut Request<uv::uv_work_t, Vec<u8>>)).state) });
+    }
+    extern "C" fn freed(req: *mut uv::uv_work_t, _status: c_int) {
+        // SAFETY: started below; this is its one completion callback.
+        drop(unsafe { Request::<uv::uv_work_t, Vec<u8>>::finish(req) });
+    }
+    let uv_loop = rt.uv_loop();
+    // If the pool refuses it, the buffer comes back and is freed here.
+    let _ = Request::<uv::uv_work_t, Vec<u8>>::start(bytes, |req| {
+        // SAFETY: `req` lives until `freed`, libuv's completion for it.
+        unsafe { uv::uv_queue_work(uv_loop, req, Some(free), Some(freed)) }
+    });
+}
+
+/// A path for `std::fs` on the pool: the argument's bytes as they are.
+pub(super) fn std_path(path: CString) -> PathBuf {
+    PathBuf::from(OsString::from_vec(path.into_bytes()))
+}
+
+/// `fs.readFile(path, cb)` -> `cb(content, err)`: one job that sizes the
+/// file and reads it in one read when the size allows.
+pub(super) fn read_file(lua: &Lua, args: Args) -> Result<()> {
+    let (path, text) = path_arg(&args, 1)?;
+    let cb = args.function(2)?;
+    let path = std_path(path);
+    queue(lua, cb, text, Gives::Data, Box::new(move || read_whole(path)))
+}
+
+/// Files at least this big are read in parts, in parallel.
+pub(super) const PARALLEL_MIN: usize = 16 << 20;
+
+/// The CPUs this process may use, asked once (the answer reads cgroup
+/// files).
+pub(super) fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// A whole file, on a pool thread: sized first, then read into one buffer
+/// of that size — in as few reads as the kernel allows, and for a big file
+/// in parts read side by side (the page faults of a fresh buffer are most
+/// of the cost of reading from the page cache, and they scale with the
+/// CPUs). As Node does, the size found is trusted: a file that grows
+/// meanwhile is read as it was sized, one that shrinks as it is. A file the
+/// kernel does not size (`/proc`, a FIFO) is read to its end.
+pub(super) fn read_whole(path: PathBuf) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let size = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    if size == 0 {
+        let mut content = Vec::new();
+        (&file).read_to_end(&mut content)?;
+        return Ok(content);
+    }
+    let mut content = zeroed(size)?;
+    let mut filled = if size >= PARALLEL_MIN && cpus() > 1 { fill_in_parts(&file, &mut content)? } else { 0 };
+    if filled < size {
+        filled = fill(&file, &mut content, 0)?;
+    }
+    content.truncate(filled);
+    Ok(content)
+}
+
+pub(super) fn out_of_memory() -> std::io::Error {
+    std::io::Error::from_raw_os_error(libc::ENOMEM)
+}
+
+/// `size` zero bytes, asked of the allocator as such: a big block comes
+/// straight from the kernel, already zero, and is not written over.
+pub(super) fn zeroed(size: usize) -> std::io::Result<Vec<u8>> {
+    let layout = std::alloc::Layout::array::<u8>(size).map_err(|_| out_of_memory())?;
+    // SAFETY: `size` is not zero (the caller checks), so the layout is
+    // valid for alloc_zeroed; a non-null block has `size` initialised
+    // (zero) bytes of u8 alignment from the global allocator, which is
+    // what a Vec of that length and capacity owns and frees.
+    unsafe {
+        let block = std::alloc::alloc_zeroed(layout);
+        if block.is_null() {
+            return Err(out_of_memory());
+        }
+        Ok(Vec::from_raw_parts(block, size, size))
+    }
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends;
+/// returns how much it read.
+pub(super) fn fill(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Fills `buf` from the start of the file in up to four parts, one per
+/// CPU, read at once; returns `buf.len()`, or less if a part came short.
+/// (A thread the system cannot make panics; `run_job` reports that as
+/// EIO.)
+pub(super) fn fill_in_parts(file: &std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let (size, part) = (buf.len(), buf.len().div_ceil(cpus().min(4)));
+    std::thread::scope(|scope| {
+        let (first, rest) = buf.split_at_mut(part);
+        let others: Vec<_> = rest
+            .chunks_mut(part)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let want = chunk.len();
+                scope.spawn(move || fill(file, chunk, ((i + 1) * part) as u64).map(|n| n == want))
+            })
+            .collect();
+        let mut whole = fill(file, first, 0)? == part;
+        for other in others {
+            whole &= other.join().unwrap_or(Err(std::io::Error::from_raw_os_error(libc::EIO)))?;
+        }
+        Ok(if whole { size } else { 0 })
+    })
+}
+
+/// `fs.writeFile(path, data, cb)` / `fs.appendFile(path, data, cb)` ->
+/// `cb(err)`: creates the file (mode 666 less the umask), truncates it or
+/// appends to it, and writes every byte.
+pub(super) fn write_file(lua: &Lua, args: Args, append: bool) -> Result<()> {
+    let (path, text) = path_arg(&args, 1)?;
+    let data = args.string(2)?.as_bytes().to_vec();
+    let cb = args.function(3)?;
+    let path = std_path(path);
+    queue(lua, cb, text, Gives::Nothing, Box::new(move || {
+        let mut file = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path)?;
+        file.write_all(&data)?;
+        Ok(Vec::new())
+    }))
+}
