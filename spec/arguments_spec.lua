@@ -110,4 +110,55 @@ describe('every function given wrong arguments', function()
       assert.is_true(calls > 800, calls .. ' calls')
       assert.are.same({}, bad)
    end)
+   it('including the closures the API returns: wrappers, done, res, reply, bound methods', function()
+      local bad, calls = {}, 0
+      local function fuzz(name, f)
+         for _, args in ipairs(values) do
+            calls = calls + 1
+            local ok, err = pcall(f, unpack(args, 1, table.maxn(args)))
+            if not ok and type(err) ~= 'string' then
+               bad[#bad + 1] = name .. ': error object is a ' .. type(err)
+            end
+         end
+      end
+      -- async.pcall's wrapper, with a handler that fails in turn.
+      fuzz('pcall wrapper', async.pcall(function(x) return x.field end, function() error({}) end))
+      fuzz('pcall wrapper without handler', async.pcall(function(...) return ... end))
+      -- flow.ratelimiter: the limiter itself and the done it hands out.
+      local limit = async.flow.ratelimiter(1000)
+      fuzz('ratelimiter', limit)
+      limit(function(done) fuzz('ratelimiter done', done) end)
+      -- A bound method kept apart from its handle, after the close.
+      local timer = async.setTimeout(10000, function() end)
+      local clear = timer.clear
+      timer.clear()
+      fuzz('timer.clear after clear', clear)
+      -- The HTTP server's req and res, the client's callback values.
+      local http = async.http.listen({host = '127.0.0.1', port = 0}, function(req, res, client)
+         fuzz('http res', res)
+         pcall(res, 'ok', {}) -- a fuzzed call may have answered already
+         fuzz('http res after the response', res)
+         fuzz('bound client.write', client.write)
+      end)
+      async.http.request({url = 'http://127.0.0.1:' .. http.sockname.port .. '/'}, function(res)
+         http.close()
+      end)
+      -- JSON-lines: the server's reply and the client's send and receive.
+      local json
+      json = async.json.listen({host = '127.0.0.1', port = 0}, function(message, reply, client)
+         fuzz('json reply', reply)
+         client.close()
+         json.close()
+      end)
+      local peer
+      peer = async.json.connect({host = '127.0.0.1', port = json.sockname.port}, function()
+         fuzz('json receive', peer.receive)
+         peer.send({hello = true})
+      end)
+      settle()
+      if peer then peer.close() end
+      settle()
+      assert.is_true(calls > 100, calls .. ' calls')
+      assert.are.same({}, bad)
+   end)
 end)

@@ -73,7 +73,7 @@ enum Body {
 }
 
 /// One request, checked and ready to become curl's arguments.
-struct Request {
+struct CurlRequest {
     url: Vec<u8>,
     method: Option<String>,
     headers: Vec<(Vec<u8>, Vec<u8>)>,
@@ -224,10 +224,10 @@ fn header_line(name: &[u8], value: &[u8], function: &str) -> Result<Vec<u8>> {
     Ok([name, b": ", value].concat())
 }
 
-impl Request {
+impl CurlRequest {
     /// A GET of `url` with the original's defaults.
-    fn new(url: Vec<u8>) -> Request {
-        Request {
+    fn new(url: Vec<u8>) -> CurlRequest {
+        CurlRequest {
             url,
             method: None,
             headers: Vec::new(),
@@ -246,14 +246,14 @@ impl Request {
     }
 
     /// The request an options table describes.
-    fn read(lua: &Lua, json: &Json, options: &Table, kind: Kind, function: &str) -> Result<Request> {
+    fn read(lua: &Lua, json: &Json, options: &Table, kind: Kind, function: &str) -> Result<CurlRequest> {
         let url = url_of(lua, options, function)?;
         let url = match options.get::<Value>("query")? {
             Value::Nil => url,
             Value::Table(query) => with_query(&url, &text_pairs(lua, &query, &format!("{function}: opts.query"))?),
             _ => return boundary::fail(format!("{function}: opts.query must be a table")),
         };
-        let mut request = Request::new(url);
+        let mut request = CurlRequest::new(url);
         request.method = match kind {
             Kind::Get => string_option(lua, options, "method", function)?
                 .map(|m| String::from_utf8_lossy(&m).to_ascii_uppercase())
@@ -451,7 +451,7 @@ fn reply_of(finished: Finished) -> Reply {
 
 /// Runs curl for `request`; `done(reply)` once it has finished, as a
 /// callback of the loop.
-fn perform(lua: &Lua, request: &Request, function: &str, done: impl FnOnce(&Lua, Reply) -> Result<()> + 'static) -> Result<()> {
+fn perform(lua: &Lua, request: &CurlRequest, function: &str, done: impl FnOnce(&Lua, Reply) -> Result<()> + 'static) -> Result<()> {
     let arguments = request.arguments(function)?;
     if request.verbose {
         let line: Vec<String> = std::iter::once(PROGRAM).chain(arguments.iter().map(|a| &a[..])).map(quoted).collect();
@@ -508,7 +508,7 @@ fn options_of(lua: &Lua, args: &Args) -> Result<Table> {
 
 /// `get`, `post`, `put`, `delete`: `(urlOrOpts, [cb])`, `cb(body, code[, err])`.
 fn one(lua: &Lua, json: &Rc<Json>, args: &Args, kind: Kind) -> Result<()> {
-    let request = Request::read(lua, json, &options_of(lua, args)?, kind, args.name())?;
+    let request = CurlRequest::read(lua, json, &options_of(lua, args)?, kind, args.name())?;
     let callback = args.opt_function(2)?;
     let (json, decode) = (json.clone(), request.decode);
     perform(lua, &request, args.name(), move |lua, reply| {
@@ -522,7 +522,7 @@ fn one(lua: &Lua, json: &Rc<Json>, args: &Args, kind: Kind) -> Result<()> {
 
 /// The requests of `getn` / `postn` not yet started, and how many run.
 struct Batch {
-    waiting: RefCell<VecDeque<(Request, Value)>>,
+    waiting: RefCell<VecDeque<(CurlRequest, Value)>>,
     running: Cell<usize>,
     max: usize,
     callback: Option<Function>,
@@ -587,7 +587,7 @@ fn many(lua: &Lua, json: &Rc<Json>, args: &Args, kind: Kind) -> Result<()> {
                 options.raw_set(key, value)?;
             }
         }
-        waiting.push_back((Request::read(lua, json, &options, kind, function)?, item));
+        waiting.push_back((CurlRequest::read(lua, json, &options, kind, function)?, item));
     }
     let batch = Rc::new(Batch { waiting: RefCell::new(waiting), running: Cell::new(0), max, callback, json: json.clone(), function });
     pump(lua, &batch)
@@ -640,7 +640,7 @@ impl Upload {
         if self.verbose {
             say(lua, &format!("postLargeFile: 1. starting the upload of {} bytes", self.size))?;
         }
-        let mut request = Request::new(with_query(&self.url, &[(b"resumable".to_vec(), b"true".to_vec())]));
+        let mut request = CurlRequest::new(with_query(&self.url, &[(b"resumable".to_vec(), b"true".to_vec())]));
         request.method = Some("POST".into());
         request.full = true;
         request.headers = vec![
@@ -677,7 +677,7 @@ impl Upload {
             say(lua, &format!("postLargeFile: 3. posting chunk {}/{total}", index + 1))?;
         }
         let query = [(b"resumable".to_vec(), b"true".to_vec()), (b"resumeId".to_vec(), id.clone().into_bytes())];
-        let mut request = Request::new(with_query(&self.url, &query));
+        let mut request = CurlRequest::new(with_query(&self.url, &query));
         request.method = Some("POST".into());
         let range = match length {
             0 => format!("bytes */{}", self.size),

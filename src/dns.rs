@@ -8,16 +8,17 @@
 //! May touch: getaddrinfo requests; the Runtime, to dispatch callbacks.
 
 use std::ffi::{CStr, CString, c_int};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::SocketAddr;
 
 use libuv_sys2 as uv;
-use mlua::{Lua, Result, Table, Value};
+use mlua::{Lua, Result, Table};
 
 use crate::core::boundary::{self, Args};
 use crate::core::options::OptionTable;
 use crate::core::errors::uv_message;
-use crate::core::uv_request::{Callback, Request};
+use crate::core::uv_request::{Callback, UvRequest};
 use crate::core::runtime::Runtime;
+use crate::socket_address::socket_addr;
 
 /// One address found for a name.
 pub struct Found {
@@ -51,7 +52,7 @@ pub fn resolve(rt: &Runtime, host: &str, port: Option<u16>, hints: Hints, then: 
     c_hints.ai_flags = hints.flags;
     let state = (then, host.to_string());
     let uv_loop = rt.uv_loop();
-    let started = Request::<uv::uv_getaddrinfo_t, (Then, String)>::start(state, |req| {
+    let started = UvRequest::<uv::uv_getaddrinfo_t, (Then, String)>::start(state, |req| {
         let service = if port.is_some() { service.as_ptr() } else { std::ptr::null() };
         // SAFETY: `req` lives until `on_resolved`; libuv copies the node,
         // service and hints before returning.
@@ -64,7 +65,7 @@ pub fn resolve(rt: &Runtime, host: &str, port: Option<u16>, hints: Hints, then: 
 
 extern "C" fn on_resolved(req: *mut uv::uv_getaddrinfo_t, status: c_int, list: *mut uv::addrinfo) {
     // SAFETY: the request was started by `resolve`; this is its completion.
-    let request = unsafe { Request::<uv::uv_getaddrinfo_t, (Then, String)>::finish(req) };
+    let request = unsafe { UvRequest::<uv::uv_getaddrinfo_t, (Then, String)>::finish(req) };
     // SAFETY: the request's loop is a runtime's; this runs inside uv_run.
     let rt = unsafe { Runtime::from_loop(request.raw().loop_) };
     let (then, host) = request.state;
@@ -88,69 +89,6 @@ extern "C" fn on_resolved(req: *mut uv::uv_getaddrinfo_t, status: c_int, list: *
     // SAFETY: the list came from this request and is not used after this.
     unsafe { uv::uv_freeaddrinfo(list) };
     then(rt, Ok(found))
-}
-
-/// A socket address read from C.
-///
-/// # Safety
-/// `sa` is null or points at a socket address of its family's size.
-pub unsafe fn socket_addr(sa: *const libc::sockaddr) -> Option<SocketAddr> {
-    if sa.is_null() {
-        return None;
-    }
-    // SAFETY: per the contract, the family tells the size.
-    unsafe {
-        match (*sa).sa_family as c_int {
-            libc::AF_INET => {
-                let v4 = &*(sa as *const libc::sockaddr_in);
-                let ip = Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
-                Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(v4.sin_port))))
-            }
-            libc::AF_INET6 => {
-                let v6 = &*(sa as *const libc::sockaddr_in6);
-                let ip = Ipv6Addr::from(v6.sin6_addr.s6_addr);
-                Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(v6.sin6_port), v6.sin6_flowinfo, v6.sin6_scope_id)))
-            }
-            _ => None,
-        }
-    }
-}
-
-/// A socket address for C calls (`uv_tcp_bind`, `uv_tcp_connect`).
-pub fn c_socket_addr(addr: &SocketAddr) -> libc::sockaddr_storage {
-    // SAFETY: zeroed sockaddr_storage is valid; each arm writes a complete
-    // sockaddr of its family at its start, which the storage is sized for.
-    unsafe {
-        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
-        match addr {
-            SocketAddr::V4(a) => {
-                let v4 = &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in);
-                v4.sin_family = libc::AF_INET as _;
-                v4.sin_port = a.port().to_be();
-                v4.sin_addr.s_addr = u32::from(*a.ip()).to_be();
-            }
-            SocketAddr::V6(a) => {
-                let v6 = &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6);
-                v6.sin6_family = libc::AF_INET6 as _;
-                v6.sin6_port = a.port().to_be();
-                v6.sin6_addr.s6_addr = a.ip().octets();
-                v6.sin6_flowinfo = a.flowinfo();
-                v6.sin6_scope_id = a.scope_id();
-            }
-        }
-        storage
-    }
-}
-
-/// `{address=, port=, family=}` as sockname/peername carry it (family the
-/// numeric address family, as the original gave it).
-pub fn address_table(lua: &Lua, addr: &SocketAddr) -> Result<Table> {
-    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    lua.create_table_from([
-        ("address", Value::String(lua.create_string(addr.ip().to_string())?)),
-        ("port", Value::Integer(addr.port() as _)),
-        ("family", Value::Integer(family as _)),
-    ])
 }
 
 fn socktype_name(socktype: c_int) -> Option<&'static str> {
@@ -238,11 +176,6 @@ fn get_addr_info(lua: &Lua, args: Args) -> Result<()> {
         });
     }));
     Ok(())
-}
-
-/// An IP literal, with or without IPv6 brackets.
-pub fn ip_literal(host: &str) -> Option<IpAddr> {
-    crate::address::unbracket(host).parse().ok()
 }
 
 /// `async.getAddrInfo`.

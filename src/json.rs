@@ -33,7 +33,7 @@ use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::fmt;
 
-use mlua::{Lua, Result, Table, Value, ffi};
+use mlua::{Function, Lua, Result, Table, Value, ffi};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 
@@ -182,7 +182,7 @@ impl Encoder {
 
 /// The Lua value at stack `index`, `depth` tables deep.
 #[derive(Clone, Copy)]
-struct Slot<'e> {
+struct StackValue<'e> {
     encoder: &'e Encoder,
     index: c_int,
     depth: usize,
@@ -209,13 +209,13 @@ unsafe fn type_name(state: *mut ffi::lua_State, index: c_int) -> String {
     unsafe { CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index))).to_string_lossy().into_owned() }
 }
 
-impl Serialize for Slot<'_> {
+impl Serialize for StackValue<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let state = self.encoder.state;
         let index = self.index;
         // SAFETY: (the whole block) an Encoder is only made by `encode_raw` for
-        // its own live state, and every Slot's index is a slot of that
-        // stack which stays put while the Slot is serialized.
+        // its own live state, and every StackValue's index is a slot of that
+        // stack which stays put while the StackValue is serialized.
         unsafe {
             match ffi::lua_type(state, index) {
                 ffi::LUA_TNIL => s.serialize_unit(),
@@ -239,7 +239,7 @@ impl Serialize for Slot<'_> {
     }
 }
 
-impl Slot<'_> {
+impl StackValue<'_> {
     /// A table, as an array or an object (see the module doc).
     fn table<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let state = self.encoder.state;
@@ -297,7 +297,7 @@ impl Slot<'_> {
         // an int.
         unsafe {
             let top = ffi::lua_gettop(state);
-            let item = Slot { index: top + 1, depth: self.depth + 1, ..*self };
+            let item = StackValue { index: top + 1, depth: self.depth + 1, ..*self };
             for i in 1..=n {
                 ffi::lua_rawgeti_(state, self.index, i as c_int);
                 seq.serialize_element(&item).inspect_err(|_| {
@@ -320,7 +320,7 @@ impl Slot<'_> {
         // change it), as lua_next requires.
         unsafe {
             let key = ffi::lua_gettop(state) + 1;
-            let value = Slot { index: key + 1, depth: self.depth + 1, ..*self };
+            let value = StackValue { index: key + 1, depth: self.depth + 1, ..*self };
             ffi::lua_pushnil(state);
             while ffi::lua_next(state, self.index) != 0 {
                 match ffi::lua_type(state, key) {
@@ -401,7 +401,7 @@ unsafe fn key_step(state: *mut ffi::lua_State, index: c_int) -> Step {
 unsafe fn encode_text(state: *mut ffi::lua_State) -> std::result::Result<Vec<u8>, String> {
     let encoder = Encoder { state, failure: RefCell::new(None) };
     let mut out = Vec::with_capacity(256);
-    let top = Slot { encoder: &encoder, index: 1, depth: 0 };
+    let top = StackValue { encoder: &encoder, index: 1, depth: 0 };
     match top.serialize(&mut serde_json::Serializer::new(&mut out)) {
         Ok(()) if out.len() > crate::core::lua_raw::MAX_STRING_BYTES => Err(format!(
             "json.encode: the text would be {} bytes, more than the longest string LuaJIT can hold ({})",
@@ -570,14 +570,28 @@ unsafe extern "C-unwind" fn decode_raw(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// `async.json`: `encode`, `decode`, `null`.
-pub fn install(lua: &Lua, module: &Table) -> Result<()> {
-    let json = lua.create_table()?;
+/// `json.encode` and `json.decode` as this module made them, whatever the
+/// user put in the `json` table since: the JSON-lines peers and the HTTP
+/// server's JSON bodies use these. Made once per Lua state.
+pub fn functions(lua: &Lua) -> Result<(Function, Function)> {
+    const KEY: &str = "async.json.functions";
+    if let Ok(pair) = lua.named_registry_value::<Table>(KEY) {
+        return Ok((pair.raw_get(1)?, pair.raw_get(2)?));
+    }
     // SAFETY: both are lua_CFunctions that keep to the raw convention of
     // `boundary::raw_call`.
     let (encode, decode) = unsafe { (lua.create_c_function(encode_raw)?, lua.create_c_function(decode_raw)?) };
-    json.set("encode", boundary::wrap(lua, encode)?)?;
-    json.set("decode", boundary::wrap(lua, decode)?)?;
+    let (encode, decode) = (boundary::wrap(lua, encode)?, boundary::wrap(lua, decode)?);
+    lua.set_named_registry_value(KEY, lua.create_sequence_from([&encode, &decode])?)?;
+    Ok((encode, decode))
+}
+
+/// `async.json`: `encode`, `decode`, `null`.
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    let json = lua.create_table()?;
+    let (encode, decode) = functions(lua)?;
+    json.set("encode", encode)?;
+    json.set("decode", decode)?;
     json.set("null", Value::NULL)?;
     module.set("json", json)
 }

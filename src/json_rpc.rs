@@ -85,11 +85,11 @@ fn max_line_option(args: &Args) -> Result<usize> {
 
 impl Peer {
     fn new(lua: &Lua, object: &Table, receiver: Option<Function>, server: bool, max_line: usize) -> Result<Rc<Peer>> {
-        let json: Table = lua.named_registry_value::<Table>("async.module")?.get("json")?;
+        let (encode, decode) = crate::json::functions(lua)?;
         let peer = Rc::new(Peer {
             socket: SocketRef::new(lua, object)?,
-            encode: lua.create_registry_value(json.get::<Function>("encode")?)?,
-            decode: lua.create_registry_value(json.get::<Function>("decode")?)?,
+            encode: lua.create_registry_value(encode)?,
+            decode: lua.create_registry_value(decode)?,
             receiver: RefCell::new(receiver.map(|f| lua.create_registry_value(f)).transpose()?),
             waiting: RefCell::new(VecDeque::new()),
             server,

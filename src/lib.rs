@@ -9,10 +9,10 @@
 
 mod core;
 
-mod address;
 mod buffer;
 mod curl;
 mod dns;
+mod domain;
 mod event_loop;
 mod fiber;
 mod flow;
@@ -23,6 +23,7 @@ mod json;
 mod json_rpc;
 mod pcall;
 mod process;
+mod socket_address;
 mod split;
 mod stream;
 mod system;
@@ -60,7 +61,7 @@ use mlua::{Lua, Result, Table, Value};
 
 
 
-const MODULE_KEY: &str = "async.module";
+use crate::core::MODULE_KEY;
 
 /// What `require 'async'` returns.
 fn open(lua: &Lua) -> Result<Table> {

@@ -48,7 +48,7 @@ static PROCESS_METHODS: &[(&str, Method)] = &[("kill", kill), ("onexit", onexit)
 // Private keys of a process object: its handlers, its pipes by name, how
 // many of (process, pipes) are still open, and how it exited.
 static ON_EXIT: PrivateKey = PrivateKey::new();
-static ON_CLOSE: PrivateKey = PrivateKey::new();
+static CLOSE_CALLBACK: PrivateKey = PrivateKey::new();
 /// exec's own completion, called before the user's `onclose`.
 static ON_DONE: PrivateKey = PrivateKey::new();
 static PIPES: PrivateKey = PrivateKey::new();
@@ -86,7 +86,7 @@ fn settle(object: &Table) -> Result<()> {
     if let Some(done) = object.raw_get::<Option<Function>>(ON_DONE.value())? {
         done.call::<()>((status.clone(), signal.clone()))?;
     }
-    match object.raw_get::<Option<Function>>(ON_CLOSE.value())? {
+    match object.raw_get::<Option<Function>>(CLOSE_CALLBACK.value())? {
         Some(onclose) => onclose.call((status, signal)),
         None => Ok(()),
     }
@@ -454,7 +454,7 @@ fn onexit(_: &Lua, args: Args) -> Result<MultiValue> {
 fn onclose(lua: &Lua, args: Args) -> Result<MultiValue> {
     let this = args.this()?;
     let callback = args.opt_function(1)?;
-    this.raw_set(ON_CLOSE.value(), callback.clone())?;
+    this.raw_set(CLOSE_CALLBACK.value(), callback.clone())?;
     if let Some(callback) = callback
         && this.raw_get::<Option<i64>>(PENDING.value())? == Some(0) {
             let (status, signal): (Value, Value) = (this.raw_get(STATUS.value())?, this.raw_get(SIGNAL.value())?);

@@ -17,12 +17,13 @@ use std::net::SocketAddr;
 use libuv_sys2 as uv;
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
-use crate::address::{Domain, domain_of};
+use crate::domain::{Domain, domain_of};
 use crate::core::boundary::{self, Args};
-use crate::dns::{self, Hints, address_table, c_socket_addr, socket_addr};
+use crate::dns::{self, Hints};
+use crate::socket_address::{self, address_table, c_socket_addr, socket_addr};
 use crate::core::errors::{UvError, uv_message};
 use crate::core::class::{Class, Method};
-use crate::core::uv_request::{Callback, Request};
+use crate::core::uv_request::{Callback, UvRequest};
 use crate::core::runtime::Runtime;
 use crate::stream::{self, Stream};
 use crate::core::uv_handle::{self, HandleState, Tie};
@@ -57,7 +58,7 @@ impl HandleState for Server {
 
 /// `tcp.protocols[scheme]`, for URLs without a port.
 fn protocol_port(lua: &Lua, scheme: &str) -> Option<u16> {
-    let protocols: Table = lua.named_registry_value::<Table>("async.module").ok()?.get::<Table>("tcp").ok()?.get("protocols").ok()?;
+    let protocols: Table = lua.named_registry_value::<Table>(crate::core::MODULE_KEY).ok()?.get::<Table>("tcp").ok()?.get("protocols").ok()?;
     protocols.get::<Option<u16>>(scheme).ok().flatten()
 }
 
@@ -68,7 +69,7 @@ pub fn domain(lua: &Lua, args: &Args, default_host: &str) -> Result<Domain> {
 /// Resolves `domain` (at once for an IP literal), then calls `then` with
 /// the addresses, IPv4 first, or the error.
 fn resolve_then(rt: &Runtime, domain: &Domain, then: impl FnOnce(&Runtime, std::result::Result<Vec<SocketAddr>, String>) + 'static) {
-    if let Some(ip) = dns::ip_literal(&domain.host) {
+    if let Some(ip) = socket_address::ip_literal(&domain.host) {
         return then(rt, Ok(vec![SocketAddr::new(ip, domain.port)]));
     }
     let hints = Hints { socktype: libc::SOCK_STREAM, ..Hints::default() };
@@ -192,7 +193,7 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
     })?;
     let backlog = domain.backlog.unwrap_or(BACKLOG);
     let rt = Runtime::of(lua)?;
-    if let Some(ip) = dns::ip_literal(&domain.host) {
+    if let Some(ip) = socket_address::ip_literal(&domain.host) {
         return match bind_and_listen(server, &[SocketAddr::new(ip, domain.port)], backlog) {
             Ok(local) => match address_table(lua, &local).and_then(|name| object.raw_set("sockname", name)) {
                 Ok(()) => Ok(object),
@@ -319,7 +320,7 @@ pub fn connect_with(lua: &Lua, domain: &Domain, on_connect: Option<Function>) ->
             };
             let c_addr = c_socket_addr(&addr);
             let handle = tcp_handle(stream.tie());
-            let started = Request::<uv::uv_connect_t, (Option<Callback>, SocketAddr)>::start((on_connect, addr), |req| {
+            let started = UvRequest::<uv::uv_connect_t, (Option<Callback>, SocketAddr)>::start((on_connect, addr), |req| {
                 // SAFETY: the socket is open; libuv copies the address;
                 // `req` lives until `on_connect`.
                 unsafe { uv::uv_tcp_connect(req, handle, &c_addr as *const _ as *const uv::sockaddr, Some(on_connected)) }
@@ -335,7 +336,7 @@ pub fn connect_with(lua: &Lua, domain: &Domain, on_connect: Option<Function>) ->
 
 extern "C" fn on_connected(req: *mut uv::uv_connect_t, status: c_int) {
     // SAFETY: started by `connect_with`; this is its completion.
-    let request = unsafe { Request::<uv::uv_connect_t, (Option<Callback>, SocketAddr)>::finish(req) };
+    let request = unsafe { UvRequest::<uv::uv_connect_t, (Option<Callback>, SocketAddr)>::finish(req) };
     let raw = request.raw().handle;
     // SAFETY: a connect completes (with ECANCELED if need be) before its
     // handle's close callback, so the state is still there.

@@ -202,7 +202,7 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
 /// `timer.clear()`: harmless when repeated or after the timeout fired.
 fn clear(lua: &Lua, args: Args) -> Result<MultiValue> {
     let this = args.this()?;
-    let slot: Slot = class::state_of(&this)?;
+    let slot: Slot = class::raw_state(&this)?;
     lua_timers(lua)?.cancel(&*Runtime::of(lua)?, slot, Some(&this))?;
     Ok(MultiValue::new())
 }

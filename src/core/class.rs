@@ -90,6 +90,6 @@ fn is_event_setter(key: &Value) -> bool {
 }
 
 /// The Rust state kept under the private key of a handle table.
-pub fn state_of<T: mlua::FromLua>(object: &Table) -> Result<T> {
+pub fn raw_state<T: mlua::FromLua>(object: &Table) -> Result<T> {
     object.raw_get(STATE.value())
 }

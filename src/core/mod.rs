@@ -9,6 +9,9 @@
 //! May touch: libuv and Lua. Never a capability module (`stream`, `tcp`,
 //! `http_lua`, ...): dependencies run from them to here, never back.
 
+/// The registry key of the module table, `require 'async'`'s result.
+pub const MODULE_KEY: &str = "async.module";
+
 pub mod boundary;
 pub mod class;
 pub mod errors;

@@ -2,7 +2,7 @@
 //! connect, a name lookup, a file operation) and what it must keep alive
 //! until libuv completes it.
 //!
-//! A request is one allocation, `Request<R, T>`: the libuv struct `R` and
+//! A request is one allocation, `UvRequest<R, T>`: the libuv struct `R` and
 //! the state `T` its completion needs (the bytes being written, the Lua
 //! callback to call, a Rust continuation). `start` hands it to libuv;
 //! libuv's completion callback takes it back with `finish`, which is the
@@ -22,12 +22,12 @@ use mlua::{Function, IntoLuaMulti, Lua, RegistryKey, Result};
 use crate::core::runtime::Runtime;
 
 #[repr(C)]
-pub struct Request<R, T> {
+pub struct UvRequest<R, T> {
     raw: R,
     pub state: T,
 }
 
-impl<R, T> Request<R, T> {
+impl<R, T> UvRequest<R, T> {
     /// Allocates a request with `state` and starts it with `start` (e.g. a
     /// closure calling `uv_write`). If `start` fails, libuv will not call
     /// back: the request is freed here and its state returned with the
@@ -35,7 +35,7 @@ impl<R, T> Request<R, T> {
     pub fn start(state: T, start: impl FnOnce(*mut R) -> c_int) -> std::result::Result<(), (c_int, T)> {
         // SAFETY: libuv request structs are plain C data; zeroed memory is
         // valid before the call that starts them fills them in.
-        let request = Box::into_raw(Box::new(Request { raw: unsafe { std::mem::zeroed::<R>() }, state }));
+        let request = Box::into_raw(Box::new(UvRequest { raw: unsafe { std::mem::zeroed::<R>() }, state }));
         // SAFETY: `raw` is the first field of the fresh allocation.
         let rc = start(unsafe { &raw mut (*request).raw });
         if rc < 0 {
@@ -49,11 +49,11 @@ impl<R, T> Request<R, T> {
     /// Takes back a completed request, in its completion callback.
     ///
     /// # Safety
-    /// `raw` was passed to `start`'s closure for a `Request<R, T>` and libuv
+    /// `raw` was passed to `start`'s closure for a `UvRequest<R, T>` and libuv
     /// has completed it: this is its one completion callback.
-    pub unsafe fn finish(raw: *mut R) -> Box<Request<R, T>> {
+    pub unsafe fn finish(raw: *mut R) -> Box<UvRequest<R, T>> {
         // SAFETY: per the contract; `raw` is the first field (repr(C)).
-        unsafe { Box::from_raw(raw as *mut Request<R, T>) }
+        unsafe { Box::from_raw(raw as *mut UvRequest<R, T>) }
     }
 
     /// The libuv struct, e.g. to read a result field of a file request.

@@ -39,7 +39,7 @@ use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
 use crate::core::errors::{UvError, uv_message};
-use crate::core::uv_request::{Callback, Request};
+use crate::core::uv_request::{Callback, UvRequest};
 use crate::core::runtime::Runtime;
 
 mod args;
@@ -145,7 +145,7 @@ impl Op {
     }
 }
 
-pub(super) type FsRequest = Request<uv::uv_fs_t, Op>;
+pub(super) type FsRequest = UvRequest<uv::uv_fs_t, Op>;
 
 /// A completed file request, taken back from libuv. Dropping it frees what
 /// libuv allocated for it (`uv_fs_req_cleanup`), then the request itself.

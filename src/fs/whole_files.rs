@@ -22,7 +22,7 @@ pub(super) struct Job {
     gives: Gives,
 }
 
-pub(super) type JobRequest = Request<uv::uv_work_t, Job>;
+pub(super) type JobRequest = UvRequest<uv::uv_work_t, Job>;
 
 /// Runs `work` on libuv's thread pool, then calls `cb` with its bytes
 /// (`gives` Data) or nothing, or the error about `path`.
@@ -89,15 +89,15 @@ pub(super) fn free_later(rt: &Runtime, bytes: Vec<u8>) {
         // SAFETY: the request is a `Request<uv_work_t, Vec<u8>>` started
         // below; until `freed` runs, only this pool thread touches its
         // state.
-        drop(unsafe { std::mem::take(&mut (*(req as *mut Request<uv::uv_work_t, Vec<u8>>)).state) });
+        drop(unsafe { std::mem::take(&mut (*(req as *mut UvRequest<uv::uv_work_t, Vec<u8>>)).state) });
     }
     extern "C" fn freed(req: *mut uv::uv_work_t, _status: c_int) {
         // SAFETY: started below; this is its one completion callback.
-        drop(unsafe { Request::<uv::uv_work_t, Vec<u8>>::finish(req) });
+        drop(unsafe { UvRequest::<uv::uv_work_t, Vec<u8>>::finish(req) });
     }
     let uv_loop = rt.uv_loop();
     // If the pool refuses it, the buffer comes back and is freed here.
-    let _ = Request::<uv::uv_work_t, Vec<u8>>::start(bytes, |req| {
+    let _ = UvRequest::<uv::uv_work_t, Vec<u8>>::start(bytes, |req| {
         // SAFETY: `req` lives until `freed`, libuv's completion for it.
         unsafe { uv::uv_queue_work(uv_loop, req, Some(free), Some(freed)) }
     });

@@ -27,7 +27,7 @@ use libuv_sys2 as uv;
 use mlua::{Function, Lua, RegistryKey, Result, Table, Value};
 
 use crate::core::runtime::Runtime;
-use crate::address::{Domain, domain_of};
+use crate::domain::{Domain, domain_of};
 use crate::core::boundary::{self, Args};
 use crate::http::{Limits, Response, ResponseParser, serialize_request};
 use crate::http_lua::{header_table_pairs, headers_table};
@@ -46,12 +46,12 @@ const MAX_IDLE_PER_HOST: usize = 16;
 /// Idle keep-alive connections by `host:port`.
 #[derive(Default)]
 struct Pool {
-    idle: RefCell<HashMap<String, Vec<Rc<Conn>>>>,
+    idle: RefCell<HashMap<String, Vec<Rc<ClientConn>>>>,
 }
 
 impl Pool {
     /// An idle connection to `key` that is still open.
-    fn take(&self, key: &str) -> Option<Rc<Conn>> {
+    fn take(&self, key: &str) -> Option<Rc<ClientConn>> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(key)?;
         while let Some(conn) = list.pop() {
@@ -62,7 +62,7 @@ impl Pool {
         None
     }
 
-    fn remove(&self, conn: &Rc<Conn>) {
+    fn remove(&self, conn: &Rc<ClientConn>) {
         if let Some(list) = self.idle.borrow_mut().get_mut(&conn.key) {
             list.retain(|c| !Rc::ptr_eq(c, conn));
         }
@@ -71,7 +71,7 @@ impl Pool {
 
 /// What is needed to send a request again on a new connection.
 #[derive(Clone)]
-struct Outgoing {
+struct PendingRequest {
     host: String,
     port: u16,
     method: String,
@@ -79,7 +79,7 @@ struct Outgoing {
     timeout: u64,
 }
 
-impl Outgoing {
+impl PendingRequest {
     fn idempotent(&self) -> bool {
         matches!(self.method.as_str(), "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE")
     }
@@ -90,14 +90,14 @@ struct Exchange {
     /// A registry key, not a Function: thousands of requests may be in
     /// flight, and mlua has only a few thousand slots for Functions.
     callback: RegistryKey,
-    outgoing: Outgoing,
+    outgoing: PendingRequest,
     /// Sent on a connection that served a request before.
     reused: bool,
     /// Some bytes of the response arrived.
     answered: bool,
 }
 
-struct Conn {
+struct ClientConn {
     key: String,
     pool: Rc<Pool>,
     /// The socket, until it is closed.
@@ -108,7 +108,7 @@ struct Conn {
     broken: Cell<bool>,
 }
 
-impl Conn {
+impl ClientConn {
     /// Whether the loop waits for this connection's handle.
     fn set_referenced(&self, referenced: bool) -> Result<()> {
         self.socket.with_stream(|stream| {
@@ -129,7 +129,7 @@ impl Conn {
     }
 
     /// Sends `outgoing` on this connection, `callback` to get the answer.
-    fn send(self: &Rc<Self>, lua: &Lua, outgoing: Outgoing, callback: Function, reused: bool) -> Result<()> {
+    fn send(self: &Rc<Self>, lua: &Lua, outgoing: PendingRequest, callback: Function, reused: bool) -> Result<()> {
         self.parser.borrow_mut().expect_response(&outgoing.method);
         let bytes = outgoing.bytes.clone();
         let timeout = outgoing.timeout;
@@ -226,7 +226,7 @@ impl Conn {
 }
 
 /// A connection reads its socket as the stream's consumer.
-impl Consumer for Conn {
+impl Consumer for ClientConn {
     fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
         self.on_data(lua, bytes)
     }
@@ -248,10 +248,10 @@ impl Consumer for Conn {
 }
 
 /// A new connection to `outgoing`'s place, with its handlers.
-fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Result<Rc<Conn>> {
+fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &PendingRequest) -> Result<Rc<ClientConn>> {
     let domain = Domain { host: outgoing.host.clone(), port: outgoing.port, backlog: None };
     let object = crate::tcp::connect_with(lua, &domain, None)?;
-    let conn = Rc::new(Conn {
+    let conn = Rc::new(ClientConn {
         key,
         pool: pool.clone(),
         socket: SocketRef::new(lua, &object)?,
@@ -279,7 +279,7 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &Outgoing) -> Resu
 
 /// Sends `outgoing` on a pooled connection if `may_reuse` and one is idle,
 /// else on a new one.
-fn start(lua: &Lua, pool: &Rc<Pool>, outgoing: Outgoing, callback: Function, may_reuse: bool) -> Result<()> {
+fn start(lua: &Lua, pool: &Rc<Pool>, outgoing: PendingRequest, callback: Function, may_reuse: bool) -> Result<()> {
     let key = format!("{}:{}", outgoing.host, outgoing.port);
     if may_reuse && let Some(conn) = pool.take(&key) {
         return conn.send(lua, outgoing, callback, true);
@@ -335,7 +335,7 @@ fn request(lua: &Lua, pool: &Rc<Pool>, options: Table, callback: Function) -> Re
         Ok(message) => message,
         Err(invalid) => return boundary::fail(format!("request: {invalid}")),
     };
-    let outgoing = Outgoing { host: domain.host, port: domain.port, method, bytes: Rc::new(message.to_vec()), timeout };
+    let outgoing = PendingRequest { host: domain.host, port: domain.port, method, bytes: Rc::new(message.to_vec()), timeout };
     start(lua, pool, outgoing, callback, true)
 }
 
@@ -371,7 +371,7 @@ pub fn install(lua: &Lua, http_table: &Table) -> Result<()> {
     http_table.set(
         "closeIdleConnections",
         boundary::function(lua, "closeIdleConnections", move |_, _: Args| {
-            let all: Vec<Rc<Conn>> = p.idle.borrow_mut().drain().flat_map(|(_, list)| list).collect();
+            let all: Vec<Rc<ClientConn>> = p.idle.borrow_mut().drain().flat_map(|(_, list)| list).collect();
             for conn in all {
                 conn.broken.set(true);
                 conn.socket.with_stream(|stream| stream.close_gracefully())?;

@@ -1,7 +1,7 @@
 //! `http.listen`: the HTTP server over the HTTP/1.1 core in `http/`.
 //!
 //! A server is a TCP server (tcp.rs) whose connections each own a
-//! `Conn`: a `RequestParser` fed by the socket's `ondata`, and the queue
+//! `ServerConn`: a `RequestParser` fed by the socket's `ondata`, and the queue
 //! of responses still owed, one slot per request in arrival order, so
 //! that pipelined requests are answered in order whatever order the
 //! handler calls `res` in. A response is serialized by the core and
@@ -123,27 +123,27 @@ struct Shared {
     handler: Function,
     json_decode: Function,
     options: Options,
-    conns: RefCell<HashMap<u64, Rc<Conn>>>,
+    conns: RefCell<HashMap<u64, Rc<ServerConn>>>,
     next_conn: Cell<u64>,
     /// The server was closed: connections close once nothing is owed.
     closed: Cell<bool>,
 }
 
 /// A response owed, in request order.
-enum Slot {
+enum ResponseSlot {
     /// The handler has not called `res` yet; how to frame its answer.
     Owed(ReplyContext),
     /// Serialized, waiting for the responses before it.
     Ready { bytes: Vec<u8>, keep_alive: bool },
 }
 
-struct Conn {
+struct ServerConn {
     id: u64,
     shared: Rc<Shared>,
     /// The socket, until it is closed.
     socket: SocketRef,
     parser: RefCell<RequestParser>,
-    slots: RefCell<VecDeque<Slot>>,
+    slots: RefCell<VecDeque<ResponseSlot>>,
     /// The number of the request whose response is `slots[0]`.
     first_slot: Cell<u64>,
     /// No more requests are taken: an error, a closing response, a close.
@@ -159,7 +159,7 @@ struct Conn {
     pumping: Cell<bool>,
 }
 
-impl Conn {
+impl ServerConn {
     fn write(&self, lua: &Lua, pieces: &[&[u8]]) -> Result<()> {
         let under = self.socket.with_stream(|stream| stream.write(lua, pieces, None))?.transpose()?;
         if under == Some(false) {
@@ -198,7 +198,7 @@ impl Conn {
 
     /// Queues a response that needs no handler (`100 Continue`, refusals).
     fn push_ready(&self, lua: &Lua, bytes: Vec<u8>, keep_alive: bool) -> Result<()> {
-        self.slots.borrow_mut().push_back(Slot::Ready { bytes, keep_alive });
+        self.slots.borrow_mut().push_back(ResponseSlot::Ready { bytes, keep_alive });
         self.flush(lua)
     }
 
@@ -208,14 +208,14 @@ impl Conn {
             let head = {
                 let mut slots = self.slots.borrow_mut();
                 match slots.front() {
-                    Some(Slot::Ready { .. }) => {
+                    Some(ResponseSlot::Ready { .. }) => {
                         self.first_slot.set(self.first_slot.get() + 1);
                         slots.pop_front()
                     }
                     _ => None,
                 }
             };
-            let Some(Slot::Ready { bytes, keep_alive }) = head else { break };
+            let Some(ResponseSlot::Ready { bytes, keep_alive }) = head else { break };
             self.write(lua, &[&bytes])?;
             if !keep_alive {
                 return self.close();
@@ -335,7 +335,7 @@ impl Conn {
             client.raw_set(DECODED.value(), decoded)?;
         }
         let number = self.first_slot.get() + self.slots.borrow().len() as u64;
-        self.slots.borrow_mut().push_back(Slot::Owed(request.reply_context()));
+        self.slots.borrow_mut().push_back(ResponseSlot::Owed(request.reply_context()));
         let names = lower_case_names(&request);
         lua_raw::call_handler(lua, object, &HANDLER, 8, |state, client| {
             // SAFETY: call_handler made room for 8 values; pushed are the
@@ -358,7 +358,7 @@ impl Conn {
     fn respond(self: &Rc<Self>, lua: &Lua, number: u64, args: &Args) -> Result<()> {
         let index = number.wrapping_sub(self.first_slot.get());
         let context = match self.slots.borrow().get(index as usize) {
-            Some(Slot::Owed(context)) => *context,
+            Some(ResponseSlot::Owed(context)) => *context,
             // The connection went away; the answer has nowhere to go.
             _ => return Ok(()),
         };
@@ -383,7 +383,7 @@ impl Conn {
                 self.first_slot.set(self.first_slot.get() + 1);
                 self.write(lua, pieces)?;
             } else if let Some(slot) = self.slots.borrow_mut().get_mut(index as usize) {
-                *slot = Slot::Ready { bytes: pieces.concat(), keep_alive };
+                *slot = ResponseSlot::Ready { bytes: pieces.concat(), keep_alive };
             }
             Ok(keep_alive)
         });
@@ -409,7 +409,7 @@ impl Conn {
 
 /// The raw body of the connection's `res` closures (see `res_call`): the
 /// request number first, then the caller's arguments.
-fn respond_function(lua: &Lua, conn: &Rc<Conn>) -> Result<Function> {
+fn respond_function(lua: &Lua, conn: &Rc<ServerConn>) -> Result<Function> {
     let conn = Rc::downgrade(conn);
     boundary::raw_function(lua, "res", 1, move |lua, args| {
         let number = match args.bound() {
@@ -430,7 +430,7 @@ fn respond_function(lua: &Lua, conn: &Rc<Conn>) -> Result<Function> {
 /// `false` once the request is answered. Errors are raised at the caller's
 /// line, as the boundary's Lua shim does.
 unsafe extern "C-unwind" fn res_call(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by Lua as a C closure made in `Conn::dispatch`, with
+    // SAFETY: called by Lua as a C closure made in `ServerConn::dispatch`, with
     // its two upvalues. This frame owns nothing that needs dropping, so a
     // Lua error (raised here or by the raw body) may unwind through it.
     unsafe {
@@ -621,7 +621,7 @@ unsafe fn push_request(state: *mut ffi::lua_State, request: &Request, names: &[u
 }
 
 /// A connection reads its socket as the stream's consumer.
-impl Consumer for Conn {
+impl Consumer for ServerConn {
     fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
         self.on_data(lua, bytes)
     }
@@ -641,7 +641,7 @@ impl Consumer for Conn {
 fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     let id = shared.next_conn.get();
     shared.next_conn.set(id + 1);
-    let conn = Rc::new(Conn {
+    let conn = Rc::new(ServerConn {
         id,
         shared: shared.clone(),
         socket: SocketRef::new(lua, &client)?,
@@ -682,8 +682,7 @@ pub fn listen(lua: &Lua, args: Args) -> Result<Table> {
     let domain = crate::tcp::domain(lua, &args, "0.0.0.0")?;
     let handler = args.function(2)?;
     let options = Options::read(args.opt_table(3)?)?;
-    let json_decode: Function =
-        lua.named_registry_value::<Table>("async.module")?.get::<Table>("json")?.get("decode")?;
+    let (_, json_decode) = crate::json::functions(lua)?;
     let shared = Rc::new(Shared {
         handler,
         json_decode,
@@ -701,7 +700,7 @@ pub fn listen(lua: &Lua, args: Args) -> Result<Table> {
     let on_server_closed = Runtime::handler(lua, move |_, ()| {
         if let Some(shared) = closing.upgrade() {
             shared.closed.set(true);
-            let conns: Vec<Rc<Conn>> = shared.conns.borrow().values().cloned().collect();
+            let conns: Vec<Rc<ServerConn>> = shared.conns.borrow().values().cloned().collect();
             for conn in conns {
                 let idle = conn.slots.borrow().is_empty() && conn.parser.borrow().is_idle();
                 if idle {

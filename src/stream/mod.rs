@@ -58,7 +58,7 @@ use crate::buffer::Buffer;
 use crate::core::errors::uv_message;
 use crate::core::class::Method;
 use crate::core::lua_raw;
-use crate::core::uv_request::{Callback, Request};
+use crate::core::uv_request::{Callback, UvRequest};
 use crate::core::runtime::Runtime;
 use crate::split::{Inbox, TooLong};
 use crate::core::uv_handle::{self, HandleState, Tie};
@@ -250,8 +250,8 @@ impl Stream {
     /// `peername` or `sockname` as a Lua table, nil if unknown.
     pub fn address(&self, lua: &Lua, field: &str) -> Result<Value> {
         match (self.addresses.get(), field) {
-            (Some((peer, _)), "peername") => Ok(Value::Table(crate::dns::address_table(lua, &peer)?)),
-            (Some((_, local)), "sockname") => Ok(Value::Table(crate::dns::address_table(lua, &local)?)),
+            (Some((peer, _)), "peername") => Ok(Value::Table(crate::socket_address::address_table(lua, &peer)?)),
+            (Some((_, local)), "sockname") => Ok(Value::Table(crate::socket_address::address_table(lua, &local)?)),
             _ => Ok(Value::Nil),
         }
     }
@@ -353,7 +353,7 @@ impl Stream {
     }
 
     fn shutdown(&self) {
-        let started = Request::<uv::uv_shutdown_t, ()>::start((), |req| {
+        let started = UvRequest::<uv::uv_shutdown_t, ()>::start((), |req| {
             // SAFETY: the stream is open; `req` lives until `on_shutdown`.
             unsafe { uv::uv_shutdown(req, self.raw(), Some(on_shutdown)) }
         });

@@ -10,7 +10,7 @@ impl Stream {
     /// Queues a write with libuv; its completion is `on_written`.
     pub(super) fn queue_write(&self, lua: &Lua, written: Written) -> Result<()> {
         let buf = uv::uv_buf_t { base: written.bytes.as_ptr() as *mut _, len: written.bytes.len() };
-        let started = Request::<uv::uv_write_t, Written>::start(written, |req| {
+        let started = UvRequest::<uv::uv_write_t, Written>::start(written, |req| {
             // SAFETY: the stream is open; the bytes live in the request,
             // which libuv keeps until `on_written`.
             unsafe { uv::uv_write(req, self.raw(), &buf, 1, Some(on_written)) }
@@ -112,7 +112,7 @@ impl Stream {
 
 pub(super) extern "C" fn on_written(req: *mut uv::uv_write_t, status: c_int) {
     // SAFETY: started by `queue_write`; this is its completion.
-    let request = unsafe { Request::<uv::uv_write_t, Written>::finish(req) };
+    let request = unsafe { UvRequest::<uv::uv_write_t, Written>::finish(req) };
     let raw = request.raw().handle;
     // SAFETY: libuv completes a stream's writes before its close callback,
     // so the stream and its state are still there.
@@ -149,7 +149,7 @@ pub(super) extern "C" fn on_written(req: *mut uv::uv_write_t, status: c_int) {
 
 pub(super) extern "C" fn on_shutdown(req: *mut uv::uv_shutdown_t, _status: c_int) {
     // SAFETY: started by `shutdown`; this is its completion.
-    let request = unsafe { Request::<uv::uv_shutdown_t, ()>::finish(req) };
+    let request = unsafe { UvRequest::<uv::uv_shutdown_t, ()>::finish(req) };
     // SAFETY: a shutdown completes before its stream's close callback.
     let stream = unsafe { uv_handle::state_from::<Stream>(request.raw().handle as *const uv::uv_handle_t) };
     stream.destroy();
