@@ -68,11 +68,7 @@ fn this(args: &Args) -> Result<UserDataRef<Buffer>> {
 
 /// A method of buffers, made at the boundary so that its errors are plain
 /// strings at the caller's line (`buf:toString()` on a released buffer).
-fn method<R: IntoLuaMulti>(
-    lua: &Lua,
-    name: &'static str,
-    f: impl Fn(&Lua, &Buffer) -> Result<R> + 'static,
-) -> Result<Function> {
+fn method<R: IntoLuaMulti>(lua: &Lua, name: &'static str, f: impl Fn(&Lua, &Buffer) -> Result<R> + 'static) -> Result<Function> {
     boundary::function(lua, name, move |lua, args| f(lua, &*this(&args)?))
 }
 

@@ -29,8 +29,8 @@ use mlua::{Function, Lua, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
 use crate::core::errors::uv_message;
-use crate::process::{self, Finished};
 use crate::core::runtime::Runtime;
+use crate::process::{self, Finished};
 
 /// The program every request runs.
 const PROGRAM: &[u8] = b"curl";
@@ -263,9 +263,10 @@ impl CurlRequest {
             Kind::Delete => Some("DELETE".into()),
         };
         if let Some(m) = &request.method
-            && (m.is_empty() || !m.bytes().all(|b| b.is_ascii_graphic())) {
-                return boundary::fail(format!("{function}: opts.method must be a method name, got '{m}'"));
-            }
+            && (m.is_empty() || !m.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return boundary::fail(format!("{function}: opts.method must be a method name, got '{m}'"));
+        }
         request.headers = match options.get::<Value>("headers")? {
             Value::Nil => Vec::new(),
             Value::Table(headers) => text_pairs(lua, &headers, &format!("{function}: opts.headers"))?,
@@ -275,7 +276,9 @@ impl CurlRequest {
             Value::Nil => None,
             Value::Table(auth) => {
                 let what = format!("{function}: opts.auth.user");
-                let Some(user) = text(lua, auth.get("user")?, &what)? else { return boundary::fail(format!("{what} is required")) };
+                let Some(user) = text(lua, auth.get("user")?, &what)? else {
+                    return boundary::fail(format!("{what} is required"));
+                };
                 // Without a password curl would ask for one on the terminal.
                 let password = text(lua, auth.get("password")?, &format!("{function}: opts.auth.password"))?.unwrap_or_default();
                 Some([user, b":".to_vec(), password].concat())
@@ -291,12 +294,22 @@ impl CurlRequest {
         request.decode = match string_option(lua, options, "format", function)?.as_deref() {
             None | Some(b"raw") => false,
             Some(b"json") => true,
-            Some(other) => return boundary::fail(format!("{function}: opts.format must be 'raw' or 'json', got '{}'", String::from_utf8_lossy(other))),
+            Some(other) => {
+                return boundary::fail(format!(
+                    "{function}: opts.format must be 'raw' or 'json', got '{}'",
+                    String::from_utf8_lossy(other)
+                ));
+            }
         };
         request.full = match string_option(lua, options, "output", function)?.as_deref() {
             None | Some(b"code") => false,
             Some(b"full") => true,
-            Some(other) => return boundary::fail(format!("{function}: opts.output must be 'full' or 'code', got '{}'", String::from_utf8_lossy(other))),
+            Some(other) => {
+                return boundary::fail(format!(
+                    "{function}: opts.output must be 'full' or 'code', got '{}'",
+                    String::from_utf8_lossy(other)
+                ));
+            }
         };
         if let Value::Boolean(false) = options.get("insecure")? {
             request.insecure = false;
@@ -365,11 +378,7 @@ impl CurlRequest {
         if self.full {
             flag("--include", None);
         }
-        let options = [
-            ("--user", &self.auth),
-            ("--cookie", &self.cookie),
-            ("--cookie-jar", &self.save_cookie),
-        ];
+        let options = [("--user", &self.auth), ("--cookie", &self.cookie), ("--cookie-jar", &self.save_cookie)];
         for (name, value) in options {
             if let Some(value) = value {
                 flag(name, Some(value));
@@ -451,7 +460,12 @@ fn reply_of(finished: Finished) -> Reply {
 
 /// Runs curl for `request`; `done(reply)` once it has finished, as a
 /// callback of the loop.
-fn perform(lua: &Lua, request: &CurlRequest, function: &str, done: impl FnOnce(&Lua, Reply) -> Result<()> + 'static) -> Result<()> {
+fn perform(
+    lua: &Lua,
+    request: &CurlRequest,
+    function: &str,
+    done: impl FnOnce(&Lua, Reply) -> Result<()> + 'static,
+) -> Result<()> {
     let arguments = request.arguments(function)?;
     if request.verbose {
         let line: Vec<String> = std::iter::once(PROGRAM).chain(arguments.iter().map(|a| &a[..])).map(quoted).collect();
@@ -578,7 +592,13 @@ fn many(lua: &Lua, json: &Rc<Json>, args: &Args, kind: Kind) -> Result<()> {
                     options.raw_set(key, value)?;
                 }
             }
-            other => return boundary::fail(format!("{function}: urls[{}] must be a string or a table (got {})", i + 1, other.type_name())),
+            other => {
+                return boundary::fail(format!(
+                    "{function}: urls[{}] must be a string or a table (got {})",
+                    i + 1,
+                    other.type_name()
+                ));
+            }
         }
         // The shared options win, as in the original.
         for pair in shared.iter().flat_map(|opts| opts.pairs::<Value, Value>()) {
@@ -589,7 +609,8 @@ fn many(lua: &Lua, json: &Rc<Json>, args: &Args, kind: Kind) -> Result<()> {
         }
         waiting.push_back((CurlRequest::read(lua, json, &options, kind, function)?, item));
     }
-    let batch = Rc::new(Batch { waiting: RefCell::new(waiting), running: Cell::new(0), max, callback, json: json.clone(), function });
+    let batch =
+        Rc::new(Batch { waiting: RefCell::new(waiting), running: Cell::new(0), max, callback, json: json.clone(), function });
     pump(lua, &batch)
 }
 

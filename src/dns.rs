@@ -14,10 +14,10 @@ use libuv_sys2 as uv;
 use mlua::{Lua, Result, Table};
 
 use crate::core::boundary::{self, Args};
-use crate::core::options::OptionTable;
 use crate::core::errors::uv_message;
-use crate::core::uv_request::{Callback, UvRequest};
+use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
+use crate::core::uv_request::{Callback, UvRequest};
 use crate::socket_address::socket_addr;
 
 /// One address found for a name.
@@ -41,8 +41,7 @@ type Then = Box<dyn FnOnce(&Runtime, std::result::Result<Vec<Found>, String>)>;
 /// Looks up `host` (and `port`), then calls `then` from the loop with the
 /// addresses or the error, worded `"CODE: message \"host\""`.
 pub fn resolve(rt: &Runtime, host: &str, port: Option<u16>, hints: Hints, then: Then) {
-    let (Ok(node), Ok(service)) = (CString::new(host), CString::new(port.map(|p| p.to_string()).unwrap_or_default()))
-    else {
+    let (Ok(node), Ok(service)) = (CString::new(host), CString::new(port.map(|p| p.to_string()).unwrap_or_default())) else {
         return then(rt, Err(format!("EINVAL: invalid host name \"{}\"", host.escape_debug())));
     };
     // SAFETY: zeroed addrinfo is the documented "no hints" value.
@@ -153,28 +152,34 @@ fn get_addr_info(lua: &Lua, args: Args) -> Result<()> {
     let port = read.port("port")?;
     let hints = hints_of(&options)?;
     let rt = Runtime::of(lua)?;
-    resolve(&rt, &host, port, hints, Box::new(move |rt, outcome| {
-        callback.call(rt, |lua| {
-            let results = lua.create_table()?;
-            let error = match outcome {
-                Ok(found) => {
-                    for (i, f) in found.iter().enumerate() {
-                        let entry = lua.create_table()?;
-                        entry.set("addr", f.addr.ip().to_string())?;
-                        entry.set("port", f.addr.port())?;
-                        entry.set("family", if f.addr.is_ipv4() { "IPv4" } else { "IPv6" })?;
-                        entry.set("socktype", socktype_name(f.socktype))?;
-                        entry.set("protocol", protocol_name(f.protocol))?;
-                        entry.set("canonname", f.canonname.clone())?;
-                        results.raw_set(i + 1, entry)?;
+    resolve(
+        &rt,
+        &host,
+        port,
+        hints,
+        Box::new(move |rt, outcome| {
+            callback.call(rt, |lua| {
+                let results = lua.create_table()?;
+                let error = match outcome {
+                    Ok(found) => {
+                        for (i, f) in found.iter().enumerate() {
+                            let entry = lua.create_table()?;
+                            entry.set("addr", f.addr.ip().to_string())?;
+                            entry.set("port", f.addr.port())?;
+                            entry.set("family", if f.addr.is_ipv4() { "IPv4" } else { "IPv6" })?;
+                            entry.set("socktype", socktype_name(f.socktype))?;
+                            entry.set("protocol", protocol_name(f.protocol))?;
+                            entry.set("canonname", f.canonname.clone())?;
+                            results.raw_set(i + 1, entry)?;
+                        }
+                        None
                     }
-                    None
-                }
-                Err(message) => Some(message),
-            };
-            Ok((results, error))
-        });
-    }));
+                    Err(message) => Some(message),
+                };
+                Ok((results, error))
+            });
+        }),
+    );
     Ok(())
 }
 

@@ -363,11 +363,7 @@ impl StackValue<'_> {
                 .filter(|&i| ffi::lua_type(state, i) == ffi::LUA_TTABLE)
                 .any(|i| !seen.insert(ffi::lua_topointer(state, i)))
         };
-        if cyclic {
-            "cannot encode a table that contains itself".to_string()
-        } else {
-            format!("nesting deeper than {MAX_DEPTH}")
-        }
+        if cyclic { "cannot encode a table that contains itself".to_string() } else { format!("nesting deeper than {MAX_DEPTH}") }
     }
 }
 
@@ -561,10 +557,7 @@ unsafe extern "C-unwind" fn decode_raw(state: *mut ffi::lua_State) -> c_int {
             let mut de = serde_json::Deserializer::from_slice(bytes_at(state, 1));
             // Our own limit (MAX_DEPTH) replaces serde_json's 128.
             de.disable_recursion_limit();
-            Push { state, depth: 0 }
-                .deserialize(&mut de)
-                .and_then(|()| de.end())
-                .map_err(|e| format!("json.decode: {e}"))?;
+            Push { state, depth: 0 }.deserialize(&mut de).and_then(|()| de.end()).map_err(|e| format!("json.decode: {e}"))?;
             Ok(1)
         })
     }

@@ -21,13 +21,13 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, LuaString, RegistryKey, Result, Table, Value};
 
-use crate::core::runtime::Runtime;
 use crate::core::boundary::{self, Args};
 use crate::core::options::OptionTable;
-use crate::stream::socket_ref::SocketRef;
-use crate::split::{Inbox, TooLong};
-use crate::stream::{self, Consumer, Stream};
+use crate::core::runtime::Runtime;
 use crate::core::uv_handle;
+use crate::split::{Inbox, TooLong};
+use crate::stream::socket_ref::SocketRef;
+use crate::stream::{self, Consumer, Stream};
 
 /// One JSON connection, either side. Lua values are kept as registry
 /// keys, never as mlua handles: those take one of mlua's few thousand

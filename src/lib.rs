@@ -41,8 +41,8 @@ mod proptests;
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::http::{
-        Event, Limits, ParseError, ReplyContext, Request, RequestEvent, RequestParser, Response, ResponseParser,
-        checked, multipart, serialize_request, serialize_response,
+        Event, Limits, ParseError, ReplyContext, Request, RequestEvent, RequestParser, Response, ResponseParser, checked,
+        multipart, serialize_request, serialize_response,
     };
     pub use crate::split::Inbox;
     pub use crate::url::{Path, Url, build_path, escape, parse_path, unescape};
@@ -58,8 +58,6 @@ pub mod fuzzing {
 }
 
 use mlua::{Lua, Result, Table, Value};
-
-
 
 use crate::core::MODULE_KEY;
 

@@ -33,12 +33,12 @@ use libuv_sys2 as uv;
 use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
-use crate::core::errors::{UvError, uv_message};
 use crate::core::class::{Class, Method};
-use crate::core::runtime::Runtime;
-use crate::stream::{self, Consumer, Stream};
-use crate::core::uv_handle::{self, HandleState, Tie};
+use crate::core::errors::{UvError, uv_message};
 use crate::core::lua_raw::PrivateKey;
+use crate::core::runtime::Runtime;
+use crate::core::uv_handle::{self, HandleState, Tie};
+use crate::stream::{self, Consumer, Stream};
 
 static PROCESS: Class = Class { kind: "process", methods: &[PROCESS_METHODS], lua_methods: None };
 static PIPE: Class = Class { kind: "pipe", methods: &[stream::METHODS], lua_methods: Some(stream::lua_methods) };
@@ -55,7 +55,6 @@ static PIPES: PrivateKey = PrivateKey::new();
 static PENDING: PrivateKey = PrivateKey::new();
 static STATUS: PrivateKey = PrivateKey::new();
 static SIGNAL: PrivateKey = PrivateKey::new();
-
 
 struct Process {
     tie: Tie,
@@ -274,10 +273,17 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
     }
     let mut containers: Vec<uv::uv_stdio_container_t> = (0..3)
         .map(|fd| match stdio[fd] {
-            Stdio::Ignore => uv::uv_stdio_container_t { flags: uv::uv_stdio_flags_UV_IGNORE, data: uv::uv_stdio_container_s__bindgen_ty_1 { fd: 0 } },
-            Stdio::Inherit => uv::uv_stdio_container_t { flags: uv::uv_stdio_flags_UV_INHERIT_FD, data: uv::uv_stdio_container_s__bindgen_ty_1 { fd: fd as c_int } },
+            Stdio::Ignore => uv::uv_stdio_container_t {
+                flags: uv::uv_stdio_flags_UV_IGNORE,
+                data: uv::uv_stdio_container_s__bindgen_ty_1 { fd: 0 },
+            },
+            Stdio::Inherit => uv::uv_stdio_container_t {
+                flags: uv::uv_stdio_flags_UV_INHERIT_FD,
+                data: uv::uv_stdio_container_s__bindgen_ty_1 { fd: fd as c_int },
+            },
             Stdio::Pipe => {
-                let stream = pipes.iter().find(|(n, _, _)| *n == fd).map(|(_, _, s)| s.tie().handle()).unwrap_or(std::ptr::null_mut());
+                let stream =
+                    pipes.iter().find(|(n, _, _)| *n == fd).map(|(_, _, s)| s.tie().handle()).unwrap_or(std::ptr::null_mut());
                 // The child reads fd 0 and writes 1 and 2.
                 let direction = if fd == 0 { uv::uv_stdio_flags_UV_READABLE_PIPE } else { uv::uv_stdio_flags_UV_WRITABLE_PIPE };
                 uv::uv_stdio_container_t {
@@ -370,9 +376,10 @@ fn release_pipes(object: &Table) -> Result<()> {
     for name in STDIO_NAMES {
         let Some(pipe) = pipes.raw_get::<Option<Table>>(name)? else { continue };
         if let Some(stream) = uv_handle::state_of::<Stream>(&pipe)?
-            && (name == "stdin" || !stream.has_reader()) {
-                stream.destroy();
-            }
+            && (name == "stdin" || !stream.has_reader())
+        {
+            stream.destroy();
+        }
     }
     Ok(())
 }
@@ -456,10 +463,11 @@ fn onclose(lua: &Lua, args: Args) -> Result<MultiValue> {
     let callback = args.opt_function(1)?;
     this.raw_set(CLOSE_CALLBACK.value(), callback.clone())?;
     if let Some(callback) = callback
-        && this.raw_get::<Option<i64>>(PENDING.value())? == Some(0) {
-            let (status, signal): (Value, Value) = (this.raw_get(STATUS.value())?, this.raw_get(SIGNAL.value())?);
-            Runtime::call_later(lua, callback, (status, signal))?;
-        }
+        && this.raw_get::<Option<i64>>(PENDING.value())? == Some(0)
+    {
+        let (status, signal): (Value, Value) = (this.raw_get(STATUS.value())?, this.raw_get(SIGNAL.value())?);
+        Runtime::call_later(lua, callback, (status, signal))?;
+    }
     Ok(MultiValue::new())
 }
 
@@ -671,11 +679,13 @@ mod tests {
 
     #[test]
     fn substitutes_known_names_only() {
-        let lookup = |name: &[u8]| Ok(match name {
-            b"n" => Some(b"42".to_vec()),
-            b"s" => Some(b"x".to_vec()),
-            _ => None,
-        });
+        let lookup = |name: &[u8]| {
+            Ok(match name {
+                b"n" => Some(b"42".to_vec()),
+                b"s" => Some(b"x".to_vec()),
+                _ => None,
+            })
+        };
         let out = substitute(b"a=${n} b=${s}${s} c=${other} d=${", lookup).unwrap();
         assert_eq!(out, b"a=42 b=xx c=${other} d=${");
     }

@@ -19,8 +19,7 @@ use proptest::test_runner::Config;
 use crate::http::checked;
 use crate::http::multipart::{form_data_boundary, parse_form_data};
 use crate::http::{
-    Event, Limits, ParseError, ReplyContext, RequestParser, ResponseParser, serialize_request,
-    serialize_response,
+    Event, Limits, ParseError, ReplyContext, RequestParser, ResponseParser, serialize_request, serialize_response,
 };
 use crate::split::Inbox;
 use crate::url::{Url, build_path, escape, parse_path, unescape};
@@ -121,15 +120,13 @@ fn mutated(messages: impl Strategy<Value = Vec<u8>>) -> impl Strategy<Value = Ve
 }
 
 fn request_stream() -> impl Strategy<Value = Vec<u8>> {
-    let request = (word(METHOD_WORDS), word(TARGET_WORDS), word(VERSION_WORDS), message_rest()).prop_map(
-        |(method, target, version, rest)| [&method, &b" "[..], &target, b" ", &version, b"\r\n", &rest].concat(),
-    );
+    let request = (word(METHOD_WORDS), word(TARGET_WORDS), word(VERSION_WORDS), message_rest())
+        .prop_map(|(method, target, version, rest)| [&method, &b" "[..], &target, b" ", &version, b"\r\n", &rest].concat());
     mutated(request)
 }
 
 fn response_stream() -> impl Strategy<Value = Vec<u8>> {
-    let response =
-        (word(STATUS_LINES), message_rest()).prop_map(|(status, rest)| [status.as_slice(), b"\r\n", &rest].concat());
+    let response = (word(STATUS_LINES), message_rest()).prop_map(|(status, rest)| [status.as_slice(), b"\r\n", &rest].concat());
     mutated(response)
 }
 
@@ -176,8 +173,6 @@ fn body_pieces() -> impl Strategy<Value = Vec<Vec<u8>>> {
 
 // ---------------------------------------------------------------------------
 // Requests
-
-/// Everything a request event carries, comparable.
 
 /// What a request parser made of `input` fed in `pieces`: the events,
 /// described, and the bytes left over after an upgrade. Events are taken
@@ -290,7 +285,6 @@ proptest! {
 
 // ---------------------------------------------------------------------------
 // Responses
-
 
 const METHODS: &[&str] = &["GET", "HEAD", "CONNECT", "POST"];
 

@@ -17,17 +17,17 @@ use std::net::SocketAddr;
 use libuv_sys2 as uv;
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
-use crate::domain::{Domain, domain_of};
 use crate::core::boundary::{self, Args};
-use crate::dns::{self, Hints};
-use crate::socket_address::{self, address_table, c_socket_addr, socket_addr};
-use crate::core::errors::{UvError, uv_message};
 use crate::core::class::{Class, Method};
-use crate::core::uv_request::{Callback, UvRequest};
-use crate::core::runtime::Runtime;
-use crate::stream::{self, Stream};
-use crate::core::uv_handle::{self, HandleState, Tie};
+use crate::core::errors::{UvError, uv_message};
 use crate::core::lua_raw::PrivateKey;
+use crate::core::runtime::Runtime;
+use crate::core::uv_handle::{self, HandleState, Tie};
+use crate::core::uv_request::{Callback, UvRequest};
+use crate::dns::{self, Hints};
+use crate::domain::{Domain, domain_of};
+use crate::socket_address::{self, address_table, c_socket_addr, socket_addr};
+use crate::stream::{self, Stream};
 
 static SOCKET: Class = Class { kind: "tcp", methods: &[stream::METHODS, SOCKET_METHODS], lua_methods: Some(stream::lua_methods) };
 static SERVER: Class = Class { kind: "tcp.server", methods: &[SERVER_METHODS], lua_methods: None };
@@ -40,7 +40,6 @@ const BACKLOG: c_int = 511;
 
 // Private key of a server object: its connection callback.
 static ON_CONNECTION: PrivateKey = PrivateKey::new();
-
 
 struct Server {
     tie: Tie,
@@ -58,7 +57,8 @@ impl HandleState for Server {
 
 /// `tcp.protocols[scheme]`, for URLs without a port.
 fn protocol_port(lua: &Lua, scheme: &str) -> Option<u16> {
-    let protocols: Table = lua.named_registry_value::<Table>(crate::core::MODULE_KEY).ok()?.get::<Table>("tcp").ok()?.get("protocols").ok()?;
+    let protocols: Table =
+        lua.named_registry_value::<Table>(crate::core::MODULE_KEY).ok()?.get::<Table>("tcp").ok()?.get("protocols").ok()?;
     protocols.get::<Option<u16>>(scheme).ok().flatten()
 }
 
@@ -68,19 +68,32 @@ pub fn domain(lua: &Lua, args: &Args, default_host: &str) -> Result<Domain> {
 
 /// Resolves `domain` (at once for an IP literal), then calls `then` with
 /// the addresses, IPv4 first, or the error.
-fn resolve_then(rt: &Runtime, domain: &Domain, then: impl FnOnce(&Runtime, std::result::Result<Vec<SocketAddr>, String>) + 'static) {
+fn resolve_then(
+    rt: &Runtime,
+    domain: &Domain,
+    then: impl FnOnce(&Runtime, std::result::Result<Vec<SocketAddr>, String>) + 'static,
+) {
     if let Some(ip) = socket_address::ip_literal(&domain.host) {
         return then(rt, Ok(vec![SocketAddr::new(ip, domain.port)]));
     }
     let hints = Hints { socktype: libc::SOCK_STREAM, ..Hints::default() };
-    dns::resolve(rt, &domain.host, Some(domain.port), hints, Box::new(move |rt, found| {
-        then(rt, found.map(|found| {
-            let mut addrs: Vec<SocketAddr> = found.into_iter().map(|f| f.addr).collect();
-            addrs.sort_by_key(|a| a.is_ipv6());
-            addrs.dedup();
-            addrs
-        }))
-    }));
+    dns::resolve(
+        rt,
+        &domain.host,
+        Some(domain.port),
+        hints,
+        Box::new(move |rt, found| {
+            then(
+                rt,
+                found.map(|found| {
+                    let mut addrs: Vec<SocketAddr> = found.into_iter().map(|f| f.addr).collect();
+                    addrs.sort_by_key(|a| a.is_ipv6());
+                    addrs.dedup();
+                    addrs
+                }),
+            )
+        }),
+    );
 }
 
 fn describe(addr: &SocketAddr) -> String {
@@ -187,10 +200,16 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
     let object = lua.create_table()?;
     object.set_metatable(Some(SERVER.metatable(lua)?))?;
     object.raw_set(ON_CONNECTION.value(), on_connection)?;
-    let server = uv_handle::open::<Server, uv::uv_tcp_t>(lua, &object, Server { tie: Tie::new(SERVER.kind) }, "listen", |uv_loop, raw| {
-        // SAFETY: `raw` is a fresh handle for this loop.
-        unsafe { uv::uv_tcp_init(uv_loop, raw) }
-    })?;
+    let server = uv_handle::open::<Server, uv::uv_tcp_t>(
+        lua,
+        &object,
+        Server { tie: Tie::new(SERVER.kind) },
+        "listen",
+        |uv_loop, raw| {
+            // SAFETY: `raw` is a fresh handle for this loop.
+            unsafe { uv::uv_tcp_init(uv_loop, raw) }
+        },
+    )?;
     let backlog = domain.backlog.unwrap_or(BACKLOG);
     let rt = Runtime::of(lua)?;
     if let Some(ip) = socket_address::ip_literal(&domain.host) {
@@ -361,10 +380,12 @@ extern "C" fn on_connected(req: *mut uv::uv_connect_t, status: c_int) {
         }
         stream.connected(&lua)
     });
-    if ready && status >= 0
-        && let Some(callback) = callback {
-            callback.call(rt, |_| stream.tie().object(&lua));
-        }
+    if ready
+        && status >= 0
+        && let Some(callback) = callback
+    {
+        callback.call(rt, |_| stream.tie().object(&lua));
+    }
 }
 
 // ---- socket options ----

@@ -21,16 +21,15 @@ use mlua::{Function, LightUserData, Lua, MultiValue, Result, Table, Value, ffi};
 use crate::core::boundary::{self, Args};
 use crate::core::class::{self, Class};
 use crate::core::lua_raw;
+use crate::core::lua_raw::PrivateKey;
 use crate::core::runtime::Runtime;
 use crate::core::runtime::TimerSink;
 use crate::core::timer_driver::{Due, Slot};
-use crate::core::lua_raw::PrivateKey;
 
 static TIMER: Class = Class { kind: "timer", methods: &[&[("clear", clear)]], lua_methods: None };
 
 /// The private key under which a timer handle keeps its callback.
 static ON_DUE: PrivateKey = PrivateKey::new();
-
 
 /// The Lua side of the timers of a Lua state: the runtime's `TimerSink`.
 struct LuaTimers {

@@ -25,8 +25,8 @@
 use std::ffi::{CStr, c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value, ffi};
 use crate::core::lua_raw::PrivateKey;
+use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value, ffi};
 
 const SHIM: &str = include_str!("../lua/boundary.lua");
 const SHIM_KEY: &str = "async.boundary";
@@ -86,7 +86,6 @@ pub fn message_of(error: &Error) -> (String, i32) {
         other => (other.to_string(), 2),
     }
 }
-
 
 /// The wording of an argument error, as Lua's own library puts it.
 pub fn bad_argument(i: usize, function: &str, expected: &str, got: &str) -> String {

@@ -10,7 +10,6 @@ use std::ffi::{CStr, CString, c_int, c_void};
 
 use mlua::ffi;
 
-
 /// The longest string LuaJIT can make (its `LJ_MAX_STR`): pushing a longer
 /// one raises "string length overflow", so sizes that come from users or
 /// peers are held below it before anything is pushed.
@@ -214,8 +213,8 @@ pub unsafe fn string_at(state: *mut ffi::lua_State, index: i32) -> String {
         if described {
             text = ffi::lua_tolstring(state, -1, &mut len);
         }
-        let owned = (!text.is_null())
-            .then(|| String::from_utf8_lossy(std::slice::from_raw_parts(text as *const u8, len)).into_owned());
+        let owned =
+            (!text.is_null()).then(|| String::from_utf8_lossy(std::slice::from_raw_parts(text as *const u8, len)).into_owned());
         if described {
             ffi::lua_pop(state, 1);
         }

@@ -103,7 +103,8 @@ impl<'a> OptionTable<'a> {
 
     /// A TCP or UDP port: a whole number from 0 to 65535.
     pub fn port(&self, name: &str) -> Result<Option<u16>> {
-        let n = self.number_where(name, "a whole number from 0 to 65535", |n| (0.0..=65535.0).contains(&n) && n.fract() == 0.0)?;
+        let n =
+            self.number_where(name, "a whole number from 0 to 65535", |n| (0.0..=65535.0).contains(&n) && n.fract() == 0.0)?;
         Ok(n.map(|n| n as u16))
     }
 
@@ -154,7 +155,9 @@ mod tests {
 
     #[test]
     fn numeric_strings_read_as_lua_reads_them() {
-        for (text, n) in [("80", 80.0), (" 80 ", 80.0), ("0x50", 80.0), ("-0x10", -16.0), ("1e2", 100.0), ("-1.5", -1.5), (".5", 0.5)] {
+        for (text, n) in
+            [("80", 80.0), (" 80 ", 80.0), ("0x50", 80.0), ("-0x10", -16.0), ("1e2", 100.0), ("-1.5", -1.5), (".5", 0.5)]
+        {
             assert_eq!(number_in_text(text), Some(n), "{text}");
         }
         for text in ["", " ", "eighty", "inf", "nan", "80 x", "0x", "0x+1", "--1", "1e"] {

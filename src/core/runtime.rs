@@ -15,8 +15,8 @@
 //! of the timers.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::ffi::c_int;
 use std::collections::BTreeMap;
+use std::ffi::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
@@ -163,7 +163,12 @@ impl Runtime {
         // outside any libuv call. `watchers` has `nwatchers` entries.
         unsafe {
             let l = &*self.uv_loop;
-            if fd == l.backend_fd || l.signal_pipefd.contains(&fd) || fd == l.async_wfd || fd == l.async_io_watcher.fd || fd == l.inotify_fd {
+            if fd == l.backend_fd
+                || l.signal_pipefd.contains(&fd)
+                || fd == l.async_wfd
+                || fd == l.async_io_watcher.fd
+                || fd == l.inotify_fd
+            {
                 return true;
             }
             if (fd as u32) < l.nwatchers && !l.watchers.is_null() && !(*l.watchers.add(fd as usize)).is_null() {

@@ -14,8 +14,8 @@ use std::ffi::c_int;
 
 use libuv_sys2 as uv;
 
-pub use crate::core::timer_queue::{Due, Slot};
 use crate::core::timer_queue::Queue;
+pub use crate::core::timer_queue::{Due, Slot};
 
 pub struct TimerDriver {
     queue: RefCell<Queue>,
@@ -29,7 +29,12 @@ pub struct TimerDriver {
 
 impl TimerDriver {
     pub fn new() -> TimerDriver {
-        TimerDriver { queue: RefCell::new(Queue::default()), timer: Cell::new(None), armed: Cell::new(None), on_due: Cell::new(None) }
+        TimerDriver {
+            queue: RefCell::new(Queue::default()),
+            timer: Cell::new(None),
+            armed: Cell::new(None),
+            on_due: Cell::new(None),
+        }
     }
 
     /// Makes the libuv timer, whose callback is `on_due`; called once,

@@ -21,16 +21,16 @@
 //!
 //! May touch: libuv handles, the registry, the object's state key.
 
-use std::cell::Cell;
 use std::any::TypeId;
+use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 
 use libuv_sys2 as uv;
 use mlua::{Function, LightUserData, Lua, Result, Table, Value, ffi};
 
 use crate::core::errors::UvError;
-use crate::core::runtime::Runtime;
 use crate::core::lua_raw::PrivateKey;
+use crate::core::runtime::Runtime;
 
 /// The part of every handle state that this core manages.
 pub struct Tie {
@@ -92,7 +92,11 @@ impl Tie {
             return Ok(None);
         }
         // SAFETY: pushes one registry value, which exec_raw pops as result.
-        unsafe { lua.exec_raw((), |state| { ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, reference as _); }) }
+        unsafe {
+            lua.exec_raw((), |state| {
+                ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, reference as _);
+            })
+        }
     }
 
     /// The registry reference of the Lua object, for the raw hot paths.
@@ -314,7 +318,6 @@ extern "C" fn on_close<S: HandleState, H>(handle: *mut uv::uv_handle_t) {
 // and the `onclose` handler.
 static CLOSERS: PrivateKey = PrivateKey::new();
 static ON_CLOSE: PrivateKey = PrivateKey::new();
-
 
 /// Has `f()` called once the handle of `object` is closed (`close(cb)`);
 /// on the next turn if it is closed already.

@@ -39,8 +39,8 @@ use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
 use crate::core::errors::{UvError, uv_message};
-use crate::core::uv_request::{Callback, UvRequest};
 use crate::core::runtime::Runtime;
+use crate::core::uv_request::{Callback, UvRequest};
 
 mod args;
 mod ops;
@@ -167,9 +167,10 @@ impl Drop for Completed {
 pub(super) fn start(rt: &Runtime, op: Op, call: impl FnOnce(*mut uv::uv_loop_t, *mut uv::uv_fs_t) -> c_int) {
     let uv_loop = rt.uv_loop();
     if let Err((rc, mut op)) = FsRequest::start(op, |req| call(uv_loop, req))
-        && let Some(callback) = op.callback.take() {
-            fail_later(rt, callback, op.gives, op.place.message(rc));
-        }
+        && let Some(callback) = op.callback.take()
+    {
+        fail_later(rt, callback, op.gives, op.place.message(rc));
+    }
 }
 
 /// Starts a file request from a Lua call, with `callback` to be called

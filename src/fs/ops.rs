@@ -150,7 +150,12 @@ pub(super) fn ftruncate(lua: &Lua, args: Args) -> Result<()> {
 
 /// The operations that take one path and a callback and give nothing or
 /// one value: unlink, rmdir, readdir, scandir, readlink, realpath, exists.
-pub(super) fn one_path(lua: &Lua, args: Args, gives: Gives, call: unsafe extern "C" fn(*mut uv::uv_loop_t, *mut uv::uv_fs_t, *const c_char, uv::uv_fs_cb) -> c_int) -> Result<()> {
+pub(super) fn one_path(
+    lua: &Lua,
+    args: Args,
+    gives: Gives,
+    call: unsafe extern "C" fn(*mut uv::uv_loop_t, *mut uv::uv_fs_t, *const c_char, uv::uv_fs_cb) -> c_int,
+) -> Result<()> {
     let (path, text) = path_arg(&args, 1)?;
     let cb = args.function(2)?;
     submit(lua, cb, Place::Path(text), gives, |uv_loop, req| {
@@ -160,13 +165,23 @@ pub(super) fn one_path(lua: &Lua, args: Args, gives: Gives, call: unsafe extern 
 }
 
 /// `uv_fs_scandir` with no flags, in the shape `one_path` calls.
-pub(super) unsafe extern "C" fn scandir_call(l: *mut uv::uv_loop_t, req: *mut uv::uv_fs_t, path: *const c_char, cb: uv::uv_fs_cb) -> c_int {
+pub(super) unsafe extern "C" fn scandir_call(
+    l: *mut uv::uv_loop_t,
+    req: *mut uv::uv_fs_t,
+    path: *const c_char,
+    cb: uv::uv_fs_cb,
+) -> c_int {
     // SAFETY: the caller's contract is uv_fs_scandir's.
     unsafe { uv::uv_fs_scandir(l, req, path, 0, cb) }
 }
 
 /// `uv_fs_access` for existence, in the shape `one_path` calls.
-pub(super) unsafe extern "C" fn exists_call(l: *mut uv::uv_loop_t, req: *mut uv::uv_fs_t, path: *const c_char, cb: uv::uv_fs_cb) -> c_int {
+pub(super) unsafe extern "C" fn exists_call(
+    l: *mut uv::uv_loop_t,
+    req: *mut uv::uv_fs_t,
+    path: *const c_char,
+    cb: uv::uv_fs_cb,
+) -> c_int {
     // SAFETY: the caller's contract is uv_fs_access's.
     unsafe { uv::uv_fs_access(l, req, path, libc::F_OK, cb) }
 }

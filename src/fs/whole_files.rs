@@ -48,8 +48,7 @@ pub(super) extern "C" fn run_job(req: *mut uv::uv_work_t) {
     // thread's writes before `job_done` reads them.
     let task = unsafe { &mut (*(req as *mut JobRequest)).state.task };
     if let Some(work) = task.work.take() {
-        let outcome = catch_unwind(AssertUnwindSafe(work))
-            .unwrap_or_else(|_| Err(std::io::Error::from_raw_os_error(libc::EIO)));
+        let outcome = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| Err(std::io::Error::from_raw_os_error(libc::EIO)));
         task.outcome = Some(outcome);
     }
 }
@@ -221,9 +220,15 @@ pub(super) fn write_file(lua: &Lua, args: Args, append: bool) -> Result<()> {
     let data = args.string(2)?.as_bytes().to_vec();
     let cb = args.function(3)?;
     let path = std_path(path);
-    queue(lua, cb, text, Gives::Nothing, Box::new(move || {
-        let mut file = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path)?;
-        file.write_all(&data)?;
-        Ok(Vec::new())
-    }))
+    queue(
+        lua,
+        cb,
+        text,
+        Gives::Nothing,
+        Box::new(move || {
+            let mut file = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path)?;
+            file.write_all(&data)?;
+            Ok(Vec::new())
+        }),
+    )
 }

@@ -4,8 +4,8 @@
 use std::collections::VecDeque;
 
 use super::incoming::{
-    AfterMessage, Event, Framing, Head, HeadParser, HeaderList, HeaderSpan, MessageReader, Span, TransferCoding,
-    content_length, header_spans, parse_with_header_room, transfer_coding, version_keeps_alive,
+    AfterMessage, Event, Framing, Head, HeadParser, HeaderList, HeaderSpan, MessageReader, Span, TransferCoding, content_length,
+    header_spans, parse_with_header_room, transfer_coding, version_keeps_alive,
 };
 use super::outgoing::{GivenHeaders, InvalidMessage, Outgoing, is_token};
 use super::{Limits, ParseError};
@@ -130,16 +130,8 @@ impl ResponseHeads {
             return Ok(Head::Interim);
         }
         self.awaiting.pop_front();
-        let mut response = Response {
-            head,
-            version_minor,
-            status,
-            reason,
-            headers,
-            keep_alive: false,
-            upgrade: false,
-            body: Vec::new(),
-        };
+        let mut response =
+            Response { head, version_minor, status, reason, headers, keep_alive: false, upgrade: false, body: Vec::new() };
         let headers = response.headers();
         let upgrade = status == 101 || (request == RequestKind::Connect && (200..300).contains(&status));
         let coding = transfer_coding(&headers);
@@ -156,8 +148,7 @@ impl ResponseHeads {
         // Both framings at once hint at smuggling: read by the chunked
         // one, but never reuse the connection (RFC 9112 §6.3).
         let ambiguous = coding != TransferCoding::Absent && headers.get("content-length").is_some();
-        let keep_alive =
-            !upgrade && !ambiguous && framing != Framing::UntilClose && version_keeps_alive(version_minor, &headers);
+        let keep_alive = !upgrade && !ambiguous && framing != Framing::UntilClose && version_keeps_alive(version_minor, &headers);
         response.keep_alive = keep_alive;
         response.upgrade = upgrade;
         let then = AfterMessage::after(upgrade, keep_alive);

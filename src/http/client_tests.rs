@@ -21,10 +21,7 @@ fn requests_are_written_exactly() {
          Content-Length: 11\r\n\r\nhello world"
     );
     // A method that carries a body says when it is empty.
-    assert_eq!(
-        request_text("PUT", "/", &[], &[]),
-        "PUT / HTTP/1.1\r\nHost: example.com:8080\r\nContent-Length: 0\r\n\r\n"
-    );
+    assert_eq!(request_text("PUT", "/", &[], &[]), "PUT / HTTP/1.1\r\nHost: example.com:8080\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(request_text("DELETE", "/x", &[], &[]), "DELETE /x HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
     // Given Host and length win; names as given.
     assert_eq!(
@@ -153,9 +150,7 @@ fn close_delimited_responses_end_at_close() {
     let described = responses_any_split(&["GET"], input, true);
     assert_eq!(
         described,
-        [
-            "200 OK (1, 1) headers=1 keep_alive=false upgrade=false body=all of this\\r\\n\\r\\nHTTP/1.1 200 OK\\r\\n"
-        ]
+        ["200 OK (1, 1) headers=1 keep_alive=false upgrade=false body=all of this\\r\\n\\r\\nHTTP/1.1 200 OK\\r\\n"]
     );
     // Not complete before the close.
     assert!(responses_for(&["GET"], input, false).is_empty());
@@ -248,18 +243,13 @@ fn upgrades_hand_over_the_connection() {
 
 #[test]
 fn errors_on_the_client_side() {
-    let error = |methods: &[&str], input: &[u8], close: bool| {
-        responses_for(methods, input, close).pop().unwrap().unwrap_err()
-    };
+    let error = |methods: &[&str], input: &[u8], close: bool| responses_for(methods, input, close).pop().unwrap().unwrap_err();
     assert_eq!(error(&[], b"HTTP/1.1 200 OK\r\n\r\n", false), ParseError::Malformed("response without a request"));
     assert_eq!(error(&["GET"], b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", true), ParseError::Incomplete);
     assert_eq!(error(&["GET"], b"HTTP/1.1 200 O", true), ParseError::Incomplete);
     assert_eq!(error(&["GET"], b"", true), ParseError::Incomplete);
     assert!(matches!(error(&["GET"], b"HTTP/1.1 2x0 OK\r\n\r\n", false), ParseError::Malformed(_)));
-    assert!(matches!(
-        error(&["GET"], b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n", false),
-        ParseError::Malformed(_)
-    ));
+    assert!(matches!(error(&["GET"], b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n", false), ParseError::Malformed(_)));
     assert!(matches!(
         error(&["GET"], b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nq\r\n", false),
         ParseError::Malformed(_)

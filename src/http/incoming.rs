@@ -58,10 +58,7 @@ pub(crate) struct HeaderSpan {
 pub(crate) fn header_spans(block: &[u8], headers: &[httparse::Header<'_>]) -> Vec<HeaderSpan> {
     headers
         .iter()
-        .map(|header| HeaderSpan {
-            name: Span::within(block, header.name.as_bytes()),
-            value: Span::within(block, header.value),
-        })
+        .map(|header| HeaderSpan { name: Span::within(block, header.name.as_bytes()), value: Span::within(block, header.value) })
         .collect()
 }
 
@@ -88,7 +85,6 @@ impl<'a> HeaderList<'a> {
         self.spans.len()
     }
 
-
     /// The value of the last header called `name`, compared without case:
     /// the one a table keyed by lower-case name ends up holding.
     pub fn get(&self, name: &str) -> Option<&'a [u8]> {
@@ -104,10 +100,7 @@ impl<'a> HeaderList<'a> {
     /// (`Connection: keep-alive, Upgrade` and repeated headers alike),
     /// trimmed, empty ones dropped.
     pub fn list_items<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.all(name)
-            .flat_map(|value| value.split(|&b| b == b','))
-            .map(|item| item.trim_ascii())
-            .filter(|item| !item.is_empty())
+        self.all(name).flat_map(|value| value.split(|&b| b == b',')).map(|item| item.trim_ascii()).filter(|item| !item.is_empty())
     }
 
     /// Whether a list header (`Connection`, `Transfer-Encoding`) holds
@@ -121,11 +114,7 @@ impl<'a> HeaderList<'a> {
 /// headers (RFC 9112 §9.3): HTTP/1.1 unless `Connection: close`, HTTP/1.0
 /// only with `Connection: keep-alive`.
 pub(crate) fn version_keeps_alive(version_minor: u8, headers: &HeaderList<'_>) -> bool {
-    if version_minor >= 1 {
-        !headers.has_token("connection", "close")
-    } else {
-        headers.has_token("connection", "keep-alive")
-    }
+    if version_minor >= 1 { !headers.has_token("connection", "close") } else { headers.has_token("connection", "keep-alive") }
 }
 
 /// How the end of a body is found.

@@ -68,11 +68,7 @@ fn chunk_size_lines() {
     // refuses (a response's sender is given the benefit of the doubt).
     for lax in [&b"0 \r\n"[..], b"2;\r\n", b"2 \r\n", b"2;a=\"b\r\n", b"2;a\x01\r\n"] {
         assert!(parse_chunk_size_line(lax, false).is_ok(), "{}", lax.escape_ascii());
-        assert!(
-            matches!(parse_chunk_size_line(lax, true), Err(ParseError::Malformed(_))),
-            "{}",
-            lax.escape_ascii()
-        );
+        assert!(matches!(parse_chunk_size_line(lax, true), Err(ParseError::Malformed(_))), "{}", lax.escape_ascii());
     }
 }
 
@@ -80,9 +76,7 @@ fn chunk_size_lines() {
 fn header_lists_and_tokens() {
     let block = b"Connection: keep-alive, Upgrade\r\nconnection: ,close,\r\nX: a\r\n\r\n";
     let mut room = [httparse::EMPTY_HEADER; 4];
-    let httparse::Status::Complete((_, headers)) = httparse::parse_headers(block, &mut room).unwrap() else {
-        panic!()
-    };
+    let httparse::Status::Complete((_, headers)) = httparse::parse_headers(block, &mut room).unwrap() else { panic!() };
     let spans = header_spans(block, headers);
     let list = HeaderList::new(block, &spans);
     let items: Vec<_> = list.list_items("CONNECTION").collect();

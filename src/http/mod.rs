@@ -13,7 +13,6 @@
 //! May touch: byte buffers and the clock reading the caller passes in.
 //! Never Lua, never libuv, no I/O, no timers.
 
-
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod checked;
 mod client;

@@ -114,9 +114,8 @@ fn line_end(rest: &[u8]) -> Option<usize> {
 }
 
 fn part<'a>(headers: &[httparse::Header<'a>], data: &'a [u8]) -> Result<Part<'a>, MultipartError> {
-    let header = |wanted: &str| {
-        headers.iter().rev().find(|header| header.name.eq_ignore_ascii_case(wanted)).map(|header| header.value)
-    };
+    let header =
+        |wanted: &str| headers.iter().rev().find(|header| header.name.eq_ignore_ascii_case(wanted)).map(|header| header.value);
     let disposition = header("content-disposition").ok_or(MultipartError("part without Content-Disposition"))?;
     let (_form_data, parameters) = split_parameters(disposition);
     Ok(Part {
@@ -270,10 +269,7 @@ mod tests {
         assert_eq!(refuse(format!("--b\r\n{field}").as_bytes()), MultipartError("missing closing boundary"));
         assert_eq!(refuse(format!("--b\r\n{field}\r\n--b").as_bytes()), MultipartError("missing closing boundary"));
         assert_eq!(refuse(format!("--bX\r\n{field}\r\n--b--").as_bytes()), MultipartError("bad delimiter line"));
-        assert_eq!(
-            refuse(b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n"),
-            MultipartError("truncated part headers")
-        );
+        assert_eq!(refuse(b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n"), MultipartError("truncated part headers"));
         assert_eq!(refuse(b"--b\r\nBad Header\r\n\r\nv\r\n--b--"), MultipartError("invalid part headers"));
         assert_eq!(refuse(b"--b\r\n\r\nv\r\n--b--"), MultipartError("part without Content-Disposition"));
         assert_eq!(
@@ -289,9 +285,6 @@ mod tests {
         let (first, parameters) =
             split_parameters(b"form-data; name=\"a;b\"; filename=\"x\\\"; weird ; novalue; k = v ;z=\"unterminated");
         assert_eq!(first, b"form-data");
-        assert_eq!(
-            parameters,
-            [(&b"name"[..], &b"a;b"[..]), (b"filename", b"x\\"), (b"k", b"v"), (b"z", b"unterminated"),]
-        );
+        assert_eq!(parameters, [(&b"name"[..], &b"a;b"[..]), (b"filename", b"x\\"), (b"k", b"v"), (b"z", b"unterminated"),]);
     }
 }

@@ -76,8 +76,8 @@
 
 use super::codes::reason_phrase;
 use super::incoming::{
-    AfterMessage, Event, Framing, Head, HeadParser, HeaderList, HeaderSpan, MessageReader, Span, TransferCoding,
-    content_length, header_spans, parse_with_header_room, transfer_coding, version_keeps_alive,
+    AfterMessage, Event, Framing, Head, HeadParser, HeaderList, HeaderSpan, MessageReader, Span, TransferCoding, content_length,
+    header_spans, parse_with_header_room, transfer_coding, version_keeps_alive,
 };
 use super::outgoing::{COPY_BODY_PIECES_UP_TO, GivenHeaders, InvalidMessage, Outgoing};
 use super::strict::{CHUNKED_NOT_FINAL, CODING_IN_HTTP_1_0, LENGTH_AND_CODING};
@@ -198,11 +198,11 @@ impl Request {
         };
         let headers = request.headers();
         let framing = request_framing(version_minor, &headers)?;
-        let upgrade = request.method() == "CONNECT"
-            || (headers.get("upgrade").is_some() && headers.has_token("connection", "upgrade"));
+        let upgrade =
+            request.method() == "CONNECT" || (headers.get("upgrade").is_some() && headers.has_token("connection", "upgrade"));
         // RFC 9110 §10.1.1: an HTTP/1.0 client cannot be waiting for it.
-        let expect_continue = version_minor >= 1
-            && headers.get("expect").is_some_and(|value| value.eq_ignore_ascii_case(b"100-continue"));
+        let expect_continue =
+            version_minor >= 1 && headers.get("expect").is_some_and(|value| value.eq_ignore_ascii_case(b"100-continue"));
         let keep_alive = !upgrade && version_keeps_alive(version_minor, &headers);
         request.upgrade = upgrade;
         request.expect_continue = expect_continue;

@@ -22,8 +22,7 @@ use super::outgoing::is_tchar;
 
 pub(crate) const BARE_LF: ParseError = ParseError::Malformed("line ended by a bare LF instead of CRLF");
 pub(crate) const CR_WITHOUT_LF: ParseError = ParseError::Malformed("CR not followed by LF");
-pub(crate) const OBS_FOLD: ParseError =
-    ParseError::Malformed("obsolete line folding (a header line starting with whitespace)");
+pub(crate) const OBS_FOLD: ParseError = ParseError::Malformed("obsolete line folding (a header line starting with whitespace)");
 pub(crate) const LENGTH_AND_CODING: ParseError = ParseError::Malformed("both Content-Length and Transfer-Encoding");
 pub(crate) const CODING_IN_HTTP_1_0: ParseError = ParseError::Malformed("Transfer-Encoding in an HTTP/1.0 request");
 pub(crate) const CHUNKED_NOT_FINAL: ParseError = ParseError::Malformed("transfer coding other than a final chunked");
@@ -79,12 +78,7 @@ impl StrictLines {
     /// end of the first empty line (past its LF) if one ends there, without
     /// looking past it; the block's first line being empty means a blank
     /// line before a request line, or empty trailers.
-    pub(crate) fn scan(
-        &mut self,
-        block: &[u8],
-        from: usize,
-        line_start: &mut usize,
-    ) -> Result<Option<usize>, ParseError> {
+    pub(crate) fn scan(&mut self, block: &[u8], from: usize, line_start: &mut usize) -> Result<Option<usize>, ParseError> {
         let mut position = from;
         while position < block.len() {
             if self.after_cr {
@@ -173,9 +167,7 @@ fn bad_header_name(line: &[u8]) -> ParseError {
     let after_whitespace = skip_whitespace(after_name);
     ParseError::Malformed(match after_name.first() {
         Some(b':') => "empty header name",
-        Some(b' ' | b'\t') if after_whitespace.first() == Some(&b':') => {
-            "whitespace between a header name and its colon"
-        }
+        Some(b' ' | b'\t') if after_whitespace.first() == Some(&b':') => "whitespace between a header name and its colon",
         Some(b'\r') => "header line without a colon",
         _ => "invalid byte in a header name",
     })

@@ -26,15 +26,15 @@ use std::rc::Rc;
 use libuv_sys2 as uv;
 use mlua::{Function, Lua, RegistryKey, Result, Table, Value};
 
-use crate::core::runtime::Runtime;
-use crate::domain::{Domain, domain_of};
 use crate::core::boundary::{self, Args};
+use crate::core::options::OptionTable;
+use crate::core::runtime::Runtime;
+use crate::core::uv_handle::{self, HandleState};
+use crate::domain::{Domain, domain_of};
 use crate::http::{Limits, Response, ResponseParser, serialize_request};
 use crate::http_lua::{header_table_pairs, headers_table};
-use crate::core::options::OptionTable;
 use crate::stream::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
-use crate::core::uv_handle::{self, HandleState};
 
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 /// A response body past this is an error (`body too large`): a server
@@ -115,9 +115,7 @@ impl ClientConn {
             let handle = stream.tie().handle();
             // SAFETY: the stream is open (state_of found it), so its handle
             // is a live, initialised libuv handle; ref/unref only flip a flag.
-            unsafe {
-                if referenced { uv::uv_ref(handle) } else { uv::uv_unref(handle) }
-            }
+            unsafe { if referenced { uv::uv_ref(handle) } else { uv::uv_unref(handle) } }
         })?;
         Ok(())
     }
@@ -136,11 +134,12 @@ impl ClientConn {
         let callback = lua.create_registry_value(callback)?;
         *self.exchange.borrow_mut() = Some(Exchange { callback, outgoing, reused, answered: false });
         self.set_referenced(true)?;
-        self.socket.with_stream(|stream| -> Result<()> {
-            stream.set_idle_timeout(timeout)?;
-            stream.write(lua, &[&bytes], None).map(drop)
-        })?
-        .transpose()?;
+        self.socket
+            .with_stream(|stream| -> Result<()> {
+                stream.set_idle_timeout(timeout)?;
+                stream.write(lua, &[&bytes], None).map(drop)
+            })?
+            .transpose()?;
         Ok(())
     }
 
@@ -265,7 +264,8 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &PendingRequest) -
         this.socket.release();
         let exchange = this.exchange.borrow_mut().take();
         if let Some(exchange) = exchange {
-            lua.registry_value::<Function>(&exchange.callback)?.call::<()>((Value::Nil, "ECONNRESET: the connection closed before the response"))?;
+            lua.registry_value::<Function>(&exchange.callback)?
+                .call::<()>((Value::Nil, "ECONNRESET: the connection closed before the response"))?;
         }
         Ok(())
     })?;
@@ -306,9 +306,8 @@ fn split_url(lua: &Lua, url: &str) -> Result<(Domain, String, String)> {
         Some('?') => format!("/{after}"),
         Some(_) => after.to_string(),
     };
-    let domain = domain_of(&Value::String(lua.create_string(url)?), "request", "127.0.0.1", |scheme| {
-        (scheme == "http").then_some(80)
-    })?;
+    let domain =
+        domain_of(&Value::String(lua.create_string(url)?), "request", "127.0.0.1", |scheme| (scheme == "http").then_some(80))?;
     Ok((domain, authority.to_string(), target))
 }
 

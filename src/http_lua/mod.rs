@@ -55,7 +55,9 @@ pub fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<He
             for value in values.sequence_values::<Value>() {
                 match header_text(lua, value?)? {
                     Some(text) => pairs.push((name.clone(), text)),
-                    None => return boundary::fail(format!("{function}: bad value for header '{}'", String::from_utf8_lossy(&name))),
+                    None => {
+                        return boundary::fail(format!("{function}: bad value for header '{}'", String::from_utf8_lossy(&name)));
+                    }
                 }
             }
         } else {

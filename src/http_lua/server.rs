@@ -29,14 +29,14 @@ use mlua::{Function, Lua, LuaString, Result, Table, Value, ffi};
 
 use crate::core::boundary::{self, Args};
 use crate::core::lua_raw;
-use crate::http::{self, CONTINUE_RESPONSE, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart};
-use crate::core::runtime::Runtime;
+use crate::core::lua_raw::PrivateKey;
 use crate::core::options::OptionTable;
+use crate::core::runtime::Runtime;
+use crate::core::uv_handle;
+use crate::http::{self, CONTINUE_RESPONSE, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart};
+use crate::http_lua::{HeaderPairs, header_table_pairs};
 use crate::stream::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
-use crate::core::uv_handle;
-use crate::http_lua::{HeaderPairs, header_table_pairs};
-use crate::core::lua_raw::PrivateKey;
 
 /// Requests of one connection dispatched to the handler and not yet
 /// answered, past which reading pauses (pipelining without end).
@@ -74,8 +74,7 @@ fn with_response<R>(
 fn refusal(status: u16) -> Vec<u8> {
     let text = format!("{}\n", http::reason_phrase(status).unwrap_or("Error"));
     let headers: &[(&[u8], &[u8])] = &[(b"Content-Type", b"text/plain")];
-    with_response(status, headers, &[text.as_bytes()], ReplyContext::closing(), |pieces, _| pieces.concat())
-        .unwrap_or_default()
+    with_response(status, headers, &[text.as_bytes()], ReplyContext::closing(), |pieces, _| pieces.concat()).unwrap_or_default()
 }
 
 /// The headers of a response given none.
@@ -544,7 +543,9 @@ fn lower_case_names(request: &Request) -> Vec<u8> {
 /// `state` is a live state with a free stack slot.
 unsafe fn push_bytes(state: *mut ffi::lua_State, bytes: &[u8]) {
     // SAFETY: per the contract; Lua copies the bytes.
-    unsafe { ffi::lua_pushlstring(state, bytes.as_ptr() as *const c_char, bytes.len()); }
+    unsafe {
+        ffi::lua_pushlstring(state, bytes.as_ptr() as *const c_char, bytes.len());
+    }
 }
 
 /// Sets `t[name] = value` in the table `t` on top of the stack; `value`

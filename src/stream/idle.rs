@@ -86,7 +86,6 @@ impl Stream {
         }
         Ok(())
     }
-
 }
 
 pub(super) extern "C" fn on_idle(timer: *mut uv::uv_timer_t) {

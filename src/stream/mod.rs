@@ -53,16 +53,16 @@ use fiber_reads::wake;
 pub use methods::{MAX_HELD_PIECES, METHODS, lua_methods};
 use write::on_shutdown;
 
-use crate::core::boundary::{self, Args};
 use crate::buffer::Buffer;
-use crate::core::errors::uv_message;
+use crate::core::boundary::{self, Args};
 use crate::core::class::Method;
+use crate::core::errors::uv_message;
 use crate::core::lua_raw;
-use crate::core::uv_request::{Callback, UvRequest};
-use crate::core::runtime::Runtime;
-use crate::split::{Inbox, TooLong};
-use crate::core::uv_handle::{self, HandleState, Tie};
 use crate::core::lua_raw::PrivateKey;
+use crate::core::runtime::Runtime;
+use crate::core::uv_handle::{self, HandleState, Tie};
+use crate::core::uv_request::{Callback, UvRequest};
+use crate::split::{Inbox, TooLong};
 
 /// Bytes queued for writing past which `write` returns false, and bytes
 /// buffered for fiber reads past which reading pauses (unless a fiber
@@ -166,7 +166,6 @@ static ON_TIMEOUT: PrivateKey = PrivateKey::new();
 static WAITER: PrivateKey = PrivateKey::new();
 static FAILURE: PrivateKey = PrivateKey::new();
 
-
 /// Calls the handler under `anchor` in `object`, if there is one.
 fn emit(object: &Table, anchor: &'static PrivateKey, args: impl IntoLuaMulti) -> Result<bool> {
     match object.raw_get::<Option<Function>>(anchor.value())? {
@@ -174,7 +173,6 @@ fn emit(object: &Table, anchor: &'static PrivateKey, args: impl IntoLuaMulti) ->
         None => Ok(false),
     }
 }
-
 
 /// The message for writes and reads on a closed stream.
 fn closed_message() -> String {
@@ -417,7 +415,6 @@ impl Stream {
     pub(crate) fn is_closing(&self) -> bool {
         self.done()
     }
-
 }
 
 /// `async.handle`: what every stream offers, for reference (`methods`, the

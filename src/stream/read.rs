@@ -132,7 +132,6 @@ impl Stream {
             _ => self.finish_end(lua, object),
         }
     }
-
 }
 
 pub(super) extern "C" fn on_alloc(handle: *mut uv::uv_handle_t, _suggested: usize, buf: *mut uv::uv_buf_t) {

@@ -16,8 +16,8 @@ use std::cell::RefCell;
 
 use mlua::{Lua, RegistryKey, Result, Table, WeakLua};
 
-use crate::stream::Stream;
 use crate::core::uv_handle;
+use crate::stream::Stream;
 
 pub struct SocketRef(RefCell<Option<(WeakLua, RegistryKey)>>);
 

@@ -22,11 +22,9 @@ impl Stream {
                 Runtime::call_later(lua, callback.into_function(lua)?, message.clone())?;
             }
             if let Some(object) = self.tie.object(lua)? {
-                let report = boundary::internal(lua, move |lua, object: Table| {
-                    match uv_handle::state_of::<Stream>(&object)? {
-                        Some(stream) => stream.fail(lua, &object, message.clone()),
-                        None => Ok(()),
-                    }
+                let report = boundary::internal(lua, move |lua, object: Table| match uv_handle::state_of::<Stream>(&object)? {
+                    Some(stream) => stream.fail(lua, &object, message.clone()),
+                    None => Ok(()),
                 })?;
                 Runtime::call_later(lua, report, object)?;
             }
@@ -107,7 +105,6 @@ impl Stream {
         }
         Ok(under)
     }
-
 }
 
 pub(super) extern "C" fn on_written(req: *mut uv::uv_write_t, status: c_int) {

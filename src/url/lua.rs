@@ -13,10 +13,7 @@ use crate::core::boundary::{self, Args};
 
 pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     let url = lua.create_table()?;
-    url.set(
-        "escape",
-        boundary::function(lua, "escape", |lua, args| lua.create_string(escape(&args.string(1)?.as_bytes())))?,
-    )?;
+    url.set("escape", boundary::function(lua, "escape", |lua, args| lua.create_string(escape(&args.string(1)?.as_bytes())))?)?;
     url.set(
         "unescape",
         boundary::function(lua, "unescape", |lua, args| lua.create_string(unescape(&args.string(1)?.as_bytes())))?,

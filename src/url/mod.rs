@@ -364,11 +364,7 @@ fn drop_dot_segments(path: &[u8]) -> Vec<u8> {
 fn collapse_parent_segments(path: &[u8]) -> Vec<u8> {
     let mut kept: Vec<&[u8]> = Vec::new();
     for segment in path.split(|&b| b == b'/') {
-        while !segment.is_empty()
-            && kept.len() >= 2
-            && kept[kept.len() - 1] == b".."
-            && !kept[kept.len() - 2].is_empty()
-        {
+        while !segment.is_empty() && kept.len() >= 2 && kept[kept.len() - 1] == b".." && !kept[kept.len() - 2].is_empty() {
             kept.truncate(kept.len() - 2);
         }
         kept.push(segment);

@@ -167,10 +167,10 @@ fn absolute_resolves_the_rfc_2396_examples() {
         ("g/../h", "http://a/b/c/h"),
         ("g;x=1/./y", "http://a/b/c/g;x=1/y"),
         ("g;x=1/../y", "http://a/b/c/y"),
-        ("g?y/./x", "http://a/b/c/g?y/x"),  // RFC: http://a/b/c/g?y/./x
-        ("g?y/../x", "http://a/b/c/x"),     // RFC: http://a/b/c/g?y/../x
-        ("g#s/./x", "http://a/b/c/g#s/x"),  // RFC: http://a/b/c/g#s/./x
-        ("g#s/../x", "http://a/b/c/x"),     // RFC: http://a/b/c/g#s/../x
+        ("g?y/./x", "http://a/b/c/g?y/x"), // RFC: http://a/b/c/g?y/./x
+        ("g?y/../x", "http://a/b/c/x"),    // RFC: http://a/b/c/g?y/../x
+        ("g#s/./x", "http://a/b/c/g#s/x"), // RFC: http://a/b/c/g#s/./x
+        ("g#s/../x", "http://a/b/c/x"),    // RFC: http://a/b/c/g#s/../x
         ("http:g", "http:g"),
     ];
     for (relative, expected) in cases {
