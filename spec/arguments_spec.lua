@@ -19,6 +19,18 @@ local function settle()
    async.go()
 end
 
+-- Calls `f` with each of `values`; records in `bad` each call that raised
+-- something other than a string. Returns the number of calls.
+local function try_all(name, f, bad)
+   for _, args in ipairs(values) do
+      local ok, err = pcall(f, unpack(args, 1, table.maxn(args)))
+      if not ok and type(err) ~= 'string' then
+         bad[#bad + 1] = name .. ': error object is a ' .. type(err)
+      end
+   end
+   return #values
+end
+
 local function functions()
    local found = {}
    local function scan(t, prefix, depth)
@@ -57,14 +69,7 @@ describe('every function given wrong arguments', function()
    it('works or raises a plain string error', function()
       local bad, calls = {}, 0
       for _, entry in ipairs(functions()) do
-         local name, f = entry[1], entry[2]
-         for _, args in ipairs(values) do
-            calls = calls + 1
-            local ok, err = pcall(f, unpack(args, 1, table.maxn(args)))
-            if not ok and type(err) ~= 'string' then
-               bad[#bad + 1] = name .. ': error object is a ' .. type(err)
-            end
-         end
+         calls = calls + try_all(entry[1], entry[2], bad)
       end
       settle()
       assert.is_true(calls > 500, calls .. ' calls')
@@ -80,13 +85,7 @@ describe('every function given wrong arguments', function()
          for _, name in ipairs(names) do
             local ok_index, method = pcall(function() return handle[name] end)
             if ok_index and type(method) == 'function' then
-               for _, args in ipairs(values) do
-                  calls = calls + 1
-                  local ok, err = pcall(method, unpack(args, 1, table.maxn(args)))
-                  if not ok and type(err) ~= 'string' then
-                     bad[#bad + 1] = kind .. '.' .. name .. ': error object is a ' .. type(err)
-                  end
-               end
+               calls = calls + try_all(kind .. '.' .. name, method, bad)
             end
          end
       end
@@ -112,15 +111,7 @@ describe('every function given wrong arguments', function()
    end)
    it('including the closures the API returns: wrappers, done, res, reply, bound methods', function()
       local bad, calls = {}, 0
-      local function fuzz(name, f)
-         for _, args in ipairs(values) do
-            calls = calls + 1
-            local ok, err = pcall(f, unpack(args, 1, table.maxn(args)))
-            if not ok and type(err) ~= 'string' then
-               bad[#bad + 1] = name .. ': error object is a ' .. type(err)
-            end
-         end
-      end
+      local function fuzz(name, f) calls = calls + try_all(name, f, bad) end
       -- async.pcall's wrapper, with a handler that fails in turn.
       fuzz('pcall wrapper', async.pcall(function(x) return x.field end, function() error({}) end))
       fuzz('pcall wrapper without handler', async.pcall(function(...) return ... end))

@@ -12,7 +12,7 @@
 //! stderr). Messages that reach a client before it called `receive` wait
 //! for it, in order.
 //!
-//! May touch: TCP sockets through their stream state (stream.rs); the Lua
+//! May touch: TCP sockets through their stream state (stream/); the Lua
 //! objects of JSON servers and clients.
 
 use std::cell::RefCell;

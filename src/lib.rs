@@ -73,7 +73,7 @@ fn open(lua: &Lua) -> Result<Table> {
     // catch_unwind and abort the process. That protection costs a few
     // allocations per value made, so the hot paths make their values with
     // the Lua C API instead, under one protected call each (see
-    // boundary.rs and lua_raw.rs). Never skip it: `skip_memory_check(true)`
+    // core/boundary.rs and core/lua_raw.rs). Never skip it: `skip_memory_check(true)`
     // is what made out-of-memory abort.
     lua.skip_memory_check(false);
     reserve_references(lua)?;

@@ -1,9 +1,9 @@
 //! Child processes: `process.spawn`, `process.exec` and `process.dispatch`,
 //! and `run`, the same for Rust callers (curl.rs).
 //!
-//! A process is a handle object (handle.rs) over a `uv_process_t` made by
+//! A process is a handle object (core/class.rs) over a `uv_process_t` made by
 //! `uv_handle::open`, with `pid`, `kill`, `onexit`, `onclose`, and its
-//! standard streams as pipes of the stream layer (stream.rs): `proc.stdin`,
+//! standard streams as pipes of the stream layer (stream/): `proc.stdin`,
 //! `proc.stdout`, `proc.stderr` are ordinary stream handles.
 //!
 //! Lifetime rules (the ones Node.js and luv users learnt to expect):
@@ -21,8 +21,8 @@
 //! (`nil, err`, or `cb(nil, err)` for exec); the handle libuv initialised
 //! for it is closed without any event.
 //!
-//! May touch: libuv process and pipe handles (the pipes through stream.rs
-//! and uv_handle.rs); the Lua objects of processes and their pipes.
+//! May touch: libuv process and pipe handles (the pipes through stream/
+//! and core/uv_handle.rs); the Lua objects of processes and their pipes.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{CString, c_char, c_int};

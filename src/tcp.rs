@@ -1,5 +1,5 @@
 //! TCP: `tcp.listen` (servers) and `tcp.connect` (clients). A connected
-//! socket is a stream (stream.rs) with `sockname` and `peername` fields
+//! socket is a stream (stream/) with `sockname` and `peername` fields
 //! and `setNoDelay`/`setKeepAlive`; TCP_NODELAY is on from the start.
 //!
 //! Host names are resolved first (dns.rs), IPv4 addresses tried before

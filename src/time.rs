@@ -151,7 +151,7 @@ impl TimerSink for Rc<LuaTimers> {
 /// million timers are set in a tight loop, and mlua's generic call path
 /// (argument lists, reference slots) would be most of their cost.
 /// Upvalues: 1 the Runtime (light userdata), 2 the store, 3 the metatable.
-/// Returns `true, handle` or `false, message, 2` (see boundary.rs).
+/// Returns `true, handle` or `false, message, 2` (see core/boundary.rs).
 unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_State) -> c_int {
     let name = if REPEAT { "setInterval" } else { "setTimeout" };
     const MS: i32 = 1;

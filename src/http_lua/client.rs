@@ -16,7 +16,7 @@
 //! for the connect, for the server to take the request, between bytes of
 //! the response.
 //!
-//! May touch: TCP sockets through tcp.rs and stream.rs (and the libuv
+//! May touch: TCP sockets through tcp.rs and stream/ (and the libuv
 //! reference count of their handles); Lua tables of responses.
 
 use std::cell::{Cell, RefCell};

@@ -424,7 +424,7 @@ fn respond_function(lua: &Lua, conn: &Rc<ServerConn>) -> Result<Function> {
 }
 
 /// The body of every `res`: upvalue 1 is the connection's raw `res` (the
-/// `true` / `false, message, level` convention of boundary.rs, taking the
+/// `true` / `false, message, level` convention of core/boundary.rs, taking the
 /// request number first), upvalue 2 the request number, replaced by
 /// `false` once the request is answered. Errors are raised at the caller's
 /// line, as the boundary's Lua shim does.

@@ -1,4 +1,4 @@
--- The Lua half of src/boundary.rs: Rust functions return `true, ...` or
+-- The Lua half of src/core/boundary.rs: Rust functions return `true, ...` or
 -- `false, message, level`; these wrappers turn the latter into a
 -- plain-string error() at the caller's line. It has to be Lua: only Lua's
 -- error() raises a string positioned at the calling line, and only a Lua

@@ -1,9 +1,9 @@
--- The fiber reads of a stream (src/stream.rs): read, readsplit, readline.
+-- The fiber reads of a stream (src/stream/fiber_reads.rs): read, readsplit, readline.
 -- Lua because they suspend the calling fiber, and LuaJIT cannot yield
 -- across a C call. They rest on two Rust primitives: take(h, sep) gives
 -- the next chunk or piece, nil (+ error) at the end, or false when the
 -- fiber must wait; park(h, wake) has `wake` called when that changes.
--- Both follow boundary.rs's convention (true, ... or false, message), and
+-- Both follow core/boundary.rs's convention (true, ... or false, message), and
 -- so do the methods: a misuse is raised at the line of the reader.
 local take, park = ...
 local running, yield, resume = coroutine.running, coroutine.yield, coroutine.resume

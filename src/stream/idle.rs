@@ -59,7 +59,7 @@ impl Stream {
     }
 
     /// `setTimeout(ms)` without touching the callback: also for Rust-level
-    /// users (http_server.rs switches between header and idle timeouts).
+    /// users (http_lua/server.rs switches between header and idle timeouts).
     pub(crate) fn set_idle_timeout(&self, ms: u64) -> Result<()> {
         self.idle_ms.set(ms);
         if self.idle_timer.get().is_null() && ms > 0 && !self.done() {

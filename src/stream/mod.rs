@@ -309,7 +309,7 @@ impl Stream {
     }
 
     /// The registry reference of the stream's Lua object, for the raw hot
-    /// paths of the protocols built on it (http_server.rs).
+    /// paths of the protocols built on it (http_lua/server.rs).
     pub(crate) fn object_ref(&self) -> c_int {
         self.tie.object_ref()
     }
@@ -328,7 +328,7 @@ impl Stream {
 
     /// Closes at once, dropping queued writes (their callbacks get
     /// ECANCELED). Public for process.rs (a child's stdin, once it has
-    /// exited) and http_server.rs.
+    /// exited) and http_lua/server.rs.
     pub fn destroy(&self) {
         self.release_timer();
         self.reading.set(false);
@@ -336,7 +336,7 @@ impl Stream {
     }
 
     /// Closes after the queued writes are sent: a shutdown, then the close.
-    /// Also for Rust-level users (http_server.rs).
+    /// Also for Rust-level users (http_lua/server.rs).
     pub(crate) fn close_gracefully(&self) {
         if self.done() {
             return;

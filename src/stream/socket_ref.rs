@@ -1,5 +1,5 @@
-//! `SocketRef`: how the protocols built on TCP in Rust (http_server.rs,
-//! http_client.rs, json_rpc.rs) hold the Lua object of a socket whose
+//! `SocketRef`: how the protocols built on TCP in Rust (http_lua/server.rs,
+//! http_lua/client.rs, json_rpc.rs) hold the Lua object of a socket whose
 //! handlers they own.
 //!
 //! Those handlers are Rust closures stored in the socket's object, and they
@@ -10,7 +10,7 @@
 //! the socket is closed (from a `uv_handle::when_closed` callback), which
 //! breaks that cycle so that the object can be collected.
 //!
-//! May touch: the socket's Lua object and its stream state (stream.rs).
+//! May touch: the socket's Lua object and its stream state (stream/).
 
 use std::cell::RefCell;
 

@@ -43,7 +43,7 @@ impl Stream {
     }
 
     /// `write`: try at once, queue the rest; true while under the mark.
-    /// Also for Rust-level users (http_server.rs writes a response's pieces
+    /// Also for Rust-level users (http_lua/server.rs writes a response's pieces
     /// in one vectored write without making Lua strings of them). On a
     /// closing stream it writes nothing and returns false; the callback
     /// gets the error on the next turn.
