@@ -384,6 +384,12 @@ fn trim_dot_ends(path: &mut Vec<u8>) {
             path.truncate(start);
         }
     }
+    trim_dot_leftovers(path);
+}
+
+/// LuaSocket's last three rules, applied once each: a final `/..` or `/.`
+/// leaves its `/`, and a leading `/../` becomes `/`.
+fn trim_dot_leftovers(path: &mut Vec<u8>) {
     if path.ends_with(b"/..") {
         path.truncate(path.len() - 2);
     }

@@ -239,15 +239,8 @@ fn reference_remove_dots(path: &[u8]) -> Vec<u8> {
             break;
         }
     }
-    if s.ends_with(b"/..") {
-        s.truncate(s.len() - 2);
-    }
-    if s.ends_with(b"/.") {
-        s.truncate(s.len() - 1);
-    }
-    if s.starts_with(b"/../") {
-        s.drain(..3);
-    }
+    // These three rules are applied once each, in both versions.
+    trim_dot_leftovers(&mut s);
     s.retain(|&b| b != MARKER);
     s
 }
