@@ -25,8 +25,9 @@
 use std::ffi::{CStr, c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::core::lua_raw::PrivateKey;
 use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value, ffi};
+
+use crate::core::lua_raw::{NoUnwind, PrivateKey};
 
 const SHIM: &str = include_str!("../lua/boundary.lua");
 const SHIM_KEY: &str = "async.boundary";
@@ -140,22 +141,6 @@ pub unsafe fn raw_call(
                 ffi::lua_settop(state, base);
                 push_failure(state, &message)
             }
-        }
-    }
-}
-
-/// Aborts the process if a Rust panic unwinds through it. Lives in frames
-/// where Rust code and raising Lua calls interleave, which can neither
-/// catch a panic (see `raw_call`) nor let it into Lua, whose handlers
-/// cannot deal with it. A Lua error passing through is no panic: then
-/// dropping the guard does nothing and the error goes on.
-pub(crate) struct NoUnwind(pub &'static str);
-
-impl Drop for NoUnwind {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("async: a Rust panic in '{}' cannot be turned into a Lua error here; aborting", self.0);
-            std::process::abort();
         }
     }
 }

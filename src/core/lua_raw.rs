@@ -82,7 +82,7 @@ unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result<(),
 /// The hot paths that hand data to Lua (a stream's `ondata`, the HTTP
 /// server's handler) come through here instead of mlua's generic call.
 /// `push_args` must not panic (it runs between raising Lua calls, where a
-/// panic aborts the process: see `boundary::NoUnwind`).
+/// panic aborts the process: see `NoUnwind`).
 pub fn call_handler(
     lua: &mlua::Lua,
     object: c_int,
@@ -133,7 +133,7 @@ unsafe extern "C-unwind" fn handler_call(state: *mut ffi::lua_State) -> c_int {
     // push may unwind through it to the lua_cpcall in `call_handler`.
     unsafe {
         let call = &mut *(ffi::lua_touserdata(state, 1) as *mut HandlerCall);
-        let _guard = crate::core::boundary::NoUnwind("call_handler");
+        let _guard = NoUnwind("call_handler");
         ffi::lua_settop(state, 0);
         if ffi::lua_checkstack(state, 3 + call.room) == 0 {
             call.failure = Some("stack overflow (no room to call a callback)".into());
@@ -239,4 +239,20 @@ pub unsafe extern "C-unwind" fn traceback(state: *mut ffi::lua_State) -> c_int {
         }
     }
     1
+}
+
+/// Aborts the process if a Rust panic unwinds through it. Lives in frames
+/// where Rust code and raising Lua calls interleave, which can neither
+/// catch a panic (see `raw_call`) nor let it into Lua, whose handlers
+/// cannot deal with it. A Lua error passing through is no panic: then
+/// dropping the guard does nothing and the error goes on.
+pub(crate) struct NoUnwind(pub &'static str);
+
+impl Drop for NoUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("async: a Rust panic in '{}' cannot be turned into a Lua error here; aborting", self.0);
+            std::process::abort();
+        }
+    }
 }
