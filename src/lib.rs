@@ -23,12 +23,14 @@ mod json;
 mod json_rpc;
 mod pcall;
 mod process;
+mod repl;
 mod socket_address;
 mod split;
 mod stream;
 mod system;
 mod tcp;
 mod time;
+mod tty;
 mod url;
 
 #[cfg(test)]
@@ -95,6 +97,8 @@ fn open(lua: &Lua) -> Result<Table> {
     http_lua::install(lua, &module)?;
     fs::install(lua, &module)?;
     curl::install(lua, &module)?;
+    tty::install(lua, &module)?;
+    repl::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     Ok(module)
 }
@@ -169,4 +173,6 @@ submodules! {
     luaopen_async_http => "http",
     luaopen_async_fs => "fs",
     luaopen_async_curl => "curl",
+    luaopen_async_repl => "repl",
+    luaopen_async_tty => "tty",
 }

@@ -39,6 +39,13 @@ pub trait TimerSink {
     fn cancel_internal(&self, rt: &Runtime, slot: Slot) -> Result<()>;
 }
 
+/// Told when `go()` starts running the loop and when it stops (returns,
+/// or a callback failed): the REPL's terminal is raw only in between.
+pub trait LoopObserver {
+    fn starting(&self);
+    fn stopped(&self);
+}
+
 pub struct Runtime {
     uv_loop: *mut uv::uv_loop_t,
     /// The Lua state, for callbacks that start in libuv.
@@ -48,6 +55,7 @@ pub struct Runtime {
     running: Cell<bool>,
     pub timers: TimerDriver,
     timer_sink: OnceCell<Box<dyn TimerSink>>,
+    observers: RefCell<Vec<Rc<dyn LoopObserver>>>,
     /// Open handles by kind, for `async.handles()`.
     open: RefCell<BTreeMap<&'static str, usize>>,
     /// The buffer every stream reads into. A read callback consumes the
@@ -110,6 +118,7 @@ impl Runtime {
             running: Cell::new(false),
             timers: TimerDriver::new(),
             timer_sink: OnceCell::new(),
+            observers: RefCell::new(Vec::new()),
             open: RefCell::new(BTreeMap::new()),
             // Never freed, like the loop: it lives as long as the process.
             read_buffer: Box::into_raw(vec![0u8; READ_BUFFER_SIZE].into_boxed_slice()) as *mut u8,
@@ -242,6 +251,14 @@ impl Runtime {
         }
     }
 
+    /// Adds an observer of `go()`; if the loop runs now, it is told so.
+    pub fn observe(&self, observer: Rc<dyn LoopObserver>) {
+        if self.running.get() {
+            observer.starting();
+        }
+        self.observers.borrow_mut().push(observer);
+    }
+
     /// Stops the loop after the current callback, if it runs.
     pub fn stop(&self) {
         if self.running.get() {
@@ -281,10 +298,13 @@ impl Runtime {
             None => None,
         };
         self.running.set(true);
+        let observers = self.observers.borrow().clone();
+        observers.iter().for_each(|o| o.starting());
         // SAFETY: uv_run is not re-entrant; `running` guards against that.
         // Our callbacks never unwind (see `dispatch`).
         unsafe { uv::uv_run(self.uv_loop, uv::uv_run_mode_UV_RUN_DEFAULT) };
         self.running.set(false);
+        observers.iter().for_each(|o| o.stopped());
         if let Some(id) = ticker {
             self.timer_sink()?.cancel_internal(self, id)?;
         }
