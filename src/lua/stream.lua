@@ -17,7 +17,11 @@ local function await(h, name, separator)
    while true do
       local ok, piece, err = take(h, separator)
       if not ok then return false, piece, 2 end
-      if piece ~= false then return true, piece, err end
+      -- One value with data (print(h.read()) shows no stray nil), two at the end.
+      if piece ~= false then
+         if err == nil then return true, piece end
+         return true, piece, err
+      end
       ok, err = park(h, function()
          local resumed, message = resume(co)
          if not resumed then error(traceback(co, tostring(message)), 0) end
