@@ -11,24 +11,27 @@ local function write_file(path, text)
    f:close()
 end
 
--- Runs `program` (source) with `input` on stdin (kept open `hold`
--- seconds more); returns everything it printed and its exit status.
-local function run(program, input, hold)
+local support = require 'spec.support'
+
+-- Runs `program` (source) in a temporary folder, its stdin fed by
+-- `steps` (see support.converse); returns everything it printed followed
+-- by its exit status.
+local function run(program, steps)
    local dir = os.tmpname()
    os.remove(dir)
    assert(os.execute('mkdir ' .. dir) == 0)
    write_file(dir .. '/program.lua', program)
-   write_file(dir .. '/input', input or '')
-   local feed = string.format('(cat %s/input; sleep %s)', dir, hold or 0)
-   local p = assert(io.popen(feed .. ' | (cd ' .. dir .. ' && timeout 15 luajit program.lua 2>&1; echo "exit=$?")'))
-   local out = p:read('*a')
-   p:close()
+   local out = support.converse('timeout 60 luajit program.lua', steps or {}, dir)
    os.execute('rm -rf ' .. dir)
    return out
 end
 
 describe('programs written for the original', function()
-   it('fibers: wait on one function, on several, and on exec with its default callback', function()
+   -- Not under valgrind: there glibc's posix_spawn (a vfork) runs as a
+   -- fork whose child flushes a copy of the parent's stdout buffer, so the
+   -- lines printed before the exec show twice. Outside valgrind the child
+   -- execs at once and nothing is duplicated, which this test checks.
+   it('fibers: wait on one function, on several, and on exec with its default callback #novalgrind', function()
       local out = run([[
          local async = require 'async'
          local setTimeout = require 'async'.setTimeout
@@ -114,8 +117,13 @@ describe('programs written for the original', function()
          end)
          async.repl()
          async.go()
-      ]], [[async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c) c.ondata(function(d) print(d) c.close() end) c.write('hi') end)
-]], 0.5)
+      ]], {
+         {send = [[async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c) c.ondata(function(d) print(d) c.close() end) c.write('hi') end)
+]]},
+         -- The end of the input ends the program: keep it open until the
+         -- server has seen its client go.
+         {wait = 'closed%.\n'},
+      })
       assert.matches('^> tcp: 0x%x+\n> echo:hi\n', out)
       assert.matches('closed%.\n', out)
       assert.matches('exit=0\n$', out)

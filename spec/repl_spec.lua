@@ -83,7 +83,9 @@ describe('async.repl', function()
          async.go()
       ]])
       -- Input stays open while the fiber sleeps: its end would exit.
-      local out = read_all([[(echo 'require("async").fiber.sleep(20); print("woke")'; sleep 0.3) | timeout 10 luajit ]] .. code .. ' 2>&1')
+      local out = support.converse('timeout 60 luajit ' .. code, {
+         {send = 'require("async").fiber.sleep(20); print("woke")\n'}, {wait = 'woke\n'},
+      })
       os.remove(code)
       assert.matches('^f> f> woke\n', out)
    end)
@@ -322,13 +324,15 @@ describe('repl.connect and repl.connectn', function()
          local s = async.repl.listen({host = '127.0.0.1', port = 0, prompt = 'srv> '})
          print(s.sockname.port)
          io.stdout:flush()
-         async.setTimeout(3000, function() os.exit(0) end)
          async.go()
       ]])
-      local p = assert(io.popen('timeout 10 luajit ' .. server .. ' > ' .. server .. '.out 2>&1 & echo $!'))
+      -- The server runs in the background until the test kills it.
+      local p = assert(io.popen('timeout 120 stdbuf -oL luajit ' .. server .. ' > ' .. server .. '.out 2>&1 & echo $!'))
+      local pid = p:read('*l')
       p:close()
+      finally(function() os.execute('kill ' .. pid .. ' 2>/dev/null') end)
       local port
-      for _ = 1, 100 do
+      for _ = 1, 600 do
          local f = io.open(server .. '.out')
          port = f and f:read('*l')
          if f then f:close() end
@@ -341,7 +345,10 @@ describe('repl.connect and repl.connectn', function()
          async.repl.connect({host = '127.0.0.1', port = %s}, function() print('connected') end)
          async.go()
       ]], port))
-      local out = read_all('(echo "x = 20"; sleep 0.3; echo "x + 1"; sleep 0.3) | timeout 10 luajit ' .. client .. ' 2>&1; echo "exit=$?"')
+      local out = support.converse('timeout 60 luajit ' .. client, {
+         {wait = 'connected\n.-srv> '}, {send = 'x = 20\n'}, {wait = 'srv> \nsrv> '},
+         {send = 'x + 1\n'}, {wait = 'srv> 21\nsrv> '},
+      })
       assert.matches('connected', out)
       assert.matches('srv> \nsrv> 21\nsrv> ', out)
       assert.matches('exit=0\n$', out)
@@ -351,7 +358,9 @@ describe('repl.connect and repl.connectn', function()
          async.repl.connectn({d, d}, function() print('both connected') end)
          async.go()
       ]], port))
-      out = read_all('(sleep 0.2; echo "x * 2"; sleep 0.4) | timeout 10 luajit ' .. many .. ' 2>&1; echo "exit=$?"')
+      out = support.converse('timeout 60 luajit ' .. many, {
+         {wait = 'both connected\n'}, {send = 'x * 2\n'}, {wait = '40\n.-40\n'},
+      })
       assert.matches('both connected', out)
       local _, answers = out:gsub('40\n', '')
       assert.are.equal(2, answers, out)
@@ -360,7 +369,11 @@ describe('repl.connect and repl.connectn', function()
          async.repl.connectn({{host = '127.0.0.1', port = %s}}, {mute = true}, function() print('muted') end)
          async.go()
       ]], port))
-      out = read_all('(sleep 0.2; echo "x * 2"; sleep 0.3) | timeout 10 luajit ' .. muted .. ' 2>&1; echo "exit=$?"')
+      -- Muted: nothing of the server's comes back, though the line ran
+      -- there (its print shows on the server's console).
+      out = support.converse('timeout 60 luajit ' .. muted, {
+         {wait = 'muted\n'}, {send = 'print(x * 3)\n'}, {wait = '60\n', file = server .. '.out'},
+      })
       assert.matches('^muted\nexit=0\n$', out)
       for _, f in ipairs({server, server .. '.out', client, many, muted}) do os.remove(f) end
    end)

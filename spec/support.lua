@@ -59,4 +59,49 @@ function support.run(seconds, body)
    async.go()
 end
 
+
+ffi.cdef [[ int poll(void *fds, unsigned long nfds, int timeout); ]]
+
+local function read_file(path)
+   local f = io.open(path, 'rb')
+   if not f then return '' end
+   local text = f:read('*a')
+   f:close()
+   return text
+end
+
+-- Runs the program `command` (a command line, without shell syntax) with its stdin fed step by step: a step
+-- `{send = text}` writes text, `{wait = pattern}` waits until everything
+-- the command printed so far (stdout and stderr) matches the Lua pattern,
+-- up to a minute in all; with `file = path` the wait is on that file
+-- instead. The command runs in the folder `dir` when given. Returns the whole output followed
+-- by "exit=STATUS\n". Stdin is closed after the last step.
+--
+-- Waiting on output instead of sleeping keeps the specs independent of
+-- the machine's speed: the same steps pass on a loaded CI machine and
+-- under valgrind, where a program runs some thirty times slower.
+function support.converse(command, steps, dir)
+   local out = os.tmpname()
+   -- Line-buffered, as on a terminal: a program's stdout into a file is
+   -- otherwise held in C's buffer until it exits, and a wait would not
+   -- see what it printed.
+   local cd = dir and ('cd ' .. dir .. ' && ') or ''
+   local p = assert(io.popen('(' .. cd .. 'stdbuf -oL ' .. command .. ') > ' .. out .. ' 2>&1; echo "exit=$?" >> ' .. out, 'w'))
+   local deadline = os.time() + 60
+   for _, step in ipairs(steps) do
+      if step.send then
+         p:write(step.send)
+         p:flush()
+      else
+         while not read_file(step.file or out):find(step.wait) and os.time() <= deadline do
+            ffi.C.poll(nil, 0, 20)
+         end
+      end
+   end
+   p:close()
+   local text = read_file(out)
+   os.remove(out)
+   return text
+end
+
 return support
