@@ -32,9 +32,9 @@ use mlua::{Function, Lua, MultiValue, Result, Table, Value};
 use crate::core::boundary::{self, Args};
 use crate::core::runtime::{LoopObserver, Runtime};
 use crate::core::uv_handle;
-use crate::split::Inbox;
+use crate::split::{Inbox, TooLong};
 use crate::stream::socket_ref::SocketRef;
-use crate::stream::{Consumer, Stream};
+use crate::stream::{self, Consumer, Stream};
 use crate::tty;
 use editor::{Editor, Event};
 
@@ -42,6 +42,47 @@ const FIBER_GLUE: &str = include_str!("../lua/repl.lua");
 
 /// The prompt of a chunk's second and later lines.
 const CONTINUATION: &[u8] = b">> ";
+
+/// Adds `bytes` to `inbox` and cuts out the lines it now holds whole
+/// (without their LF, or CRLF). A line longer than a stream's line limit
+/// is `TooLong`: a REPL holds no more of an unfinished line than
+/// `readline` does.
+fn lines(inbox: &RefCell<Inbox>, bytes: &[u8]) -> std::result::Result<Vec<Vec<u8>>, TooLong> {
+    let mut inbox = inbox.borrow_mut();
+    inbox.push(bytes);
+    let mut lines = Vec::new();
+    while let Some(line) = inbox.next_bounded(b"\n", stream::DEFAULT_MAX_LINE)? {
+        lines.push(line.strip_suffix(b"\r").unwrap_or(line).to_vec());
+    }
+    Ok(lines)
+}
+
+/// The lines of a chunk that is not complete yet (`for i = 1, 3 do`).
+#[derive(Default)]
+struct PendingChunk(RefCell<Vec<u8>>);
+
+impl PendingChunk {
+    /// The chunk `line` completes: the pending lines and `line`.
+    fn with(&self, line: &[u8]) -> Vec<u8> {
+        let mut pending = self.0.borrow_mut();
+        pending.extend_from_slice(line);
+        std::mem::take(&mut *pending)
+    }
+
+    /// Keeps an incomplete `chunk` for the next line; false (and nothing
+    /// kept) when it has grown past the line limit.
+    fn keep(&self, mut chunk: Vec<u8>) -> bool {
+        if chunk.len() >= stream::DEFAULT_MAX_LINE {
+            return false;
+        }
+        chunk.push(b'\n');
+        *self.0.borrow_mut() = chunk;
+        true
+    }
+}
+
+/// What an incomplete chunk past the line limit is told.
+const CHUNK_TOO_LONG: &str = "chunk too long: an unfinished chunk past the line limit was dropped";
 
 /// What a chunk of input came to.
 pub enum Evaluated {
@@ -131,8 +172,7 @@ pub fn read_stdin(lua: &Lua, consumer: Rc<dyn Consumer>) -> Result<()> {
 /// The local REPL: stdin's consumer.
 struct Local {
     prompt: Vec<u8>,
-    /// Lines of a chunk that is not complete yet.
-    pending: RefCell<Vec<u8>>,
+    pending: PendingChunk,
     /// Run each chunk in a fiber (`fiber = true`).
     in_fiber: Option<Function>,
     /// On a terminal: the line editor. Otherwise lines are cut from `inbox`.
@@ -147,19 +187,14 @@ impl Local {
     /// Handles one line of input: evaluates the chunk it completes, then
     /// shows the prompt for the next one.
     fn line(&self, lua: &Lua, line: &[u8]) -> Result<()> {
-        let chunk = {
-            let mut pending = self.pending.borrow_mut();
-            pending.extend_from_slice(line);
-            std::mem::take(&mut *pending)
-        };
+        let chunk = self.pending.with(line);
         self.evaluating.set(true);
-        let result = self.run(lua, &chunk);
+        let mut result = self.run(lua, &chunk);
         self.evaluating.set(false);
-        let incomplete = matches!(result, Ok(true));
-        if incomplete {
-            let mut pending = self.pending.borrow_mut();
-            *pending = chunk;
-            pending.push(b'\n');
+        let mut incomplete = matches!(result, Ok(true));
+        if incomplete && !self.pending.keep(chunk) {
+            incomplete = false;
+            result = lua.globals().get::<Function>("print")?.call::<()>(CHUNK_TOO_LONG).map(|()| false);
         }
         let prompt: &[u8] = if incomplete { CONTINUATION } else { &self.prompt };
         match &self.editor {
@@ -229,12 +264,12 @@ impl Consumer for Local {
             }
             return Ok(());
         }
-        self.inbox.borrow_mut().push(bytes);
-        loop {
-            let line = self.inbox.borrow_mut().next_piece(b"\n").map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec());
-            match line {
-                Some(line) => self.line(lua, &line)?,
-                None => return Ok(()),
+        match lines(&self.inbox, bytes) {
+            Ok(lines) => lines.iter().try_for_each(|line| self.line(lua, line)),
+            Err(TooLong) => {
+                self.inbox.borrow_mut().clear();
+                eprintln!("async: repl: stdin: {}", stream::line_too_long(stream::DEFAULT_MAX_LINE));
+                Ok(())
             }
         }
     }
@@ -311,7 +346,7 @@ fn start(lua: &Lua, args: Args) -> Result<()> {
     let terminal = tty::guess(0) == Some(tty::Kind::Tty) && tty::guess(1) == Some(tty::Kind::Tty);
     let local = Rc::new(Local {
         prompt: prompt.clone(),
-        pending: RefCell::new(Vec::new()),
+        pending: PendingChunk::default(),
         in_fiber,
         editor: terminal.then(|| RefCell::new(Editor::new(&prompt))),
         inbox: RefCell::new(Inbox::default()),

@@ -18,11 +18,11 @@ use std::rc::{Rc, Weak};
 
 use mlua::{Function, Lua, MultiValue, Result, Table, Value};
 
-use super::{CONTINUATION, Evaluated, evaluate, exit_process, out, read_stdin, text_of};
+use super::{CHUNK_TOO_LONG, CONTINUATION, Evaluated, PendingChunk, evaluate, exit_process, lines, out, read_stdin, text_of};
 use crate::core::boundary::{self, Args};
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle;
-use crate::split::Inbox;
+use crate::split::{Inbox, TooLong};
 use crate::stream::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
 
@@ -76,7 +76,7 @@ struct ServerPeer {
     socket: SocketRef,
     prompt: Vec<u8>,
     inbox: RefCell<Inbox>,
-    pending: RefCell<Vec<u8>>,
+    pending: PendingChunk,
 }
 
 impl ServerPeer {
@@ -85,18 +85,16 @@ impl ServerPeer {
     }
 
     fn line(&self, lua: &Lua, line: &[u8]) -> Result<()> {
-        let chunk = {
-            let mut pending = self.pending.borrow_mut();
-            pending.extend_from_slice(line);
-            std::mem::take(&mut *pending)
-        };
+        let chunk = self.pending.with(line);
         let print: Function = lua.globals().get("print")?;
         let answer = match evaluate(lua, &chunk)? {
-            Evaluated::Incomplete => {
-                *self.pending.borrow_mut() = chunk;
-                self.pending.borrow_mut().push(b'\n');
+            Evaluated::Incomplete if self.pending.keep(chunk) => {
                 self.send(lua, CONTINUATION);
                 return Ok(());
+            }
+            Evaluated::Incomplete => {
+                print.call::<()>(CHUNK_TOO_LONG)?;
+                CHUNK_TOO_LONG.to_string()
             }
             Evaluated::Values(values) => {
                 let mut texts = Vec::new();
@@ -119,12 +117,12 @@ impl ServerPeer {
 
 impl Consumer for ServerPeer {
     fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
-        self.inbox.borrow_mut().push(bytes);
-        loop {
-            let line = self.inbox.borrow_mut().next_piece(b"\n").map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec());
-            match line {
-                Some(line) => self.line(lua, &line)?,
-                None => return Ok(()),
+        match lines(&self.inbox, bytes) {
+            Ok(lines) => lines.iter().try_for_each(|line| self.line(lua, line)),
+            // A client that sends an endless line is dropped.
+            Err(TooLong) => {
+                let _ = self.socket.with_stream(Stream::destroy);
+                Ok(())
             }
         }
     }
@@ -171,7 +169,7 @@ pub fn listen(lua: &Lua, args: Args) -> Result<Table> {
             socket: SocketRef::new(lua, &client)?,
             prompt,
             inbox: RefCell::new(Inbox::default()),
-            pending: RefCell::new(Vec::new()),
+            pending: PendingChunk::default(),
         });
         clients.0.borrow_mut().push(Rc::downgrade(&peer));
         let weak = Rc::downgrade(&peer);
