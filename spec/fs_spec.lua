@@ -124,6 +124,53 @@ describe('fs', function()
          assert.are.equal('0123ab6789', get(path))
       end)
 
+      it('take a mode as the original did: octal digits in a string or a number', function()
+         run(function()
+            for i, mode in ipairs({'640', 640, 600}) do
+               local fd = assert(sync.open(dir .. '/moded' .. i, 'w', mode))
+               assert.are.equal(tonumber(tostring(mode), 8), sync.fstat(fd).mode % 512)
+               sync.close(fd)
+            end
+         end)
+      end)
+
+      it('let callbacks be left out, as the original did: the work is done, a failure goes to stderr', function()
+         local path = dir .. '/no-callbacks'
+         fs.open(path, 'w', function(fd)
+            fs.write(fd, 'written ')
+            fs.write(fd, 'without callbacks')
+            fs.close(fd)
+         end)
+         async.go()
+         assert.are.equal('written without callbacks', get(path))
+         fs.writeFile(path .. '2', 'whole')
+         fs.mkdir(dir .. '/made')
+         async.go()
+         assert.are.equal('whole', get(path .. '2'))
+         fs.rename(path .. '2', path .. '3')
+         fs.unlink(path)
+         async.go()
+         assert.is_nil(io.open(path))
+         assert.are.equal('whole', get(path .. '3'))
+         -- A failure with no callback is reported on stderr, in a child
+         -- process whose stderr the test reads.
+         local program = os.tmpname()
+         local f = assert(io.open(program, 'w'))
+         f:write([[
+            local async = require 'async'
+            async.fs.close(987654)
+            async.fs.unlink('/nonexistent/async-spec')
+            async.go()
+            print('went on')
+         ]])
+         f:close()
+         local out = io.popen('luajit ' .. program .. ' 2>&1'):read('*a')
+         os.remove(program)
+         assert.matches('async: fs.close: EBADF: bad file descriptor\n', out)
+         assert.matches('async: fs.unlink: ENOENT: no such file or directory "/nonexistent/async%-spec"\n', out)
+         assert.matches('went on\n$', out)
+      end)
+
       it("append in 'a' mode and create with a mode", function()
          local path = put('log', 'one\n')
          local fresh = dir .. '/fresh'
@@ -255,10 +302,14 @@ describe('fs', function()
             support.error_of('fs_spec.lua', function() fs.open(nil, 'r', function() end) end))
          assert.matches("bad argument #2 to 'open' %(flags 'r'",
             support.error_of('fs_spec.lua', function() fs.open('/x', 'rw', function() end) end))
-         assert.are.equal("bad argument #3 to 'open' (octal mode string expected, got string)",
+         assert.are.equal("bad argument #3 to 'open' (octal mode such as '644' or 644 expected, got string)",
             support.error_of('fs_spec.lua', function() fs.open('/x', 'w', '9', function() end) end))
-         assert.are.equal("bad argument #4 to 'open' (function expected, got no value)",
-            support.error_of('fs_spec.lua', function() fs.open('/x', 'w', '644') end))
+         assert.are.equal("bad argument #3 to 'open' (octal mode such as '644' or 644 expected, got number)",
+            support.error_of('fs_spec.lua', function() fs.open('/x', 'w', 493, function() end) end))
+         assert.are.equal("bad argument #4 to 'open' (function expected, got string)",
+            support.error_of('fs_spec.lua', function() fs.open('/x', 'w', '644', 'cb') end))
+         assert.are.equal("bad argument #2 to 'close' (function expected, got number)",
+            support.error_of('fs_spec.lua', function() fs.close(99, 1) end))
          assert.are.equal("bad argument #1 to 'read' (file descriptor expected, got number)",
             support.error_of('fs_spec.lua', function() fs.read(-1, 1, 0, function() end) end))
          assert.are.equal("bad argument #2 to 'write' (string expected, got table)",

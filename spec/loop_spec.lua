@@ -28,12 +28,33 @@ describe('the loop', function()
       assert.matches('error object is a table value', err)
    end)
 
-   it('refuses go() from inside a callback', function()
-      local inner
-      async.setTimeout(1, function() inner = {pcall(async.go)} end)
+   it('go() from inside a callback returns at once and the running loop carries on', function()
+      local order = {}
+      async.setTimeout(1, function()
+         async.go()
+         order[#order + 1] = 'returned'
+         async.setTimeout(5, function() order[#order + 1] = 'later timer' end)
+      end)
       async.go()
-      assert.is_false(inner[1])
-      assert.matches('already running', inner[2])
+      assert.are.same({'returned', 'later timer'}, order)
+   end)
+
+   it('go(fn) from inside a callback ticks fn until the running go() returns', function()
+      local ticks, last = 0, nil
+      async.setTimeout(1, function()
+         async.go(function() ticks = ticks + 1 end)
+         -- The tick keeps the loop alive, as go(fn)'s does: stop it.
+         async.setTimeout(20, function() last = ticks; async.stop() end)
+      end)
+      async.go()
+      assert.is_true(last > 0, 'ticks: ' .. tostring(last))
+      -- The tick stopped with the loop: nothing is left open, and the
+      -- next go() does not call it.
+      assert.are.same({}, async.handles())
+      local after = ticks
+      async.setTimeout(10, function() end)
+      async.go()
+      assert.are.equal(after, ticks)
    end)
 
    it('stop() makes go() return after the current callback', function()

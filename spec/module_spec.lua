@@ -37,6 +37,38 @@ describe('the module', function()
       assert.are.equal('0 1', out)
    end)
 
+   it("loads penlight as the original did, when it is installed, and changes nothing when it is not", function()
+      local function child(code)
+         local path = os.tmpname()
+         local f = assert(io.open(path, 'w'))
+         f:write(code)
+         f:close()
+         local out = io.popen('luajit ' .. path .. ' 2>&1'):read('*a')
+         os.remove(path)
+         return out
+      end
+      -- A stand-in for penlight, found by require as the real one is.
+      assert.are.equal('loaded once\ttrue\n', child([[
+         local loads = 0
+         package.preload.pl = function() loads = loads + 1; List = 'lazy global' end
+         require 'async'
+         require 'async.fiber'
+         print(loads == 1 and 'loaded once', List == 'lazy global')
+      ]]))
+      -- Without penlight: no error, no global.
+      assert.are.equal('true\tnil\tnil\n', child([[
+         package.path = ''
+         print(pcall(require, 'async'), package.loaded.pl, List)
+      ]]):gsub('table: 0x%x+\t', ''))
+      -- The real penlight, where it is installed (busted needs it).
+      if pcall(require, 'pl.utils') then
+         assert.are.equal('table\ttable\n', child([[
+            require 'async'
+            print(type(List), type(tablex))
+         ]]))
+      end
+   end)
+
    it('opens again after package.loaded is cleared, with the same loop', function()
       local fired = false
       async.setTimeout(1, function() fired = true end)

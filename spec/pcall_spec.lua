@@ -29,4 +29,20 @@ describe('async.pcall', function()
       assert.matches('quiet', printed[1])
       assert.matches('%-%-%-%-', printed[1])
    end)
+
+   it('wraps any value, as the original did: callable tables work, the rest fails when called', function()
+      local callable = setmetatable({}, {__call = function(self, x) return x * 2 end})
+      assert.are.equal(42, async.pcall(callable)(21))
+      for _, value in ipairs({false, 12, 'text', {}}) do
+         local got
+         local wrapped = async.pcall(value, function(tb) got = tb end)
+         assert.is_function(wrapped)
+         assert.is_nil(got)
+         wrapped()
+         assert.matches('attempt to call a ' .. type(value) .. ' value', got)
+      end
+      local got
+      async.pcall(nil, function(tb) got = tb end)()
+      assert.matches('attempt to call a nil value', got)
+   end)
 end)

@@ -114,6 +114,25 @@ describe('async.repl', function()
       assert.matches('^pipe\ttrue\ngot hello\nexit=0', out)
    end)
 
+   it('keeps what the stdout stream wrote to a file when the process exits at once', function()
+      local code = write_file([[
+         local async = require 'async'
+         async.repl.stdout.write(string.rep('A', 100000) .. '\n')
+         async.go()
+         print('after')
+      ]])
+      local out = os.tmpname()
+      for _ = 1, 3 do
+         os.execute('luajit ' .. code .. ' > ' .. out)
+         local f = assert(io.open(out, 'rb'))
+         local text = f:read('*a')
+         f:close()
+         assert.are.equal(string.rep('A', 100000) .. '\nafter\n', text)
+      end
+      os.remove(code)
+      os.remove(out)
+   end)
+
    it('has the original colors and colorize', function()
       assert.are.equal('\27[0;31m', async.repl.colors.red)
       assert.are.equal('\27[1;32mok\27[0m', async.repl.colorize.Green('ok'))

@@ -23,8 +23,9 @@ describe('system information', function()
       assert.is_true(free > 0 and free <= total)
    end)
 
-   it('describes every CPU', function()
-      local cpus = async.cpuInfo()
+   it('describes every CPU (cpuInfo, and getCpuInfo as the original documented it)', function()
+      assert.are.equal(async.cpuInfo, async.getCpuInfo)
+      local cpus = async.getCpuInfo()
       assert.is_true(#cpus >= 1)
       for _, cpu in ipairs(cpus) do
          assert.are.equal('string', type(cpu.model))

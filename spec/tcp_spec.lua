@@ -12,6 +12,13 @@ local function echo_server(on_client)
    end)
 end
 
+-- A split function: fixed-size records of 3 bytes, and the leftover.
+local function records(data)
+   local out, at = {}, 1
+   while at + 2 <= #data do out[#out + 1] = data:sub(at, at + 2); at = at + 3 end
+   return out, data:sub(at)
+end
+
 describe('tcp', function()
    it('echoes between listen and connect, with names on both sides', function()
       local got, names = {}, {}
@@ -140,6 +147,37 @@ describe('tcp', function()
       assert.are.equal(n, answered)
    end)
 
+   it('reads and drops data for ondata(), onrawdata() and onsplitdata(sep) without a callback', function()
+      for _, start in ipairs({
+         function(c) c.ondata() end,
+         function(c) c.onrawdata() end,
+         function(c) c.onsplitdata('\n') end,
+      }) do
+         local ended = false
+         run(5, function(done)
+            local server
+            server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+               start(client)
+               client.onend(function() ended = true; server.close(done) end)
+            end)
+            tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(client)
+               client.write(string.rep('dropped\n', 10000), function() client.close() end)
+            end)
+         end)
+         assert.is_true(ended)
+      end
+   end)
+
+   it('parseUrl splits a URL as the original did and gives a table back as it is', function()
+      local parsed = tcp.parseUrl('http://user@example.com/a/b?x=1#top')
+      assert.are.same({schema = 'http', host = 'example.com', port = 80, path = '/a/b', query = 'x=1',
+         fragment = 'top', userinfo = 'user'}, parsed)
+      assert.are.same({schema = 'tcp', host = '::1', port = 9000, path = ''}, tcp.parseUrl('tcp://[::1]:9000'))
+      local domain = {host = 'h', port = 1}
+      assert.are.equal(domain, tcp.parseUrl(domain))
+      assert.has_error(function() tcp.parseUrl('no scheme') end, "parseUrl: cannot read 'no scheme' as scheme://host:port/")
+   end)
+
    it('splits incoming data on a separator cut across chunks', function()
       local pieces = {}
       run(5, function(done)
@@ -165,12 +203,7 @@ describe('tcp', function()
       local pieces = {}
       run(5, function(done)
          local server; server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
-            -- Fixed-size records of 3 bytes.
-            client.onsplitdata(function(data)
-               local out, at = {}, 1
-               while at + 2 <= #data do out[#out + 1] = data:sub(at, at + 2); at = at + 3 end
-               return out, data:sub(at)
-            end, function(piece) pieces[#pieces + 1] = piece end)
+            client.onsplitdata(records, function(piece) pieces[#pieces + 1] = piece end)
             client.onclose(function() server.close(done) end)
          end)
          tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(client)
@@ -179,6 +212,29 @@ describe('tcp', function()
          end)
       end)
       assert.are.same({'abc', 'def', 'gh'}, pieces)
+   end)
+
+   it('gives fiber readsplit(fn) the pieces a split function cuts, as the original did', function()
+      local pieces = {}
+      run(5, function(done)
+         local server; server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+            client.sync()
+            async.fiber(function()
+               while true do
+                  local piece = client.readsplit(records)
+                  if not piece then break end
+                  pieces[#pieces + 1] = piece
+               end
+               server.close(done)
+            end)
+         end)
+         tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(client)
+            client.write('abcdefg')
+            async.setTimeout(5, function() client.write('hij\nk'); client.close() end)
+         end)
+      end)
+      -- The leftover at the end of the stream is the last piece.
+      assert.are.same({'abc', 'def', 'ghi', 'j\nk'}, pieces)
    end)
 
    it('gives fiber reads data that arrived before and after the fiber waits #novalgrind', function()
@@ -548,6 +604,20 @@ describe('getAddrInfo', function()
       assert.is_true(#results >= 1)
       assert.are.same({'127.0.0.1', 8080, 'IPv4', 'STREAM'},
          {results[1].addr, results[1].port, results[1].family, results[1].socktype})
+   end)
+
+   it('answers for the loopback host when there is no path, as the original did', function()
+      local results, err
+      async.getAddrInfo({port = 80}, function(r, e) results, err = r, e end)
+      async.go()
+      assert.is_nil(err)
+      assert.is_true(#results >= 1)
+      for _, r in ipairs(results) do
+         assert.is_truthy(r.addr == '127.0.0.1' or r.addr == '::1', r.addr)
+         assert.are.equal(80, r.port)
+      end
+      assert.has_error(function() async.getAddrInfo({}, print) end,
+         "getAddrInfo: the options need a host name in 'path', or a port")
    end)
 
    it('reports a failure as an empty list and the reason', function()

@@ -40,10 +40,12 @@ type Then = Box<dyn FnOnce(&Runtime, std::result::Result<Vec<Found>, String>)>;
 
 /// Looks up `host` (and `port`), then calls `then` from the loop with the
 /// addresses or the error, worded `"CODE: message \"host\""`.
-pub fn resolve(rt: &Runtime, host: &str, port: Option<u16>, hints: Hints, then: Then) {
-    let (Ok(node), Ok(service)) = (CString::new(host), CString::new(port.map(|p| p.to_string()).unwrap_or_default())) else {
-        return then(rt, Err(format!("EINVAL: invalid host name \"{}\"", host.escape_debug())));
+pub fn resolve(rt: &Runtime, host: Option<&str>, port: Option<u16>, hints: Hints, then: Then) {
+    let node = host.map(CString::new).transpose();
+    let (Ok(node), Ok(service)) = (node, CString::new(port.map(|p| p.to_string()).unwrap_or_default())) else {
+        return then(rt, Err(format!("EINVAL: invalid host name \"{}\"", host.unwrap_or_default().escape_debug())));
     };
+    let host = host.unwrap_or("localhost");
     // SAFETY: zeroed addrinfo is the documented "no hints" value.
     let mut c_hints: uv::addrinfo = unsafe { std::mem::zeroed() };
     c_hints.ai_family = hints.family;
@@ -53,9 +55,10 @@ pub fn resolve(rt: &Runtime, host: &str, port: Option<u16>, hints: Hints, then: 
     let uv_loop = rt.uv_loop();
     let started = UvRequest::<uv::uv_getaddrinfo_t, (Then, String)>::start(state, |req| {
         let service = if port.is_some() { service.as_ptr() } else { std::ptr::null() };
-        // SAFETY: `req` lives until `on_resolved`; libuv copies the node,
-        // service and hints before returning.
-        unsafe { uv::uv_getaddrinfo(uv_loop, req, Some(on_resolved), node.as_ptr(), service, &c_hints) }
+        let node = node.as_ref().map_or(std::ptr::null(), |n| n.as_ptr());
+        // SAFETY: `req` lives until `on_resolved`; libuv copies the node
+        // (null: the loopback host), service and hints before returning.
+        unsafe { uv::uv_getaddrinfo(uv_loop, req, Some(on_resolved), node, service, &c_hints) }
     });
     if let Err((rc, (then, host))) = started {
         then(rt, Err(uv_message(rc, Some(&host))));
@@ -142,19 +145,22 @@ fn get_addr_info(lua: &Lua, args: Args) -> Result<()> {
     let options = args.table(1)?;
     let callback = Callback::new(lua, args.function(2)?)?;
     let read = OptionTable::new(Some(&options), "getAddrInfo");
+    // Without a host name, getaddrinfo answers for the loopback host (the
+    // original passed the missing `path` on as a null node); with neither
+    // a host nor a port there is nothing to look up.
     let host = match read.text("path")? {
-        Some(host) => host,
-        None => match read.text("host")? {
-            Some(host) => host,
-            None => return boundary::fail("getAddrInfo: the options need a host name in 'path'"),
-        },
+        Some(host) => Some(host),
+        None => read.text("host")?,
     };
     let port = read.port("port")?;
+    if host.is_none() && port.is_none() {
+        return boundary::fail("getAddrInfo: the options need a host name in 'path', or a port");
+    }
     let hints = hints_of(&options)?;
     let rt = Runtime::of(lua)?;
     resolve(
         &rt,
-        &host,
+        host.as_deref(),
         port,
         hints,
         Box::new(move |rt, outcome| {

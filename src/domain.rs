@@ -50,14 +50,38 @@ pub fn unbracket(host: &str) -> &str {
     host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
 }
 
-/// `scheme://host[:port][/...]`, the host possibly `[v6]`.
-fn parse_url(url: &str, function: &str, default_host: &str, default_port: impl Fn(&str) -> Option<u16>) -> mlua::Result<Domain> {
-    let bad = || fail(format!("{function}: cannot read '{url}' as scheme://host:port/"));
-    let Some((scheme, rest)) = url.split_once("://") else { return bad() };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+/// The parts of a `scheme://[userinfo@]host[:port][/path][?query][#fragment]`
+/// URL, the host possibly `[v6]` (unbracketed here). None if it is not of
+/// that shape.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UrlParts<'a> {
+    pub scheme: &'a str,
+    pub userinfo: Option<&'a str>,
+    pub host: &'a str,
+    /// The port as written (checked by the caller).
+    pub port: Option<&'a str>,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub fragment: Option<&'a str>,
+}
+
+pub fn url_parts(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((rest, fragment)) => (rest, Some(fragment)),
+        None => (rest, None),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+    let (userinfo, authority) = match authority.rsplit_once('@') {
+        Some((userinfo, authority)) => (Some(userinfo), authority),
+        None => (None, authority),
+    };
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let Some((host, after)) = v6.split_once(']') else { return bad() };
+        let (host, after) = v6.split_once(']')?;
         (host, after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -65,17 +89,25 @@ fn parse_url(url: &str, function: &str, default_host: &str, default_port: impl F
             None => (authority, None),
         }
     };
-    let port = match port.filter(|p| !p.is_empty()) {
+    Some(UrlParts { scheme, userinfo, host, port: port.filter(|p| !p.is_empty()), path, query, fragment })
+}
+
+/// `scheme://host[:port][/...]`, the host possibly `[v6]`.
+fn parse_url(url: &str, function: &str, default_host: &str, default_port: impl Fn(&str) -> Option<u16>) -> mlua::Result<Domain> {
+    let Some(parts) = url_parts(url) else {
+        return fail(format!("{function}: cannot read '{url}' as scheme://host:port/"));
+    };
+    let port = match parts.port {
         Some(p) => match p.parse::<u16>() {
             Ok(p) => p,
             Err(_) => return fail(format!("{function}: bad port '{p}' in '{url}'")),
         },
-        None => match default_port(&scheme.to_ascii_lowercase()) {
+        None => match default_port(&parts.scheme.to_ascii_lowercase()) {
             Some(p) => p,
-            None => return fail(format!("{function}: '{url}' has no port and '{scheme}' no default port")),
+            None => return fail(format!("{function}: '{url}' has no port and '{}' no default port", parts.scheme)),
         },
     };
-    let host = if host.is_empty() { default_host } else { host };
+    let host = if parts.host.is_empty() { default_host } else { parts.host };
     Ok(Domain { host: host.to_string(), port, backlog: None })
 }
 
@@ -105,5 +137,25 @@ mod tests {
         assert!(parse("tcp://host:99999/").is_err());
         assert!(parse("tcp://host/").is_err());
         assert!(parse("tcp://[::1/").is_err());
+    }
+
+    #[test]
+    fn urls_split_into_parts() {
+        let parts = url_parts("http://u:p@[::1]:81/a/b?x=1#top").unwrap();
+        assert_eq!(
+            parts,
+            UrlParts {
+                scheme: "http",
+                userinfo: Some("u:p"),
+                host: "::1",
+                port: Some("81"),
+                path: "/a/b",
+                query: Some("x=1"),
+                fragment: Some("top")
+            }
+        );
+        let parts = url_parts("tcp://host").unwrap();
+        assert_eq!((parts.host, parts.port, parts.path, parts.query), ("host", None, "", None));
+        assert_eq!(url_parts("http://h#f@evil").unwrap().host, "h");
     }
 }

@@ -10,8 +10,10 @@
 //! that are whole and in the range of a 64-bit integer are written as such,
 //! others in their shortest form that reads back to the same double (and
 //! `-0` as `-0.0`). `json.null` (a light userdata NULL, equal to cjson's
-//! `cjson.null`) stands for `null` both ways. Strings are bytes to Lua but
-//! must be UTF-8 in JSON. Where cjson would fail or guess, we raise an
+//! `cjson.null`) stands for `null` both ways. Strings are bytes to Lua:
+//! `encode` writes one that is not UTF-8 byte for byte (quotes, backslashes
+//! and control characters escaped), as lua-cjson does, while `decode`
+//! takes UTF-8 only. Where cjson would fail or guess, we raise an
 //! error that says what and where (`json.encode: cannot encode a function
 //! value at .list[2].f`; `json.decode: expected value at line 1 column 5`).
 //!
@@ -124,15 +126,6 @@ fn is_identifier(k: &[u8]) -> bool {
     }
 }
 
-/// `bytes` as UTF-8, or the error saying where it is not (`what` names the
-/// string: "string" or "key").
-fn utf8<'a>(bytes: &'a [u8], what: &str) -> std::result::Result<&'a str, String> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        let at = e.valid_up_to();
-        format!("invalid UTF-8 in a {what} (byte {} of {}, 0x{:02x})", at + 1, bytes.len(), bytes[at])
-    })
-}
-
 // ---------------------------------------------------------------------------
 // Encoding: a `Serialize` view of the Lua stack
 
@@ -142,6 +135,52 @@ fn utf8<'a>(bytes: &'a [u8], what: &str) -> std::result::Result<&'a str, String>
 struct Encoder {
     state: *mut ffi::lua_State,
     failure: RefCell<Option<Failure>>,
+    /// The bytes of a string that is not UTF-8, on their way to
+    /// `RawStrings` (see there).
+    raw_string: RefCell<Option<Vec<u8>>>,
+}
+
+/// serde_json's compact formatter, but for strings that are not UTF-8,
+/// which serde_json cannot be handed: for one of those the serializer is
+/// given an empty string, and the string's own bytes, escaped, are
+/// written before its closing quote.
+struct RawStrings<'e>(&'e RefCell<Option<Vec<u8>>>);
+
+impl serde_json::ser::Formatter for RawStrings<'_> {
+    fn end_string<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        if let Some(bytes) = self.0.borrow_mut().take() {
+            write_escaped_bytes(writer, &bytes)?;
+        }
+        writer.write_all(b"\"")
+    }
+}
+
+/// `bytes` as the inside of a JSON string: quote, backslash and control
+/// characters escaped as serde_json escapes them, every other byte as it
+/// is.
+fn write_escaped_bytes<W: ?Sized + std::io::Write>(writer: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    let mut from = 0;
+    for (at, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x08 => b'b',
+            0x0c => b'f',
+            0x00..=0x1f => 0,
+            _ => continue,
+        };
+        writer.write_all(&bytes[from..at])?;
+        if short == 0 {
+            write!(writer, "\\u{:04x}", b)?;
+        } else {
+            writer.write_all(&[b'\\', short])?;
+        }
+        from = at + 1;
+    }
+    writer.write_all(&bytes[from..])
 }
 
 struct Failure {
@@ -153,6 +192,17 @@ struct Failure {
 }
 
 impl Encoder {
+    /// What to hand the serializer for a Lua string: its text, or for
+    /// bytes that are not UTF-8 an empty string, the bytes going to
+    /// `RawStrings` (the serializer writes the string at once, before the
+    /// next is read).
+    fn text<'b>(&self, bytes: &'b [u8]) -> &'b str {
+        std::str::from_utf8(bytes).unwrap_or_else(|_| {
+            *self.raw_string.borrow_mut() = Some(bytes.to_vec());
+            ""
+        })
+    }
+
     fn fail<E: ser::Error>(&self, message: String, located: bool) -> E {
         *self.failure.borrow_mut() = Some(Failure { message, path: Vec::new(), located });
         E::custom("json.encode failed")
@@ -227,10 +277,7 @@ impl Serialize for StackValue<'_> {
                     }
                     Number(x).serialize(s)
                 }
-                ffi::LUA_TSTRING => match utf8(bytes_at(state, index), "string") {
-                    Ok(text) => s.serialize_str(text),
-                    Err(message) => Err(self.encoder.fail(message, true)),
-                },
+                ffi::LUA_TSTRING => s.serialize_str(self.encoder.text(bytes_at(state, index))),
                 ffi::LUA_TTABLE => self.table(s),
                 ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(state, index).is_null() => s.serialize_unit(),
                 _ => Err(self.encoder.fail(format!("cannot encode a {} value", type_name(state, index)), true)),
@@ -324,10 +371,7 @@ impl StackValue<'_> {
             ffi::lua_pushnil(state);
             while ffi::lua_next(state, self.index) != 0 {
                 match ffi::lua_type(state, key) {
-                    ffi::LUA_TSTRING => match utf8(bytes_at(state, key), "key") {
-                        Ok(text) => map.serialize_key(text)?,
-                        Err(message) => return Err(self.encoder.fail(message, true)),
-                    },
+                    ffi::LUA_TSTRING => map.serialize_key(self.encoder.text(bytes_at(state, key)))?,
                     ffi::LUA_TNUMBER => {
                         let x = ffi::lua_tonumber(state, key);
                         if !x.is_finite() {
@@ -395,10 +439,10 @@ unsafe fn key_step(state: *mut ffi::lua_State, index: c_int) -> Step {
 /// # Safety
 /// As said: `state` is live and holds exactly the value.
 unsafe fn encode_text(state: *mut ffi::lua_State) -> std::result::Result<Vec<u8>, String> {
-    let encoder = Encoder { state, failure: RefCell::new(None) };
+    let encoder = Encoder { state, failure: RefCell::new(None), raw_string: RefCell::new(None) };
     let mut out = Vec::with_capacity(256);
     let top = StackValue { encoder: &encoder, index: 1, depth: 0 };
-    match top.serialize(&mut serde_json::Serializer::new(&mut out)) {
+    match top.serialize(&mut serde_json::Serializer::with_formatter(&mut out, RawStrings(&encoder.raw_string))) {
         Ok(()) if out.len() > crate::core::lua_raw::MAX_STRING_BYTES => Err(format!(
             "json.encode: the text would be {} bytes, more than the longest string LuaJIT can hold ({})",
             out.len(),
@@ -667,9 +711,14 @@ mod tests {
     }
 
     #[test]
-    fn utf8_errors_say_where() {
-        assert_eq!(utf8(b"caf\xc3\xa9", "string"), Ok("café"));
-        assert_eq!(utf8(b"ab\xffc", "string"), Err("invalid UTF-8 in a string (byte 3 of 4, 0xff)".to_string()));
-        assert_eq!(utf8(b"\xc3", "key"), Err("invalid UTF-8 in a key (byte 1 of 1, 0xc3)".to_string()));
+    fn bytes_that_are_not_utf8_are_written_as_they_are_with_escapes() {
+        let escaped = |bytes: &[u8]| {
+            let mut out = Vec::new();
+            write_escaped_bytes(&mut out, bytes).unwrap();
+            out
+        };
+        assert_eq!(escaped(b"caf\xe9"), b"caf\xe9");
+        assert_eq!(escaped(b"\xff\"q\"\\\n\x01\x7f"), b"\xff\\\"q\\\"\\\\\\n\\u0001\x7f");
+        assert_eq!(escaped(b""), b"");
     }
 }

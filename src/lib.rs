@@ -100,7 +100,18 @@ fn open(lua: &Lua) -> Result<Table> {
     tty::install(lua, &module)?;
     repl::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
+    load_penlight(lua);
     Ok(module)
+}
+
+/// The original's `require 'async'` loaded penlight (`require 'pl'`), whose
+/// lazy globals (`List`, `pretty`, `tablex`, `stringx`) programs written
+/// for it use without requiring them. So do we, when penlight is
+/// installed; when it is not (or fails to load), nothing changes.
+fn load_penlight(lua: &Lua) {
+    if let Ok(require) = lua.globals().get::<mlua::Function>("require") {
+        let _ = require.call::<mlua::Value>("pl");
+    }
 }
 
 /// How many values Rust may hold at once before mlua must grow the Lua

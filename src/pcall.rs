@@ -9,7 +9,7 @@
 //!
 //! May touch: Lua's `debug` library.
 
-use mlua::{Function, Lua, MultiValue, Result, Table};
+use mlua::{Function, Lua, MultiValue, ObjectLike, Result, Table, Value};
 
 use crate::core::boundary::{self, Args, message_of};
 
@@ -17,14 +17,17 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     module.set(
         "pcall",
         boundary::function(lua, "pcall", |lua, args: Args| {
-            let cb = args.function(1)?;
+            // Any value, as the original's: a callable table or a fiber
+            // object works, and what cannot be called fails when called,
+            // reported like any other error of `cb`.
+            let cb = args.get(1);
             let handler = args.opt_function(2)?;
             let debug: Table = lua.globals().get("debug")?;
             let made_at: String = debug.get::<Function>("traceback")?.call(())?;
             let info = frames(lua, &debug)?;
             // Made at the boundary: should the handler (or print) fail,
             // its error comes out as the plain string it raised.
-            boundary::function(lua, "pcall", move |lua, args: Args| match cb.call::<MultiValue>(all(&args)) {
+            boundary::function(lua, "pcall", move |lua, args: Args| match call_value(&cb, all(&args)) {
                 Ok(results) => Ok(results),
                 Err(error) => {
                     let (traceback, _) = message_of(&error);
@@ -41,6 +44,25 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
             })
         })?,
     )
+}
+
+/// Calls `f` as Lua would: a function, or a table or userdata with a
+/// `__call` metamethod; anything else is Lua's "attempt to call" error.
+fn call_value(f: &Value, args: MultiValue) -> Result<MultiValue> {
+    match f {
+        Value::Function(f) => f.call(args),
+        Value::Table(t) if has_call(t.metatable()) => t.call(args),
+        Value::UserData(u) if u.metatable().is_ok_and(|mt| mt.contains("__call").unwrap_or(false)) => u.call(args),
+        other => {
+            // Lua's name of the type: LuaJIT has no separate integers.
+            let name = if other.is_integer() { "number" } else { other.type_name() };
+            Err(mlua::Error::runtime(format!("attempt to call a {name} value")))
+        }
+    }
+}
+
+fn has_call(metatable: Option<Table>) -> bool {
+    metatable.is_some_and(|mt| mt.raw_get::<Value>("__call").is_ok_and(|v| !v.is_nil()))
 }
 
 /// The arguments of a call, all of them.

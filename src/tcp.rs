@@ -25,7 +25,7 @@ use crate::core::runtime::Runtime;
 use crate::core::uv_handle::{self, HandleState, Tie};
 use crate::core::uv_request::{Callback, UvRequest};
 use crate::dns::{self, Hints};
-use crate::domain::{Domain, domain_of};
+use crate::domain::{Domain, domain_of, url_parts};
 use crate::socket_address::{self, address_table, c_socket_addr, socket_addr};
 use crate::stream::{self, Stream};
 
@@ -79,7 +79,7 @@ fn resolve_then(
     let hints = Hints { socktype: libc::SOCK_STREAM, ..Hints::default() };
     dns::resolve(
         rt,
-        &domain.host,
+        Some(&domain.host),
         Some(domain.port),
         hints,
         Box::new(move |rt, found| {
@@ -422,9 +422,40 @@ fn set_keep_alive(lua: &Lua, args: Args) -> Result<MultiValue> {
     true.into_lua_multi(lua)
 }
 
-/// `async.tcp`: `listen`, `connect`, `protocols`.
+/// `tcp.parseUrl(url)`, as the original had it: a table is given back as
+/// it is; a URL string becomes `{schema=, host=, port=, path=, query=,
+/// fragment=, userinfo=}`, the port from `tcp.protocols` when the URL has
+/// none.
+fn parse_url(lua: &Lua, args: Args) -> Result<Value> {
+    if let Value::Table(t) = args.get(1) {
+        return Ok(Value::Table(t));
+    }
+    let url = args.string(1)?.to_str()?.to_string();
+    let Some(parts) = url_parts(&url) else {
+        return boundary::fail(format!("parseUrl: cannot read '{url}' as scheme://host:port/"));
+    };
+    let port = match parts.port {
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) => Some(p),
+            Err(_) => return boundary::fail(format!("parseUrl: bad port '{p}' in '{url}'")),
+        },
+        None => protocol_port(lua, &parts.scheme.to_ascii_lowercase()),
+    };
+    let parsed = lua.create_table()?;
+    parsed.set("schema", parts.scheme)?;
+    parsed.set("host", parts.host)?;
+    parsed.set("port", port)?;
+    parsed.set("path", parts.path)?;
+    parsed.set("query", parts.query)?;
+    parsed.set("fragment", parts.fragment)?;
+    parsed.set("userinfo", parts.userinfo)?;
+    Ok(Value::Table(parsed))
+}
+
+/// `async.tcp`: `listen`, `connect`, `protocols`, `parseUrl`.
 pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     let tcp = lua.create_table()?;
+    tcp.set("parseUrl", boundary::function(lua, "parseUrl", parse_url)?)?;
     tcp.set("listen", boundary::function(lua, "listen", listen)?)?;
     tcp.set("connect", boundary::function(lua, "connect", connect)?)?;
     tcp.set("protocols", lua.create_table_from([("http", 80), ("https", 443)])?)?;

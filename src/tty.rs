@@ -6,7 +6,8 @@
 //! libuv cannot poll a regular file, so a `file` handle is a pipe with a
 //! relay thread at its far end, copying the file into it (fd 0) or out of
 //! it into the file (fds 1 and 2); the thread touches only the two
-//! descriptors, never Lua. Each descriptor gets one handle per Lua state,
+//! descriptors, never Lua. At exit the process waits (two seconds at
+//! most) for output relays to copy what was written into them. Each descriptor gets one handle per Lua state,
 //! made on first use (`tty.open(fd)`, `repl.stdin` and its siblings), so
 //! no two libuv handles ever watch one descriptor.
 //!
@@ -20,6 +21,7 @@
 
 use std::ffi::c_int;
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use libuv_sys2 as uv;
 use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
@@ -142,13 +144,18 @@ fn relay(fd: c_int) -> std::io::Result<c_int> {
         return Err(std::io::Error::last_os_error());
     }
     let [read_end, write_end] = ends;
-    let (from, to, ours) = if fd == 0 { (fd, write_end, read_end) } else { (read_end, fd, write_end) };
-    let spawned = std::thread::Builder::new().name(format!("async-relay-{fd}")).spawn(move || {
-        copy(from, to);
-        // The pipe end the thread owns; `fd` itself stays open.
-        // SAFETY: the descriptor is the thread's own end of the pipe.
-        unsafe { libc::close(if fd == 0 { to } else { from }) };
-    });
+    let spawned = if fd == 0 {
+        std::thread::Builder::new().name("async-relay-0".into()).spawn(move || {
+            copy(fd, write_end);
+            // SAFETY: the thread's own end of the pipe; `fd` stays open.
+            unsafe { libc::close(write_end) };
+        })
+    } else {
+        let output = std::sync::Arc::new(OutputRelay { read_end, busy: AtomicBool::new(false), ended: AtomicBool::new(false) });
+        drain_at_exit_once();
+        OUTPUT_RELAYS.lock().unwrap_or_else(|e| e.into_inner()).push(output.clone());
+        std::thread::Builder::new().name(format!("async-relay-{fd}")).spawn(move || output.run(fd))
+    };
     if let Err(e) = spawned {
         // SAFETY: both ends are ours and unused.
         unsafe {
@@ -157,7 +164,91 @@ fn relay(fd: c_int) -> std::io::Result<c_int> {
         }
         return Err(e);
     }
-    Ok(ours)
+    Ok(if fd == 0 { read_end } else { write_end })
+}
+
+/// The thread side of an output relay, and what `drain_output` reads of
+/// it: bytes written into the pipe reach the file only when the thread
+/// has copied them, so a process about to exit waits for that.
+struct OutputRelay {
+    /// The thread's end of the pipe, never closed (so that the drain may
+    /// always ask it how many bytes it holds).
+    read_end: c_int,
+    /// The thread holds bytes it has taken from the pipe and not written.
+    busy: AtomicBool,
+    ended: AtomicBool,
+}
+
+static OUTPUT_RELAYS: std::sync::Mutex<Vec<std::sync::Arc<OutputRelay>>> = std::sync::Mutex::new(Vec::new());
+
+impl OutputRelay {
+    /// Copies the pipe into `fd` until the pipe's write end is closed.
+    fn run(&self, fd: c_int) {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let mut ready = libc::pollfd { fd: self.read_end, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut ready, 1, -1) } < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            // Busy from before the read: while the pipe still shows the
+            // bytes, or once they are out of it and not yet written.
+            self.busy.store(true, Ordering::SeqCst);
+            // SAFETY: `buf` is a valid buffer of its length.
+            let n = unsafe { libc::read(self.read_end, buf.as_mut_ptr().cast(), buf.len()) };
+            let interrupted = n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
+            let copied = n > 0 && write_all(fd, &buf[..n as usize]).is_ok();
+            self.busy.store(false, Ordering::SeqCst);
+            if !copied && !interrupted {
+                break;
+            }
+        }
+        self.ended.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether everything written into the pipe so far has reached the
+    /// file (or never will: the thread has ended).
+    fn drained(&self) -> bool {
+        if self.ended.load(Ordering::SeqCst) {
+            return true;
+        }
+        let mut held: c_int = 0;
+        // SAFETY: FIONREAD writes one int; `read_end` is open for the
+        // whole process (see the field).
+        let asked = unsafe { libc::ioctl(self.read_end, libc::FIONREAD, &mut held) };
+        asked == 0 && held == 0 && !self.busy.load(Ordering::SeqCst)
+    }
+}
+
+/// Waits (up to two seconds) until every output relay has copied what was
+/// written into it: otherwise what a stream wrote to a standard output
+/// that is a file could be lost when the process exits.
+fn drain_output() {
+    let relays = OUTPUT_RELAYS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !relays.iter().all(|relay| relay.drained()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+extern "C" fn drain_at_exit() {
+    drain_output();
+}
+
+fn drain_at_exit_once() {
+    static REGISTERED: Once = Once::new();
+    at_exit_once(&REGISTERED, drain_at_exit);
+}
+
+/// Has `f` run at process exit, the first time `once` is passed here.
+fn at_exit_once(once: &'static Once, f: extern "C" fn()) {
+    // SAFETY: registers a plain extern "C" function that never unwinds.
+    once.call_once(|| unsafe {
+        libc::atexit(f);
+    });
 }
 
 /// Copies until the end of `from` or an error on either side.
@@ -216,10 +307,7 @@ extern "C" fn reset_at_exit() {
 /// Arranges for `reset_mode` at process exit (once per process).
 fn reset_at_exit_once() {
     static REGISTERED: Once = Once::new();
-    // SAFETY: registers a plain extern "C" function that never unwinds.
-    REGISTERED.call_once(|| unsafe {
-        libc::atexit(reset_at_exit);
-    });
+    at_exit_once(&REGISTERED, reset_at_exit);
 }
 
 /// Sets the mode of the terminal under a `tty` stream: "normal" or "raw".

@@ -53,6 +53,9 @@ pub struct Runtime {
     /// The first error raised by a callback since `go()` last returned.
     failure: RefCell<Option<Error>>,
     running: Cell<bool>,
+    /// The `fn` of `go(fn)` calls made while the loop was already running:
+    /// they tick until the running `go()` returns.
+    nested_tickers: RefCell<Vec<Slot>>,
     pub timers: TimerDriver,
     timer_sink: OnceCell<Box<dyn TimerSink>>,
     observers: RefCell<Vec<Rc<dyn LoopObserver>>>,
@@ -116,6 +119,7 @@ impl Runtime {
             lua: lua.weak(),
             failure: RefCell::new(None),
             running: Cell::new(false),
+            nested_tickers: RefCell::new(Vec::new()),
             timers: TimerDriver::new(),
             timer_sink: OnceCell::new(),
             observers: RefCell::new(Vec::new()),
@@ -289,14 +293,20 @@ impl Runtime {
 
     /// Runs the loop until nothing is left to do, `stop()` is called, or a
     /// callback fails.
+    ///
+    /// Called from inside a callback (the loop is already running: uv_run
+    /// is not re-entrant), it returns at once and the running loop carries
+    /// on, as programs written for the original expect; its `tick`, if
+    /// any, runs until the running `go()` returns.
     pub fn go(&self, lua: &Lua, tick: Option<Function>) -> Result<()> {
-        if self.running.get() {
-            return fail("async.go: the loop is already running (go() called from inside a callback)");
-        }
         let ticker = match tick {
             Some(f) => Some(self.timer_sink()?.internal(lua, f, 1, true)?),
             None => None,
         };
+        if self.running.get() {
+            self.nested_tickers.borrow_mut().extend(ticker);
+            return Ok(());
+        }
         self.running.set(true);
         let observers = self.observers.borrow().clone();
         observers.iter().for_each(|o| o.starting());
@@ -305,7 +315,8 @@ impl Runtime {
         unsafe { uv::uv_run(self.uv_loop, uv::uv_run_mode_UV_RUN_DEFAULT) };
         self.running.set(false);
         observers.iter().for_each(|o| o.stopped());
-        if let Some(id) = ticker {
+        let nested = std::mem::take(&mut *self.nested_tickers.borrow_mut());
+        for id in ticker.into_iter().chain(nested) {
             self.timer_sink()?.cancel_internal(self, id)?;
         }
         match self.failure.borrow_mut().take() {

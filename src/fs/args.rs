@@ -30,25 +30,31 @@ pub(super) fn fd_arg(args: &Args, i: usize) -> Result<c_int> {
 }
 
 /// The callback: the first function among arguments `first..=last` (the
-/// ones before it are optional). Returns its index and the function.
-pub(super) fn callback_arg(args: &Args, first: usize, last: usize) -> Result<(usize, Function)> {
+/// ones before it are optional). Returns its index and the function; with
+/// no callback (it may be left out), the index after `last`, so that every
+/// optional argument is read.
+pub(super) fn callback_arg(args: &Args, first: usize, last: usize) -> Result<(usize, Option<Function>)> {
     for i in first..=last {
         if let Value::Function(f) = args.get(i) {
-            return Ok((i, f));
+            return Ok((i, Some(f)));
         }
     }
-    Ok((last, args.function(last)?))
+    Ok((last + 1, args.opt_function(last)?))
 }
 
-/// A mode: an octal string ("644") or a number; `default` when absent.
+/// A mode, read as the original read `fs.open`'s (`tonumber(mode, 8)`):
+/// an octal string ("644"), or a number whose decimal digits are the
+/// octal digits (644, as Lua has no octal literals); `default` when
+/// absent.
 pub(super) fn mode_arg(args: &Args, i: usize, default: c_int) -> Result<c_int> {
-    match args.get(i) {
-        Value::Nil => Ok(default),
-        Value::String(s) => match u32::from_str_radix(&s.to_string_lossy(), 8) {
-            Ok(mode) if mode <= 0o7777 => Ok(mode as c_int),
-            _ => args.bad(i, "octal mode string"),
-        },
-        _ => Ok(whole_number(args, i, "mode")? as c_int),
+    let digits = match args.get(i) {
+        Value::Nil => return Ok(default),
+        Value::String(s) => s.to_string_lossy(),
+        _ => whole_number(args, i, "mode")?.to_string(),
+    };
+    match u32::from_str_radix(digits.trim(), 8) {
+        Ok(mode) if mode <= 0o7777 => Ok(mode as c_int),
+        _ => args.bad(i, "octal mode such as '644' or 644"),
     }
 }
 

@@ -91,6 +91,39 @@ pub(super) enum Gives {
     Exists,
 }
 
+/// Who hears how a request ended: the caller's callback or, where the
+/// caller left it out (the original let every fs callback be left out:
+/// its own `readFile` called `fs.close(fd)`), stderr, and only of a
+/// failure.
+pub(super) enum Reply {
+    Callback(Callback),
+    Stderr(&'static str),
+}
+
+impl Reply {
+    /// The reply of operation `name` (for the stderr line) to `callback`.
+    pub(super) fn new(lua: &Lua, callback: Option<Function>, name: &'static str) -> Result<Reply> {
+        Ok(match callback {
+            Some(f) => Reply::Callback(Callback::new(lua, f)?),
+            None => Reply::Stderr(name),
+        })
+    }
+
+    /// Calls back with `values` — or, with no callback, reports `failure`.
+    fn send(self, rt: &Runtime, failure: Option<String>, values: impl FnOnce(&Lua) -> Result<MultiValue>) {
+        match self {
+            Reply::Callback(callback) => {
+                callback.call(rt, values);
+            }
+            Reply::Stderr(name) => {
+                if let Some(message) = failure {
+                    eprintln!("async: fs.{name}: {message}");
+                }
+            }
+        }
+    }
+}
+
 /// The values a callback gets for a failure.
 pub(super) fn failure_values(lua: &Lua, gives: Gives, message: String) -> Result<MultiValue> {
     match gives {
@@ -103,7 +136,11 @@ pub(super) fn failure_values(lua: &Lua, gives: Gives, message: String) -> Result
 /// Calls `callback` with a failure on the next turn of the loop: for a
 /// request libuv refused to start (the caller must not be called back
 /// from inside its own call).
-pub(super) fn fail_later(rt: &Runtime, callback: Callback, gives: Gives, message: String) {
+pub(super) fn fail_later(rt: &Runtime, reply: Reply, gives: Gives, message: String) {
+    let callback = match reply {
+        Reply::Callback(callback) => callback,
+        stderr @ Reply::Stderr(_) => return stderr.send(rt, Some(message), |_| Ok(MultiValue::new())),
+    };
     let Some(lua) = rt.lua() else { return };
     let deferred = (|| {
         let f = callback.into_function(&lua)?;
@@ -117,7 +154,7 @@ pub(super) fn fail_later(rt: &Runtime, callback: Callback, gives: Gives, message
 /// One file request in flight: its callback and what its completion
 /// needs.
 pub(super) struct Op {
-    callback: Option<Callback>,
+    callback: Option<Reply>,
     place: Place,
     gives: Gives,
     /// The bytes a read fills or a write sends; libuv points into them,
@@ -131,7 +168,7 @@ pub(super) struct Op {
 }
 
 impl Op {
-    fn new(callback: Callback, place: Place, gives: Gives) -> Op {
+    fn new(callback: Reply, place: Place, gives: Gives) -> Op {
         Op { callback: Some(callback), place, gives, ..Op::empty() }
     }
 
@@ -177,13 +214,13 @@ pub(super) fn start(rt: &Runtime, op: Op, call: impl FnOnce(*mut uv::uv_loop_t, 
 /// with what `gives` says.
 pub(super) fn submit(
     lua: &Lua,
-    callback: Function,
+    reply: Reply,
     place: Place,
     gives: Gives,
     call: impl FnOnce(*mut uv::uv_loop_t, *mut uv::uv_fs_t) -> c_int,
 ) -> Result<()> {
     let rt = Runtime::of(lua)?;
-    let op = Op::new(Callback::new(lua, callback)?, place, gives);
+    let op = Op::new(reply, place, gives);
     start(&rt, op, call);
     Ok(())
 }
@@ -227,9 +264,11 @@ pub(super) extern "C" fn on_done(req: *mut uv::uv_fs_t) {
             }
         }
     }
-    let Some(callback) = op.callback.take() else { return };
-    callback.call(rt, |lua| match failure {
-        Some(code) => failure_values(lua, done.0.state.gives, done.0.state.place.message(code)),
+    let Some(reply) = op.callback.take() else { return };
+    let failure = failure.map(|code| op.place.message(code));
+    let gives = op.gives;
+    reply.send(rt, failure.clone(), |lua| match failure {
+        Some(message) => failure_values(lua, gives, message),
         None => success_values(lua, &mut done),
     });
 }
@@ -364,13 +403,13 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
         ("appendFile", |lua, args| write_file(lua, args, true)),
         ("mkdir", mkdir),
         ("mkdtemp", mkdtemp),
-        ("rmdir", |lua, args| one_path(lua, args, Gives::Nothing, uv::uv_fs_rmdir)),
-        ("unlink", |lua, args| one_path(lua, args, Gives::Nothing, uv::uv_fs_unlink)),
-        ("readdir", |lua, args| one_path(lua, args, Gives::Names, scandir_call)),
-        ("scandir", |lua, args| one_path(lua, args, Gives::Entries, scandir_call)),
-        ("readlink", |lua, args| one_path(lua, args, Gives::Text, uv::uv_fs_readlink)),
-        ("realpath", |lua, args| one_path(lua, args, Gives::Text, uv::uv_fs_realpath)),
-        ("exists", |lua, args| one_path(lua, args, Gives::Exists, exists_call)),
+        ("rmdir", |lua, args| one_path(lua, args, "rmdir", Gives::Nothing, uv::uv_fs_rmdir)),
+        ("unlink", |lua, args| one_path(lua, args, "unlink", Gives::Nothing, uv::uv_fs_unlink)),
+        ("readdir", |lua, args| one_path(lua, args, "readdir", Gives::Names, scandir_call)),
+        ("scandir", |lua, args| one_path(lua, args, "scandir", Gives::Entries, scandir_call)),
+        ("readlink", |lua, args| one_path(lua, args, "readlink", Gives::Text, uv::uv_fs_readlink)),
+        ("realpath", |lua, args| one_path(lua, args, "realpath", Gives::Text, uv::uv_fs_realpath)),
+        ("exists", |lua, args| one_path(lua, args, "exists", Gives::Exists, exists_call)),
         ("access", access),
         ("chmod", chmod),
         ("utime", utime),

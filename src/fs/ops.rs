@@ -11,7 +11,7 @@ pub(super) fn open(lua: &Lua, args: Args) -> Result<()> {
     let flags = flags_arg(&args, 2)?;
     let (at, cb) = callback_arg(&args, 3, 4)?;
     let mode = if at > 3 { mode_arg(&args, 3, 0o666)? } else { 0o666 };
-    submit(lua, cb, Place::Path(text), Gives::Fd, |uv_loop, req| {
+    submit(lua, Reply::new(lua, cb, "open")?, Place::Path(text), Gives::Fd, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`; libuv copies the path.
         unsafe { uv::uv_fs_open(uv_loop, req, path.as_ptr(), flags, mode, Some(on_done)) }
     })
@@ -20,25 +20,23 @@ pub(super) fn open(lua: &Lua, args: Args) -> Result<()> {
 /// Answers `EBADF` (on the next turn) for a descriptor of the loop or of
 /// an open handle: closing, reading, writing or truncating one of those
 /// under libuv would break the loop (it aborts on a closed epoll fd).
-/// Returns whether it refused.
-pub(super) fn refused_loop_descriptor(lua: &Lua, fd: c_int, cb: &Function, gives: Gives) -> Result<bool> {
+/// Gives the reply back if the descriptor may be used.
+pub(super) fn unless_loop_descriptor(lua: &Lua, fd: c_int, reply: Reply, gives: Gives) -> Result<Option<Reply>> {
     let rt = Runtime::of(lua)?;
     if !rt.owns_descriptor(fd) {
-        return Ok(false);
+        return Ok(Some(reply));
     }
     let message = uv_message(uv::uv_errno_t_UV_EBADF, None) + " (the descriptor belongs to the event loop)";
-    fail_later(&rt, Callback::new(lua, cb.clone())?, gives, message);
-    Ok(true)
+    fail_later(&rt, reply, gives, message);
+    Ok(None)
 }
 
 /// `fs.close(fd, cb)` -> `cb(err)`.
 pub(super) fn close(lua: &Lua, args: Args) -> Result<()> {
     let fd = fd_arg(&args, 1)?;
-    let cb = args.function(2)?;
-    if refused_loop_descriptor(lua, fd, &cb, Gives::Nothing)? {
-        return Ok(());
-    }
-    submit(lua, cb, Place::Nowhere, Gives::Nothing, |uv_loop, req| {
+    let reply = Reply::new(lua, args.opt_function(2)?, "close")?;
+    let Some(reply) = unless_loop_descriptor(lua, fd, reply, Gives::Nothing)? else { return Ok(()) };
+    submit(lua, reply, Place::Nowhere, Gives::Nothing, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`.
         unsafe { uv::uv_fs_close(uv_loop, req, fd, Some(on_done)) }
     })
@@ -54,13 +52,11 @@ pub(super) fn read(lua: &Lua, args: Args, fs: &Table) -> Result<()> {
         _ => whole_number(&args, 2, "length")?,
     };
     let offset = if at > 3 && !args.get(3).is_nil() { whole_number(&args, 3, "offset")? } else { -1 };
-    if refused_loop_descriptor(lua, fd, &cb, Gives::Data)? {
-        return Ok(());
-    }
+    let reply = Reply::new(lua, cb, "read")?;
+    let Some(callback) = unless_loop_descriptor(lua, fd, reply, Gives::Data)? else { return Ok(()) };
     // Linux moves at most this much in one read.
     let length = length.min(0x7fff_f000) as usize;
     let rt = Runtime::of(lua)?;
-    let callback = Callback::new(lua, cb)?;
     let mut bytes = Vec::new();
     if bytes.try_reserve_exact(length).is_err() {
         fail_later(&rt, callback, Gives::Data, uv_message(uv::uv_errno_t_UV_ENOMEM, None));
@@ -86,11 +82,10 @@ pub(super) fn write(lua: &Lua, args: Args) -> Result<()> {
     let data = args.string(2)?;
     let (at, cb) = callback_arg(&args, 3, 4)?;
     let offset = if at > 3 && !args.get(3).is_nil() { whole_number(&args, 3, "offset")? } else { -1 };
-    if refused_loop_descriptor(lua, fd, &cb, Gives::Written)? {
-        return Ok(());
-    }
+    let reply = Reply::new(lua, cb, "write")?;
+    let Some(reply) = unless_loop_descriptor(lua, fd, reply, Gives::Written)? else { return Ok(()) };
     let rt = Runtime::of(lua)?;
-    let mut op = Op::new(Callback::new(lua, cb)?, Place::Nowhere, Gives::Written);
+    let mut op = Op::new(reply, Place::Nowhere, Gives::Written);
     op.bytes = data.as_bytes().to_vec();
     op.fd = fd;
     op.offset = offset;
@@ -101,8 +96,8 @@ pub(super) fn write(lua: &Lua, args: Args) -> Result<()> {
 /// `fs.stat(path, cb)` / `fs.lstat(path, cb)` -> `cb(stats, err)`.
 pub(super) fn stat(lua: &Lua, args: Args, link: bool) -> Result<()> {
     let (path, text) = path_arg(&args, 1)?;
-    let cb = args.function(2)?;
-    submit(lua, cb, Place::Path(text), Gives::Stats, |uv_loop, req| {
+    let reply = Reply::new(lua, args.opt_function(2)?, if link { "lstat" } else { "stat" })?;
+    submit(lua, reply, Place::Path(text), Gives::Stats, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`; libuv copies the path.
         unsafe {
             if link {
@@ -117,8 +112,8 @@ pub(super) fn stat(lua: &Lua, args: Args, link: bool) -> Result<()> {
 /// `fs.fstat(fd, cb)` -> `cb(stats, err)`.
 pub(super) fn fstat(lua: &Lua, args: Args) -> Result<()> {
     let fd = fd_arg(&args, 1)?;
-    let cb = args.function(2)?;
-    submit(lua, cb, Place::Nowhere, Gives::Stats, |uv_loop, req| {
+    let reply = Reply::new(lua, args.opt_function(2)?, "fstat")?;
+    submit(lua, reply, Place::Nowhere, Gives::Stats, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`.
         unsafe { uv::uv_fs_fstat(uv_loop, req, fd, Some(on_done)) }
     })
@@ -127,8 +122,8 @@ pub(super) fn fstat(lua: &Lua, args: Args) -> Result<()> {
 /// `fs.fsync(fd, cb)` -> `cb(err)`.
 pub(super) fn fsync(lua: &Lua, args: Args) -> Result<()> {
     let fd = fd_arg(&args, 1)?;
-    let cb = args.function(2)?;
-    submit(lua, cb, Place::Nowhere, Gives::Nothing, |uv_loop, req| {
+    let reply = Reply::new(lua, args.opt_function(2)?, "fsync")?;
+    submit(lua, reply, Place::Nowhere, Gives::Nothing, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`.
         unsafe { uv::uv_fs_fsync(uv_loop, req, fd, Some(on_done)) }
     })
@@ -139,10 +134,9 @@ pub(super) fn ftruncate(lua: &Lua, args: Args) -> Result<()> {
     let fd = fd_arg(&args, 1)?;
     let (at, cb) = callback_arg(&args, 2, 3)?;
     let length = if at > 2 && !args.get(2).is_nil() { whole_number(&args, 2, "length")? } else { 0 };
-    if refused_loop_descriptor(lua, fd, &cb, Gives::Nothing)? {
-        return Ok(());
-    }
-    submit(lua, cb, Place::Nowhere, Gives::Nothing, |uv_loop, req| {
+    let reply = Reply::new(lua, cb, "ftruncate")?;
+    let Some(reply) = unless_loop_descriptor(lua, fd, reply, Gives::Nothing)? else { return Ok(()) };
+    submit(lua, reply, Place::Nowhere, Gives::Nothing, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`.
         unsafe { uv::uv_fs_ftruncate(uv_loop, req, fd, length, Some(on_done)) }
     })
@@ -153,12 +147,13 @@ pub(super) fn ftruncate(lua: &Lua, args: Args) -> Result<()> {
 pub(super) fn one_path(
     lua: &Lua,
     args: Args,
+    name: &'static str,
     gives: Gives,
     call: unsafe extern "C" fn(*mut uv::uv_loop_t, *mut uv::uv_fs_t, *const c_char, uv::uv_fs_cb) -> c_int,
 ) -> Result<()> {
     let (path, text) = path_arg(&args, 1)?;
-    let cb = args.function(2)?;
-    submit(lua, cb, Place::Path(text), gives, |uv_loop, req| {
+    let reply = Reply::new(lua, args.opt_function(2)?, name)?;
+    submit(lua, reply, Place::Path(text), gives, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`; libuv copies the path.
         unsafe { call(uv_loop, req, path.as_ptr(), Some(on_done)) }
     })
@@ -202,7 +197,7 @@ pub(super) fn access(lua: &Lua, args: Args) -> Result<()> {
             };
         }
     }
-    submit(lua, cb, Place::Path(text), Gives::Nothing, |uv_loop, req| {
+    submit(lua, Reply::new(lua, cb, "access")?, Place::Path(text), Gives::Nothing, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`; libuv copies the path.
         unsafe { uv::uv_fs_access(uv_loop, req, path.as_ptr(), mode, Some(on_done)) }
     })
@@ -213,7 +208,7 @@ pub(super) fn mkdir(lua: &Lua, args: Args) -> Result<()> {
     let (path, text) = path_arg(&args, 1)?;
     let (at, cb) = callback_arg(&args, 2, 3)?;
     let mode = if at > 2 { mode_arg(&args, 2, 0o777)? } else { 0o777 };
-    submit(lua, cb, Place::Path(text), Gives::Nothing, |uv_loop, req| {
+    submit(lua, Reply::new(lua, cb, "mkdir")?, Place::Path(text), Gives::Nothing, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`; libuv copies the path.
         unsafe { uv::uv_fs_mkdir(uv_loop, req, path.as_ptr(), mode, Some(on_done)) }
     })
@@ -226,8 +221,8 @@ pub(super) fn chmod(lua: &Lua, args: Args) -> Result<()> {
         return args.bad(2, "octal mode string");
     }
     let mode = mode_arg(&args, 2, 0)?;
-    let cb = args.function(3)?;
-    submit(lua, cb, Place::Path(text), Gives::Nothing, |uv_loop, req| {
+    let reply = Reply::new(lua, args.opt_function(3)?, "chmod")?;
+    submit(lua, reply, Place::Path(text), Gives::Nothing, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`; libuv copies the path.
         unsafe { uv::uv_fs_chmod(uv_loop, req, path.as_ptr(), mode, Some(on_done)) }
     })
@@ -237,11 +232,11 @@ pub(super) fn chmod(lua: &Lua, args: Args) -> Result<()> {
 /// `prefix` followed by six random characters.
 pub(super) fn mkdtemp(lua: &Lua, args: Args) -> Result<()> {
     let (prefix, text) = path_arg(&args, 1)?;
-    let cb = args.function(2)?;
+    let reply = Reply::new(lua, args.opt_function(2)?, "mkdtemp")?;
     let mut template = prefix.into_bytes();
     template.extend_from_slice(b"XXXXXX");
     let template = CString::new(template).map_err(mlua::Error::external)?;
-    submit(lua, cb, Place::Path(text + "XXXXXX"), Gives::FilledPath, |uv_loop, req| {
+    submit(lua, reply, Place::Path(text + "XXXXXX"), Gives::FilledPath, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`; libuv copies the template
         // and fills in its copy.
         unsafe { uv::uv_fs_mkdtemp(uv_loop, req, template.as_ptr(), Some(on_done)) }
@@ -252,8 +247,8 @@ pub(super) fn mkdtemp(lua: &Lua, args: Args) -> Result<()> {
 pub(super) fn utime(lua: &Lua, args: Args) -> Result<()> {
     let (path, text) = path_arg(&args, 1)?;
     let (atime, mtime) = (args.number(2)?, args.number(3)?);
-    let cb = args.function(4)?;
-    submit(lua, cb, Place::Path(text), Gives::Nothing, |uv_loop, req| {
+    let reply = Reply::new(lua, args.opt_function(4)?, "utime")?;
+    submit(lua, reply, Place::Path(text), Gives::Nothing, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`; libuv copies the path.
         unsafe { uv::uv_fs_utime(uv_loop, req, path.as_ptr(), atime, mtime, Some(on_done)) }
     })
@@ -272,8 +267,13 @@ pub(super) enum TwoPaths {
 pub(super) fn two_paths(lua: &Lua, args: Args, which: TwoPaths) -> Result<()> {
     let (from, from_text) = path_arg(&args, 1)?;
     let (to, to_text) = path_arg(&args, 2)?;
-    let cb = args.function(3)?;
-    submit(lua, cb, Place::Pair(from_text, to_text), Gives::Nothing, |uv_loop, req| {
+    let name = match which {
+        TwoPaths::Rename => "rename",
+        TwoPaths::Symlink => "symlink",
+        TwoPaths::CopyFile => "copyFile",
+    };
+    let reply = Reply::new(lua, args.opt_function(3)?, name)?;
+    submit(lua, reply, Place::Pair(from_text, to_text), Gives::Nothing, |uv_loop, req| {
         let (from, to, cb) = (from.as_ptr(), to.as_ptr(), Some(on_done as unsafe extern "C" fn(*mut uv::uv_fs_t)));
         // SAFETY: `req` lives until `on_done`; libuv copies both paths.
         unsafe {

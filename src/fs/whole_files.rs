@@ -17,7 +17,7 @@ pub(super) struct Task {
 
 pub(super) struct Job {
     task: Task,
-    callback: Callback,
+    callback: Reply,
     path: String,
     gives: Gives,
 }
@@ -26,10 +26,10 @@ pub(super) type JobRequest = UvRequest<uv::uv_work_t, Job>;
 
 /// Runs `work` on libuv's thread pool, then calls `cb` with its bytes
 /// (`gives` Data) or nothing, or the error about `path`.
-pub(super) fn queue(lua: &Lua, cb: Function, path: String, gives: Gives, work: Work) -> Result<()> {
+pub(super) fn queue(lua: &Lua, reply: Reply, path: String, gives: Gives, work: Work) -> Result<()> {
     let rt = Runtime::of(lua)?;
     let uv_loop = rt.uv_loop();
-    let job = Job { task: Task { work: Some(work), outcome: None }, callback: Callback::new(lua, cb)?, path, gives };
+    let job = Job { task: Task { work: Some(work), outcome: None }, callback: reply, path, gives };
     let started = JobRequest::start(job, |req| {
         // SAFETY: `req` lives until `job_done`, libuv's completion for it.
         unsafe { uv::uv_queue_work(uv_loop, req, Some(run_job), Some(job_done)) }
@@ -67,14 +67,15 @@ pub(super) extern "C" fn job_done(req: *mut uv::uv_work_t, status: c_int) {
         }),
         _ => Err(UvError(if status < 0 { status } else { uv::uv_errno_t_UV_ECANCELED })),
     };
-    callback.call(rt, |lua| match outcome {
-        Err(error) => failure_values(lua, gives, error.message(Some(&path))),
-        Ok(bytes) if gives == Gives::Data => {
+    let failure = outcome.as_ref().err().map(|error| error.message(Some(&path)));
+    callback.send(rt, failure.clone(), |lua| match (outcome, failure) {
+        (_, Some(message)) => failure_values(lua, gives, message),
+        (Ok(bytes), None) if gives == Gives::Data => {
             let content = lua.create_string(&bytes)?;
             free_later(rt, bytes);
             content.into_lua_multi(lua)
         }
-        Ok(_) => Ok(MultiValue::new()),
+        _ => Ok(MultiValue::new()),
     });
 }
 
@@ -111,9 +112,9 @@ pub(super) fn std_path(path: CString) -> PathBuf {
 /// file and reads it in one read when the size allows.
 pub(super) fn read_file(lua: &Lua, args: Args) -> Result<()> {
     let (path, text) = path_arg(&args, 1)?;
-    let cb = args.function(2)?;
+    let reply = Reply::new(lua, args.opt_function(2)?, "readFile")?;
     let path = std_path(path);
-    queue(lua, cb, text, Gives::Data, Box::new(move || read_whole(path)))
+    queue(lua, reply, text, Gives::Data, Box::new(move || read_whole(path)))
 }
 
 /// Files at least this big are read in parts, in parallel.
@@ -218,11 +219,11 @@ pub(super) fn fill_in_parts(file: &std::fs::File, buf: &mut [u8]) -> std::io::Re
 pub(super) fn write_file(lua: &Lua, args: Args, append: bool) -> Result<()> {
     let (path, text) = path_arg(&args, 1)?;
     let data = args.string(2)?.as_bytes().to_vec();
-    let cb = args.function(3)?;
+    let reply = Reply::new(lua, args.opt_function(3)?, if append { "appendFile" } else { "writeFile" })?;
     let path = std_path(path);
     queue(
         lua,
-        cb,
+        reply,
         text,
         Gives::Nothing,
         Box::new(move || {

@@ -34,8 +34,9 @@ end
 return {
    read = function(h) return await(h, 'read') end,
    readsplit = function(h, separator)
-      if type(separator) ~= 'string' then
-         error("bad argument #1 to 'readsplit' (string expected, got " .. type(separator) .. ")", 3)
+      local kind = type(separator)
+      if kind ~= 'string' and kind ~= 'function' then
+         error("bad argument #1 to 'readsplit' (string or function expected, got " .. kind .. ")", 3)
       end
       return await(h, 'readsplit', separator)
    end,

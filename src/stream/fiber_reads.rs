@@ -6,22 +6,44 @@
 
 use super::*;
 
+/// What a fiber read waits for.
+pub(super) enum Until<'a> {
+    /// `read()`: the next chunk.
+    Chunk,
+    /// `readsplit(sep)`: the next piece ended by `sep`.
+    Separator(&'a [u8]),
+    /// `readsplit(fn)`: the next piece of those `fn(data) -> pieces,
+    /// leftover` cuts, as `onsplitdata(fn)` does.
+    Splitter(&'a Function),
+}
+
 impl Stream {
-    /// The fiber-read primitive: the next chunk (`separator` None) or
-    /// piece; `Some(None)` at the end; None when the caller must wait.
-    pub(super) fn take(&self, lua: &Lua, object: &Table, separator: Option<&[u8]>) -> Result<Option<Option<Value>>> {
+    /// The fiber-read primitive: the next chunk or piece; `Some(None)` at
+    /// the end; None when the caller must wait.
+    pub(super) fn take(&self, lua: &Lua, object: &Table, until: Until) -> Result<Option<Option<Value>>> {
         if !matches!(self.mode.get(), Mode::Fiber | Mode::FiberRaw) {
             self.set_mode(Mode::Fiber);
+        }
+        if let Until::Splitter(split) = until {
+            self.split_with(lua, object, split)?;
         }
         let limit = self.max_line();
         let piece = {
             let mut buffers = self.buffers();
-            let Buffers { inbox, awaiting_separator, .. } = &mut *buffers;
+            let Buffers { inbox, awaiting_separator, split_pieces, .. } = &mut *buffers;
             *awaiting_separator = false;
-            match separator {
-                None if !inbox.is_empty() => Some(inbox.take_all()),
-                None => None,
-                Some(separator) => match inbox.next_bounded(separator, limit).map(|p| p.map(<[u8]>::to_vec)) {
+            match until {
+                Until::Chunk if !inbox.is_empty() => Some(inbox.take_all()),
+                Until::Chunk => None,
+                Until::Splitter(_) => match split_pieces.pop_front() {
+                    Some(piece) => Some(piece),
+                    None if self.ended.get() && !inbox.is_empty() => Some(inbox.take_all()),
+                    None => {
+                        *awaiting_separator = true;
+                        None
+                    }
+                },
+                Until::Separator(separator) => match inbox.next_bounded(separator, limit).map(|p| p.map(<[u8]>::to_vec)) {
                     Ok(Some(piece)) => Some(piece),
                     Ok(None) if self.ended.get() && !inbox.is_empty() => Some(inbox.take_all()),
                     Ok(None) => {
@@ -56,6 +78,36 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Hands the buffered bytes to `split` when no piece it made is left,
+    /// keeping the pieces it gives and its leftover (held to the line
+    /// limit, as `onsplitdata(fn)` holds it).
+    fn split_with(&self, lua: &Lua, object: &Table, split: &Function) -> Result<()> {
+        let joined = {
+            let mut buffers = self.buffers();
+            if !buffers.split_pieces.is_empty() || buffers.inbox.is_empty() {
+                return Ok(());
+            }
+            buffers.inbox.take_all()
+        };
+        // No borrow is held while Lua runs: `split` may use the stream.
+        let (pieces, rest): (Option<Table>, Option<LuaString>) = split.call(lua.create_string(&joined)?)?;
+        let limit = self.max_line();
+        let mut buffers = self.buffers();
+        if let Some(rest) = rest {
+            if rest.as_bytes().len() > limit {
+                drop(buffers);
+                return self.fail_too_long(lua, object);
+            }
+            buffers.inbox.push(&rest.as_bytes());
+        }
+        for piece in pieces.iter().flat_map(|t| t.sequence_values::<LuaString>()) {
+            buffers.split_pieces.push_back(piece?.as_bytes().to_vec());
+        }
+        Ok(())
+    }
+}
+
 /// Resumes the fiber waiting in `read()` on this stream, if any.
 pub(super) fn wake(object: &Table) -> Result<()> {
     let waiter: Option<Function> = object.raw_get(WAITER.value())?;
@@ -70,15 +122,23 @@ pub(super) fn wake(object: &Table) -> Result<()> {
 /// end, or `false` when the fiber must wait.
 pub(super) fn take(lua: &Lua, args: Args) -> Result<MultiValue> {
     let this = args.table(1)?;
-    let separator = args.opt_string(2)?;
+    let (separator, splitter) = match args.get(2) {
+        Value::Function(f) => (None, Some(f)),
+        _ => (args.opt_string(2)?, None),
+    };
     let separator = separator.as_ref().map(|s| s.as_bytes());
     if separator.as_ref().is_some_and(|s| s.is_empty()) {
         return boundary::fail("readsplit: the separator must not be empty");
     }
+    let until = match (&separator, &splitter) {
+        (_, Some(split)) => Until::Splitter(split),
+        (Some(separator), None) => Until::Separator(separator),
+        (None, None) => Until::Chunk,
+    };
     let Some(stream) = uv_handle::state_of::<Stream>(&this)? else {
         return (Value::Nil, this.raw_get::<Value>(FAILURE.value())?).into_lua_multi(lua);
     };
-    match stream.take(lua, &this, separator.as_deref())? {
+    match stream.take(lua, &this, until)? {
         Some(Some(piece)) => piece.into_lua_multi(lua),
         Some(None) => (Value::Nil, this.raw_get::<Value>(FAILURE.value())?).into_lua_multi(lua),
         None => false.into_lua_multi(lua),

@@ -20,10 +20,12 @@ pub(super) fn nothing() -> Result<MultiValue> {
     Ok(MultiValue::new())
 }
 
-/// `h.ondata(cb)` and its siblings: keep `cb`, then switch mode.
+/// `h.ondata(cb)` and its siblings: keep `cb`, then switch mode. As in
+/// the original, `cb` may be left out: the stream is read and the data
+/// dropped.
 pub(super) fn set_reader(args: &Args, mode: Mode) -> Result<MultiValue> {
     let (this, stream) = this_stream(args)?;
-    this.raw_set(ON_DATA.value(), args.function(1)?)?;
+    this.raw_set(ON_DATA.value(), args.opt_function(1)?)?;
     if let Some(stream) = stream {
         stream.set_mode(mode);
     }
@@ -40,7 +42,7 @@ pub(super) fn onrawdata(_: &Lua, args: Args) -> Result<MultiValue> {
 
 pub(super) fn onsplitdata(lua: &Lua, args: Args) -> Result<MultiValue> {
     let (this, stream) = this_stream(&args)?;
-    let callback = args.function(2)?;
+    let callback = args.opt_function(2)?;
     let mode = match args.get(1) {
         Value::Function(split) => {
             this.raw_set(SPLITTER.value(), split)?;

@@ -189,6 +189,9 @@ struct Buffers {
     /// A fiber waits in `readsplit` for a separator: reading goes on past
     /// the high-water mark (up to `max_line`), or it could never arrive.
     awaiting_separator: bool,
+    /// Pieces a fiber `readsplit(fn)`'s split function gave and no read
+    /// has taken yet.
+    split_pieces: std::collections::VecDeque<Vec<u8>>,
     /// Writes made before the connect finished.
     early_writes: Vec<Written>,
     consumer: Option<Rc<dyn Consumer>>,
