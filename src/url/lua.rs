@@ -103,26 +103,32 @@ fn lua_parse(lua: &Lua, args: Args) -> Result<std::result::Result<Table, &'stati
     Ok(Ok(parsed))
 }
 
-/// `absolute(base, relative)`: `base` is a URL or a parsed table.
-fn lua_absolute(lua: &Lua, args: Args) -> Result<LuaString> {
+/// `absolute(base, relative)`: `base` is a URL or a parsed table. As in
+/// the original, a side that does not parse (missing or empty) leaves the
+/// other as the answer, as it was given, and so does a `relative` with a
+/// scheme.
+fn lua_absolute(lua: &Lua, args: Args) -> Result<Value> {
     let base = match args.get(1) {
         Value::Table(t) => {
             let parts = url_from_table(lua, &args, 1, &t)?;
-            Some((parts.build(), parts))
+            let text = lua.create_string(parts.build())?;
+            Some((Value::String(text), parts))
         }
         Value::Nil | Value::Boolean(false) => None,
         Value::String(_) | Value::Integer(_) | Value::Number(_) => {
-            let text = args.string(1)?.as_bytes().to_vec();
-            Url::parse(&text).map(|parts| (text, parts))
+            let text = args.string(1)?;
+            Url::parse(&text.as_bytes()).map(|parts| (args.get(1), parts))
         }
         _ => return args.bad(1, "string or table"),
     };
-    let relative = optional_string(&args, 2)?;
-    let relative = relative.as_ref().map(|s| s.as_bytes());
-    let base = base.as_ref().map(|(text, parts)| (text.as_slice(), parts));
-    match resolve(base, relative.as_deref()) {
-        Some(resolved) => lua.create_string(resolved),
-        None => args.bad(2, "string"),
+    let relative = optional_string(&args, 2)?.and_then(|text| Url::parse(&text.as_bytes()));
+    match (base, relative) {
+        (None, _) => Ok(args.get(2)),
+        (Some((base_text, _)), None) => Ok(base_text),
+        (Some((_, base)), Some(relative)) => match base.resolve(relative) {
+            Some(resolved) => lua.create_string(resolved).map(Value::String),
+            None => Ok(args.get(2)),
+        },
     }
 }
 
@@ -162,7 +168,7 @@ fn lua_build_path(lua: &Lua, args: Args) -> Result<LuaString> {
     lua.create_string(build_path(&path, truthy(&args.get(2))))
 }
 
-/// The named parts of a parsed-URL table (`__index` honoured, as LuaSocket
+/// The named parts of a parsed-URL table (`__index` honoured, as the original
 /// reads them with plain indexing).
 fn url_from_table(lua: &Lua, args: &Args, arg: usize, table: &Table) -> Result<Url> {
     let mut url = Url::default();

@@ -1,10 +1,12 @@
-//! `async.url`: URL parsing, building and resolution (RFC 2396).
+//! `async.url`: URL parsing, building and resolution.
 //!
-//! The functions and their behaviour are those of LuaSocket's `socket.url`
-//! (`escape`, `unescape`, `parse`, `build`, `absolute`, `parse_path`,
-//! `build_path`), quirks included, so that code written for it works
-//! unchanged. The string work here is plain Rust over bytes (Lua strings
-//! need not be UTF-8); `lua.rs` only moves values between Lua and it.
+//! The functions and their behaviour are those of the original async's
+//! `url.lua`, which is LuaSocket 2.0's `socket.url` (`escape`, `unescape`,
+//! `parse`, `build`, `absolute`, `parse_path`, `build_path`), quirks
+//! included, so that code written for it works unchanged; `absolute` alone
+//! departs from it, where its answer is wrong by RFC 3986 (`merge_paths`).
+//! The string work here is plain Rust over bytes (Lua strings need not be
+//! UTF-8); `lua.rs` only moves values between Lua and it.
 //!
 //! May touch: nothing outside itself: no Lua, no libuv.
 
@@ -22,7 +24,7 @@ pub fn escape(s: &[u8]) -> Vec<u8> {
         if b.is_ascii_alphanumeric() || b == b'_' {
             out.push(b);
         } else {
-            push_hex(&mut out, b, b"0123456789abcdef");
+            push_hex(&mut out, b);
         }
     }
     out
@@ -48,20 +50,22 @@ pub fn unescape(s: &[u8]) -> Vec<u8> {
 }
 
 /// Escapes a path segment: unlike `escape`, the characters RFC 2396 allows
-/// in a segment stay as they are, and the hex is uppercase.
+/// in a segment stay as they are.
 fn protect_segment(segment: &[u8], out: &mut Vec<u8>) {
     const ALLOWED: &[u8] = b"-_.!~*'():@&=+$,";
     for &b in segment {
         if b.is_ascii_alphanumeric() || ALLOWED.contains(&b) {
             out.push(b);
         } else {
-            push_hex(out, b, b"0123456789ABCDEF");
+            push_hex(out, b);
         }
     }
 }
 
-fn push_hex(out: &mut Vec<u8>, b: u8, digits: &[u8; 16]) {
-    out.extend_from_slice(&[b'%', digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]);
+/// `%xx`, in lowercase hex, as the original writes every escape.
+fn push_hex(out: &mut Vec<u8>, b: u8) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(&[b'%', DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
 }
 
 fn hex_value(b: Option<&u8>) -> Option<u8> {
@@ -71,7 +75,7 @@ fn hex_value(b: Option<&u8>) -> Option<u8> {
 // ---------------------------------------------------------------------------
 // Parsed URLs
 
-/// The parts of a URL, named as in RFC 2396 (and LuaSocket):
+/// The parts of a URL, named as in RFC 2396 (and the original):
 /// `scheme://userinfo@host:port/path;params?query#fragment`, where
 /// `authority` is `userinfo@host:port` and `userinfo` is `user:password`.
 /// A part is `None` when it is absent, `Some(b"")` when present but empty.
@@ -97,7 +101,7 @@ impl Url {
     }
 
     /// The parts that parsing `url` sets, to be laid over `defaults` (the
-    /// caller copies the rest). As in LuaSocket, a default authority or
+    /// caller copies the rest). As in the original, a default authority or
     /// userinfo is split into its parts when `url` has none of its own.
     pub fn parse_with(url: &[u8], defaults: &Url) -> Option<Url> {
         if url.is_empty() {
@@ -116,7 +120,9 @@ impl Url {
     }
 
     /// The URL as text. `host`, `port`, `user` and `password`, when there
-    /// is a host, take precedence over `authority` and `userinfo`.
+    /// is a host, take precedence over `authority` and `userinfo`. The
+    /// path is written anew, through `parse_path` and `build_path`: its
+    /// segments are unescaped then escaped again, and empty ones dropped.
     pub fn build(&self) -> Vec<u8> {
         let mut out = Vec::new();
         if let Some(scheme) = &self.scheme {
@@ -127,9 +133,7 @@ impl Url {
             out.extend_from_slice(b"//");
             out.extend_from_slice(&authority);
         }
-        if let Some(path) = &self.path {
-            out.extend_from_slice(path);
-        }
+        out.extend_from_slice(&build_path(&parse_path(self.path.as_deref().unwrap_or_default()), false));
         for (separator, part) in [(b';', &self.params), (b'?', &self.query), (b'#', &self.fragment)] {
             if let Some(part) = part {
                 out.push(separator);
@@ -152,10 +156,9 @@ impl Url {
             out.extend_from_slice(&userinfo);
             out.push(b'@');
         }
-        // A colon in the host can only be an IPv6 address, which is
-        // bracketed so that it is not taken for a port. A host that is
-        // itself bracketed is bracketed again: parsing takes one pair off.
-        if host.contains(&b':') || (host.len() >= 2 && host.starts_with(b"[") && host.ends_with(b"]")) {
+        // A colon in the host can only be an IPv6 address's, which is
+        // bracketed so that it is not taken for a port.
+        if host.contains(&b':') {
             out.push(b'[');
             out.extend_from_slice(host);
             out.push(b']');
@@ -167,6 +170,33 @@ impl Url {
             out.extend_from_slice(port);
         }
         Some(out)
+    }
+
+    /// `relative` (parsed) resolved against this URL as its base, as the
+    /// original's `absolute` does it (RFC 1808's way: `;params` are a part
+    /// of their own), written out; `None` when `relative` has a scheme: it
+    /// is then the answer as it came.
+    pub fn resolve(&self, mut relative: Url) -> Option<Vec<u8>> {
+        if relative.scheme.is_some() {
+            return None;
+        }
+        relative.scheme.clone_from(&self.scheme);
+        if relative.authority.is_none() {
+            relative.authority.clone_from(&self.authority);
+            match &relative.path {
+                Some(path) => relative.path = Some(merge_paths(self, path)),
+                None => {
+                    relative.path.clone_from(&self.path);
+                    if relative.params.is_none() {
+                        relative.params.clone_from(&self.params);
+                        if relative.query.is_none() {
+                            relative.query.clone_from(&self.query);
+                        }
+                    }
+                }
+            }
+        }
+        Some(relative.build())
     }
 }
 
@@ -180,13 +210,18 @@ fn join_optional(first: &[u8], separator: u8, second: Option<&[u8]>) -> Vec<u8> 
     out
 }
 
-/// Scheme, authority, path, params, query and fragment. The authority runs
-/// to the next `/`, whatever it holds (a `?` or `#` in it included: that
-/// is LuaSocket's reading); then the first `#`, the first `?` and the first
-/// `;` of what is left start the fragment, query and params.
+/// Fragment, scheme, authority, query, params and path, taken off in that
+/// order: the fragment from the first `#`, then the authority (after
+/// `//`) up to the next `/`, whatever it holds (a `?` or `;` in it
+/// included: that is the original's reading), then the query from the
+/// first `?` and the params from the first `;` of what is left.
 fn split_generic(url: &[u8]) -> Url {
     let mut parts = Url::default();
     let mut rest = url;
+    if let Some(at) = find(rest, b'#') {
+        parts.fragment = Some(rest[at + 1..].to_vec());
+        rest = &rest[..at];
+    }
     if let Some((scheme, after)) = split_scheme(rest) {
         parts.scheme = Some(scheme.to_vec());
         rest = after;
@@ -196,7 +231,7 @@ fn split_generic(url: &[u8]) -> Url {
         parts.authority = Some(after[..end].to_vec());
         rest = &after[end..];
     }
-    for (separator, part) in [(b'#', &mut parts.fragment), (b'?', &mut parts.query), (b';', &mut parts.params)] {
+    for (separator, part) in [(b'?', &mut parts.query), (b';', &mut parts.params)] {
         if let Some(at) = find(rest, separator) {
             *part = Some(rest[at + 1..].to_vec());
             rest = &rest[..at];
@@ -261,144 +296,75 @@ fn rfind(s: &[u8], b: u8) -> Option<usize> {
 // ---------------------------------------------------------------------------
 // Resolution
 
-/// `relative` resolved against `base`. `base` is its text and its parts,
-/// or `None` if it did not parse; `relative` is `None` when not given. As in
-/// LuaSocket, an unparsable side leaves the other as the result (`None`
-/// if that is missing too), and dot segments are removed from the whole
-/// result, not only from its path.
-fn resolve(base: Option<(&[u8], &Url)>, relative: Option<&[u8]>) -> Option<Vec<u8>> {
-    let relative_parts = relative.and_then(Url::parse);
-    let joined = match (base, relative_parts) {
-        (None, _) => relative?.to_vec(),
-        (Some((base_text, _)), None) => base_text.to_vec(),
-        (Some(_), Some(parts)) if parts.scheme.is_some() => relative?.to_vec(),
-        (Some((_, base_parts)), Some(parts)) => inherit(base_parts, parts).build(),
-    };
-    Some(remove_dot_segments(&joined))
-}
-
-/// A scheme-less reference completed from its base (RFC 2396 section
-/// 5.2): it takes the base's scheme, and each part it lacks from the
-/// authority on, up to its first part of its own. A relative path is
-/// joined to the base's directory.
-fn inherit(base: &Url, mut relative: Url) -> Url {
-    relative.scheme.clone_from(&base.scheme);
-    if relative.authority.is_some() {
-        return relative;
-    }
-    relative.authority.clone_from(&base.authority);
-    if let Some(path) = &relative.path {
-        relative.path = Some(join_paths(base.path.as_deref().unwrap_or_default(), path));
-        return relative;
-    }
-    relative.path.clone_from(&base.path);
-    if relative.params.is_none() {
-        relative.params.clone_from(&base.params);
-        if relative.query.is_none() {
-            relative.query.clone_from(&base.query);
-        }
-    }
-    relative
-}
-
-/// `relative` taken from the directory of `base` (all up to its last `/`;
-/// `/` if it has none).
-fn join_paths(base: &[u8], relative: &[u8]) -> Vec<u8> {
+/// The path of a reference, `relative`: as it is when it starts with `/`,
+/// else taken from the directory of `base`'s path (all up to its last
+/// `/`) and rid of its dot segments.
+///
+/// Two things differ from the original, where its answer is wrong by RFC
+/// 3986 (README.md, "URLs"): a base with an authority and an empty path
+/// has `/` for its directory (section 5.2.3), where the original glued the
+/// reference onto the host (`http://a` and `b` gave `http://ab`); and
+/// `remove_dot_segments` keeps the root.
+fn merge_paths(base: &Url, relative: &[u8]) -> Vec<u8> {
     if relative.starts_with(b"/") {
-        return remove_dot_segments(relative);
+        return relative.to_vec();
     }
-    let mut joined = match rfind(base, b'/') {
-        Some(slash) => base[..=slash].to_vec(),
-        None => b"/".to_vec(),
+    let base_path = base.path.as_deref().unwrap_or_default();
+    let mut joined = if base.authority.is_some() && base_path.is_empty() {
+        b"/".to_vec()
+    } else {
+        base_path[..rfind(base_path, b'/').map_or(0, |slash| slash + 1)].to_vec()
     };
     joined.extend_from_slice(relative);
     remove_dot_segments(&joined)
 }
 
-/// Stands in for the empty segment between two slashes while dot segments
-/// are removed, so that `a//../b` keeps `a/`. Removed at the end, with any
-/// such byte the input had (as LuaSocket does).
-const MARKER: u8 = 1;
-
-/// Removes `.` and `..` segments the way LuaSocket does, which is applied
-/// to whole URLs too: `http:` counts as a segment, `..` at the root
-/// vanishes and never climbs above it.
+/// Removes `.` and `..` segments as the original does: a `.` followed by
+/// a `/` goes, and a final `/.` leaves its `/`; then `segment/../` goes,
+/// again and again, for any segment but `..` (so `../../` stays); then a
+/// final `segment/..` goes. Unlike the original, a `..` never takes the
+/// root of a path that starts with `/` away (RFC 3986 section 5.2.4): the
+/// original turned `/../g` into `g`, which `build` glued to the host.
+///
+/// The original rewrites the text until nothing changes; a stack of
+/// segments reaches the same end in one pass, since no two of its
+/// rewrites overlap.
 fn remove_dot_segments(path: &[u8]) -> Vec<u8> {
-    let marked = mark_empty_segments(path);
-    let without_dots = drop_dot_segments(&marked);
-    let mut out = collapse_parent_segments(&without_dots);
-    trim_dot_ends(&mut out);
-    out.retain(|&b| b != MARKER);
-    out
-}
-
-/// `//` becomes `/MARKER/`, so that no segment but the first and the last
-/// is empty.
-fn mark_empty_segments(path: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.len());
-    for &b in path {
-        if b == b'/' && out.last() == Some(&b'/') {
-            out.push(MARKER);
-        }
-        out.push(b);
+    let rooted = path.starts_with(b"/");
+    let mut segments: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+    let last = segments.len() - 1;
+    let mut i = 0;
+    segments.retain(|&segment| {
+        i += 1;
+        segment != b"." || i > last
+    });
+    let n = segments.len();
+    if n >= 2 && segments[n - 1] == b"." {
+        segments[n - 1] = b"";
     }
-    out
-}
-
-/// Every `/./` becomes `/`, including those that appear by doing so.
-fn drop_dot_segments(path: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.len());
-    for &b in path {
-        out.push(b);
-        if out.ends_with(b"/./") {
-            out.truncate(out.len() - 2);
+    let mut kept: Vec<&[u8]> = Vec::with_capacity(n);
+    for (i, segment) in segments.into_iter().enumerate() {
+        match kept.last() {
+            Some(&top) if segment == b".." && i + 1 < n && top != b".." => {
+                if !(rooted && kept.len() == 1) {
+                    kept.pop();
+                }
+            }
+            _ => kept.push(segment),
         }
     }
-    out
-}
-
-/// `segment/../next` becomes `next`, repeatedly, for a non-empty segment
-/// and a non-empty next one (so a `..` that ends the path, or stands at
-/// its start, stays for `trim_dot_ends`). A stack of segments does in one
-/// pass what LuaSocket's repeated leftmost rewriting does.
-fn collapse_parent_segments(path: &[u8]) -> Vec<u8> {
-    let mut kept: Vec<&[u8]> = Vec::new();
-    for segment in path.split(|&b| b == b'/') {
-        while !segment.is_empty() && kept.len() >= 2 && kept[kept.len() - 1] == b".." && !kept[kept.len() - 2].is_empty() {
-            kept.truncate(kept.len() - 2);
+    let n = kept.len();
+    if n >= 2 && kept[n - 1] == b".." && kept[n - 2] != b".." {
+        // It leaves the slash before it, and `/..` leaves the root.
+        kept.truncate(n - 2);
+        if rooted && kept.is_empty() {
+            kept.push(b"");
         }
-        kept.push(segment);
+        if !kept.is_empty() {
+            kept.push(b"");
+        }
     }
     kept.join(&b'/')
-}
-
-/// The leftovers at the ends: a final `segment/..` (with any slashes after
-/// it) goes entirely, a final `/..` or `/.` leaves its `/`, and a leading
-/// `/../` becomes `/`.
-fn trim_dot_ends(path: &mut Vec<u8>) {
-    let end = path.len() - path.iter().rev().take_while(|&&b| b == b'/').count();
-    if path[..end].ends_with(b"/..") {
-        let slash = end - 3;
-        let start = rfind(&path[..slash], b'/').map_or(0, |i| i + 1);
-        if start < slash {
-            path.truncate(start);
-        }
-    }
-    trim_dot_leftovers(path);
-}
-
-/// LuaSocket's last three rules, applied once each: a final `/..` or `/.`
-/// leaves its `/`, and a leading `/../` becomes `/`.
-fn trim_dot_leftovers(path: &mut Vec<u8>) {
-    if path.ends_with(b"/..") {
-        path.truncate(path.len() - 2);
-    }
-    if path.ends_with(b"/.") {
-        path.truncate(path.len() - 1);
-    }
-    if path.starts_with(b"/../") {
-        path.drain(..3);
-    }
 }
 
 // ---------------------------------------------------------------------------
