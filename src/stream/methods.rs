@@ -4,6 +4,7 @@
 //! May touch: the stream and its Lua object.
 
 use super::*;
+use crate::buffer::{self, Refusal, Source};
 
 /// The stream of a method call, or None once it is closed.
 pub(super) fn this_stream(args: &Args) -> Result<(Table, Option<&'static Stream>)> {
@@ -94,12 +95,6 @@ pub(super) fn ondrain(_: &Lua, args: Args) -> Result<MultiValue> {
     set_handler(&args, &ON_DRAIN)
 }
 
-/// A write's data: a string, a buffer, or an array of them.
-pub(super) enum Piece {
-    Text(LuaString),
-    Raw(AnyUserData),
-}
-
 /// Past this many pieces an array is joined into one buffer as it is read:
 /// holding every piece as an mlua value would use up mlua's few thousand
 /// slots for values held by Rust (a write of 100,000 strings failed so).
@@ -107,51 +102,54 @@ pub const MAX_HELD_PIECES: usize = 256;
 
 /// A write's data as read from its argument.
 pub(super) enum Data {
-    Pieces(Vec<Piece>),
+    Pieces(Vec<Source>),
     Joined(Vec<u8>),
 }
 
-pub(super) fn pieces_of(args: &Args) -> Result<Data> {
-    let piece = |value: Value| -> Option<Piece> {
-        match value {
-            Value::String(s) => Some(Piece::Text(s)),
-            Value::UserData(u) if u.is::<Buffer>() => Some(Piece::Raw(u)),
-            _ => None,
+/// What `write` takes: a string, a buffer (ours, or a buffer object of
+/// the original's `buffer` module: a table with `ctype` and `length`), or
+/// an array of them, written in order as one vectored write. A table that
+/// is neither a buffer object nor an array is an error: it must not write
+/// nothing and report success.
+const WRITABLE: &str = "string, buffer or array of strings";
+
+pub(super) fn pieces_of(lua: &Lua, args: &Args) -> Result<Data> {
+    let list = match args.get(1) {
+        Value::Table(table) if !buffer::is_buffer_object(&table)? => table,
+        single => {
+            return match Source::of(lua, single)? {
+                Ok(source) => Ok(Data::Pieces(vec![source])),
+                Err(why) => why.raise(1, args.name(), WRITABLE),
+            };
         }
     };
-    match args.get(1) {
-        Value::Table(list) if list.raw_len() > MAX_HELD_PIECES => {
-            let mut joined = Vec::new();
-            for value in list.sequence_values::<Value>() {
-                match piece(value?) {
-                    Some(Piece::Text(s)) => joined.extend_from_slice(&s.as_bytes()),
-                    Some(Piece::Raw(u)) => joined.extend_from_slice(u.borrow::<Buffer>()?.bytes()?),
-                    None => return args.bad(1, "array of strings"),
-                }
-            }
-            Ok(Data::Joined(joined))
-        }
-        Value::Table(list) => {
-            let mut pieces = Vec::with_capacity(list.raw_len());
-            for value in list.sequence_values::<Value>() {
-                match piece(value?) {
-                    Some(p) => pieces.push(p),
-                    None => return args.bad(1, "array of strings"),
-                }
-            }
-            Ok(Data::Pieces(pieces))
-        }
-        Value::Integer(_) | Value::Number(_) => Ok(Data::Pieces(vec![Piece::Text(args.string(1)?)])),
-        other => match piece(other) {
-            Some(p) => Ok(Data::Pieces(vec![p])),
-            None => args.bad(1, "string, buffer or array of strings"),
-        },
+    if list.raw_len() == 0 && !list.is_empty() {
+        return Refusal::Type("a table that is neither a buffer object (ctype, length) nor an array").raise(
+            1,
+            args.name(),
+            WRITABLE,
+        );
     }
+    let item = |n: usize, value: Value| -> Result<Source> {
+        match Source::of(lua, value)? {
+            Ok(source) => Ok(source),
+            Err(why) => why.raise(1, args.name(), &format!("item {n}: string or buffer")),
+        }
+    };
+    let items = list.sequence_values::<Value>().enumerate().map(|(n, value)| item(n + 1, value?));
+    if list.raw_len() > MAX_HELD_PIECES {
+        let mut joined = Vec::new();
+        for source in items {
+            joined.extend_from_slice(source?.bytes()?);
+        }
+        return Ok(Data::Joined(joined));
+    }
+    Ok(Data::Pieces(items.collect::<Result<Vec<Source>>>()?))
 }
 
 pub(super) fn write(lua: &Lua, args: Args) -> Result<MultiValue> {
     let (_, stream) = this_stream(&args)?;
-    let pieces = pieces_of(&args)?;
+    let pieces = pieces_of(lua, &args)?;
     let callback = args.opt_function(2)?;
     // A closing stream is Stream::write's to answer; a closed one has no
     // state left.
@@ -165,25 +163,9 @@ pub(super) fn write(lua: &Lua, args: Args) -> Result<MultiValue> {
         Data::Joined(bytes) => return stream.write(lua, &[&bytes], callback)?.into_lua_multi(lua),
         Data::Pieces(pieces) => pieces,
     };
-    // The pieces' bytes, borrowed for the call.
-    enum Held {
-        Text(BorrowedBytes),
-        Raw(mlua::UserDataRef<Buffer>),
-    }
-    let held = pieces
-        .iter()
-        .map(|piece| match piece {
-            Piece::Text(s) => Ok(Held::Text(s.as_bytes())),
-            Piece::Raw(u) => Ok(Held::Raw(u.borrow::<Buffer>()?)),
-        })
-        .collect::<Result<Vec<Held>>>()?;
-    let slices = held
-        .iter()
-        .map(|held| match held {
-            Held::Text(bytes) => Ok(&bytes[..]),
-            Held::Raw(buffer) => buffer.bytes(),
-        })
-        .collect::<Result<Vec<&[u8]>>>()?;
+    // The pieces' bytes, borrowed for the call (Stream::write copies what
+    // it queues).
+    let slices = pieces.iter().map(Source::bytes).collect::<Result<Vec<&[u8]>>>()?;
     stream.write(lua, &slices, callback)?.into_lua_multi(lua)
 }
 

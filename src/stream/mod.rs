@@ -40,7 +40,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
-use mlua::{AnyUserData, BorrowedBytes, Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
+use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
 
 mod fiber_reads;
 mod idle;

@@ -33,18 +33,29 @@ impl Stream {
         self.update_reading();
     }
 
-    /// New bytes from the peer, delivered as the mode says.
-    pub(super) fn deliver(&self, lua: &Lua, object: &Table, bytes: &[u8]) -> Result<()> {
+    /// New bytes from the peer, `len` of them at `start` in the read
+    /// buffer, delivered as the mode says.
+    ///
+    /// # Safety
+    /// `start..start + len` is the part of the runtime's read buffer that
+    /// libuv just filled (memory the runtime owns, writable), and nothing
+    /// else uses the read buffer until this returns.
+    pub(super) unsafe fn deliver(&self, lua: &Lua, object: &Table, start: *mut u8, len: usize) -> Result<()> {
+        if self.mode.get() == Mode::Buffers {
+            // SAFETY: per this function's contract the bytes stay valid, and
+            // nothing but the buffer uses them, until it returns; `_loan`
+            // ends the loan when it drops, before this returns, whatever the
+            // callback did.
+            let (buffer, _loan) = unsafe { Buffer::lend(lua, start, len) }?;
+            return emit(object, &ON_DATA, &buffer).map(drop);
+        }
+        // SAFETY: per this function's contract; the slice is made from the
+        // read buffer's own pointer and used only during this call.
+        let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, len) };
         match self.mode.get() {
-            Mode::Idle => Ok(()),
+            Mode::Idle | Mode::Buffers => Ok(()),
             Mode::Consumer => self.deliver_to_consumer(lua, bytes),
             Mode::Strings => self.deliver_string(lua, bytes),
-            Mode::Buffers => {
-                let buffer = Buffer::lend(lua, bytes)?;
-                let outcome = emit(object, &ON_DATA, &buffer);
-                Buffer::release(&buffer)?;
-                outcome.map(drop)
-            }
             Mode::Split => {
                 self.buffers().inbox.push(bytes);
                 self.deliver_pieces(lua, object)
@@ -152,16 +163,24 @@ pub(super) extern "C" fn on_read(raw: *mut uv::uv_stream_t, nread: isize, buf: *
     rt.dispatch(|| {
         if nread > 0 {
             stream.touch();
-            // SAFETY: libuv filled `nread` bytes of the buffer from on_alloc,
-            // which nothing else uses until this callback returns.
-            let bytes = unsafe { std::slice::from_raw_parts((*buf).base as *const u8, nread as usize) };
-            match stream.mode.get() {
-                Mode::Strings => return stream.deliver_string(&lua, bytes),
-                Mode::Consumer => return stream.deliver_to_consumer(&lua, bytes),
-                _ => {}
+            // SAFETY: libuv filled `nread` bytes of the read buffer that
+            // on_alloc handed it, which nothing else uses until this
+            // callback returns.
+            let (start, len) = unsafe { ((*buf).base as *mut u8, nread as usize) };
+            let mode = stream.mode.get();
+            if matches!(mode, Mode::Strings | Mode::Consumer) {
+                // SAFETY: as above; the slice is used during this call only.
+                let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, len) };
+                return if mode == Mode::Strings {
+                    stream.deliver_string(&lua, bytes)
+                } else {
+                    stream.deliver_to_consumer(&lua, bytes)
+                };
             }
             let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
-            return stream.deliver(&lua, &object, bytes);
+            // SAFETY: as above: the filled part of the read buffer, unused
+            // by anything else until this callback returns.
+            return unsafe { stream.deliver(&lua, &object, start, len) };
         }
         let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
         if nread == uv::uv_errno_t_UV_EOF as isize {
