@@ -68,6 +68,20 @@ local function raw(port, chunks, cb, on_client)
    end)
 end
 
+-- Sends each request of `requests` (name -> bytes) on a connection of
+-- its own; `cb(replies)` (name -> what came back) once all are closed.
+local function raw_each(port, requests, cb)
+   local replies, left = {}, 0
+   for name, request in pairs(requests) do
+      left = left + 1
+      raw(port, request, function(r)
+         replies[name] = r
+         left = left - 1
+         if left == 0 then cb(replies) end
+      end)
+   end
+end
+
 -- The end of a client test: let go of pooled connections, close the server.
 local function finish(server, done)
    http.closeIdleConnections()
@@ -127,23 +141,36 @@ describe('http server', function()
    end)
 
    it('raises on a bad header value, a bad status and a second res; listens on an http:// URL', function()
-      local errors, reply = {}, nil
+      local errors, replies = {}, nil
       run(5, function(done)
          local server; server = http.listen('http://127.0.0.1:0/', function(req, res)
-            errors[1] = select(2, pcall(res, 'x', {['X-Bad'] = 'a\r\nInjected: yes'}))
-            errors[2] = select(2, pcall(res, 'x', nil, 42))
-            errors[3] = select(2, pcall(res, 'x', 'not a table'))
-            res('fine')
-            errors[4] = select(2, pcall(res, 'again'))
+            local case = req.url.path:sub(2)
+            if case == 'value' then
+               errors.value = select(2, pcall(res, 'x', {['X-Bad'] = 'a\r\nInjected: yes'}))
+            elseif case == 'status' then
+               errors.status = select(2, pcall(res, 'x', nil, 42))
+            elseif case == 'headers' then
+               errors.headers = select(2, pcall(res, 'x', 'not a table'))
+            else
+               res('fine')
+               errors.again = select(2, pcall(res, 'again'))
+            end
          end)
-         raw(server.sockname.port, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n', function(r) reply = r; server.close(done) end)
+         -- Keep-alive requests: only the 500 closes their connections.
+         local requests = {fine = 'GET /fine HTTP/1.1\r\nConnection: close\r\n\r\n'}
+         for _, case in ipairs({'value', 'status', 'headers'}) do requests[case] = 'GET /' .. case .. ' HTTP/1.1\r\n\r\n' end
+         raw_each(server.sockname.port, requests, function(r) replies = r; server.close(done) end)
       end)
-      assert.matches('res', errors[1])
-      assert.matches('status code', errors[2])
-      assert.matches('bad argument #2', errors[3])
-      assert.matches('already answered', errors[4])
-      assert.matches('^HTTP/1.1 200 OK\r\n.*fine$', reply)
-      assert.is_nil(reply:find('Injected'))
+      assert.matches('^res: invalid value for header "X%-Bad"$', errors.value)
+      assert.matches('status code', errors.status)
+      assert.matches('bad argument #2', errors.headers)
+      assert.matches('already answered', errors.again)
+      -- A res that raised answered 500 and closed the connection.
+      for _, case in ipairs({'value', 'status', 'headers'}) do
+         assert.matches('^HTTP/1.1 500 Internal Server Error\r\n.*Connection: close\r\n\r\nInternal Server Error\n$', replies[case])
+      end
+      assert.is_nil(replies.value:find('Injected'))
+      assert.matches('^HTTP/1.1 200 OK\r\n.*fine$', replies.fine)
       assert.are.equal(http, require('async.http'))
    end)
 
@@ -292,8 +319,8 @@ describe('http server', function()
          end
       end)
       assert.matches('^HTTP/1.1 431 Request Header Fields Too Large\r\n', replies.big_head)
-      assert.matches('^HTTP/1.1 413 Payload Too Large\r\n', replies.big_body)
-      assert.matches('^HTTP/1.1 413 Payload Too Large\r\n', replies.big_chunks)
+      assert.matches('^HTTP/1.1 413 Request Entity Too Large\r\n', replies.big_body)
+      assert.matches('^HTTP/1.1 413 Request Entity Too Large\r\n', replies.big_chunks)
       assert.matches('^HTTP/1.1 400 Bad Request\r\n', replies.garbage)
       assert.matches('^HTTP/1.1 400 Bad Request\r\n', replies.bad_length)
       assert.matches('fine$', replies.fine)
@@ -333,7 +360,7 @@ describe('http server', function()
          raw(port, '', function(r) replies.silent = r; finished() end)
          local _ = start
       end)
-      assert.matches('^HTTP/1.1 408 Request Timeout\r\n', replies.slow)
+      assert.matches('^HTTP/1.1 408 Request Time%-out\r\n', replies.slow)
       assert.is_true(elapsed.slow >= 250 and elapsed.slow < 1000, 'closed after ' .. elapsed.slow .. ' ms')
       assert.matches('^HTTP/1.1 200 OK\r\n.*fine$', replies.idle)
       assert.are.equal('', replies.silent)
@@ -478,6 +505,267 @@ print('|'.join(out))
    end)
 end)
 
+describe("http res as the original async had it", function()
+   -- One chunk of a chunked body, framed by hand as a handler does.
+   local function chunk(text) return string.format('%x\r\n%s\r\n', #text, text) end
+
+   -- Writes `chunks` on `client` one every 10 ms (long after `res`), then
+   -- calls `after()`; `results` gets what each write returned.
+   local function trickle(client, chunks, after, results)
+      local i = 0
+      local timer; timer = async.setInterval(10, function()
+         i = i + 1
+         if chunks[i] then
+            local under = client.write(chunks[i])
+            if results then results[i] = under end
+         else
+            timer.clear()
+            if after then after() end
+         end
+      end)
+   end
+
+   -- The bytes a server with `handler` sends back to one request.
+   local function reply_to(handler)
+      local reply
+      run(5, function(done)
+         local server; server = serve(handler)
+         raw(server.sockname.port, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n', function(r) reply = r; server.close(done) end)
+      end)
+      return reply
+   end
+
+   local events = {chunk('data: one\n\n'), chunk('data: two\n\n'), chunk('data: three\n\n'), '0\r\n\r\n'}
+
+   it('sends the head and the body as given under Transfer-Encoding: chunked; the handler writes the rest (server-sent events)', function()
+      local reply, calls = nil, 0
+      run(5, function(done)
+         local server; server = serve(function(req, res, client)
+            calls = calls + 1
+            res(chunk('retry: 100\n\n'), {['Content-Type'] = 'text/event-stream', ['transfer-ENCODING'] = 'chunked', ['Content-Length'] = 5})
+            trickle(client, events, function() client.close() end)
+         end)
+         -- Keep-alive, with a second request pipelined behind: it is not
+         -- answered, as the response said Connection: close.
+         raw(server.sockname.port, 'GET /events HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n', function(r)
+            reply = r; server.close(done)
+         end)
+      end)
+      local head, body = reply:match('^(.-\r\n\r\n)(.*)$')
+      assert.matches('^HTTP/1.1 200 OK\r\n', head)
+      assert.matches('\r\ntransfer%-ENCODING: chunked\r\n', head)
+      assert.matches('\r\nConnection: close\r\n', head)
+      assert.is_nil(head:find('Content%-Length'))
+      assert.are.equal(chunk('retry: 100\n\n') .. table.concat(events), body)
+      assert.are.equal(1, calls)
+   end)
+
+   it('lets async.http.request read a body the handler frames, on a connection it does not reuse', function()
+      local got, connections = {}, nil
+      run(5, function(done)
+         local server, base, counts = serve(function(req, res, client)
+            if req.url.path == '/events' then
+               res('', {['Transfer-Encoding'] = 'chunked', ['Connection'] = 'keep-alive'})
+               trickle(client, events)
+            else
+               res('plain')
+            end
+         end)
+         http.request({url = base .. '/events', timeout = 2000}, function(r, err)
+            got[1] = r or err
+            http.get(base .. '/after', function(r2)
+               got[2] = r2.body
+               connections = counts.connections
+               finish(server, done)
+            end)
+         end)
+      end)
+      assert.are.equal(200, got[1].status)
+      assert.are.equal('data: one\n\ndata: two\n\ndata: three\n\n', got[1].body)
+      assert.are.equal('close', got[1].headers.connection)
+      assert.are.equal('plain', got[2])
+      assert.are.equal(2, connections)
+   end)
+
+   it('takes raw header lines in the headers of http.request too', function()
+      local seen
+      run(5, function(done)
+         local server, base = serve(function(req, res) seen = req.headers; res('ok') end)
+         http.request({url = base .. '/', headers = {'X-Raw:  from the client ', ['X-Named'] = 'n'}}, function()
+            finish(server, done)
+         end)
+      end)
+      assert.are.equal('from the client', seen['x-raw'])
+      assert.are.equal('n', seen['x-named'])
+   end)
+
+   it('hands a pipelined request to the handler only once the response before it is written', function()
+      local reply, order = nil, {}
+      run(5, function(done)
+         local server; server = serve(function(req, res, client)
+            order[#order + 1] = 'handler ' .. req.url.path
+            if req.url.path == '/slow' then
+               async.setTimeout(50, function() order[#order + 1] = 'res /slow'; res('slow') end)
+            else
+               res('', {['Transfer-Encoding'] = 'chunked'})
+               client.write(chunk('at once'))
+               trickle(client, {chunk('later'), '0\r\n\r\n'}, function() client.close() end)
+            end
+         end)
+         raw(server.sockname.port, 'GET /slow HTTP/1.1\r\n\r\nGET /stream HTTP/1.1\r\n\r\n', function(r)
+            reply = r; server.close(done)
+         end)
+      end)
+      assert.are.same({'handler /slow', 'res /slow', 'handler /stream'}, order)
+      local first, second = reply:match('^(HTTP/1.1 200 OK\r\n.-\r\n\r\nslow)(HTTP/1.1 200 OK\r\n.*)$')
+      assert.matches('Content%-Length: 4\r\nConnection: keep%-alive\r\n', first)
+      assert.matches('\r\nConnection: close\r\n\r\n' .. chunk('at once'):gsub('%p', '%%%0') .. chunk('later') .. '0\r\n\r\n$', second)
+   end)
+
+   it('keeps a handed-over connection through server.close() and past the timeouts, and drops it quietly when the peer leaves', function()
+      local reply, server_closed, writes = nil, false, {}
+      run(5, function(done)
+         local server; server = serve(function(req, res, client)
+            res('', {['Transfer-Encoding'] = 'chunked'})
+            if req.url.path == '/kept' then
+               server.close(function() server_closed = true end)
+               -- Silent for longer than either timeout of this server.
+               async.setTimeout(150, function() trickle(client, events, function() client.close() end) end)
+            else
+               trickle(client, events, nil, writes)
+            end
+         end, {keepAliveTimeout = 40, headersTimeout = 40})
+         local port = server.sockname.port
+         tcp.connect({host = '127.0.0.1', port = port}, function(client)
+            client.ondata(function() client.close() end)
+            client.onclose(function()
+               raw(port, 'GET /kept HTTP/1.1\r\n\r\n', function(r) reply = r; async.setTimeout(60, done) end)
+            end)
+            client.write('GET /leaves HTTP/1.1\r\n\r\n')
+         end)
+      end)
+      assert.is_true(server_closed)
+      assert.are.equal(table.concat(events), reply:match('\r\n\r\n(.*)$'))
+      -- The peer that left: writes after its close are refused, not raised.
+      assert.is_false(writes[#writes])
+   end)
+
+   it('replaces a given Content-Length by the real one, but for HEAD, 304 and 204', function()
+      local reply, fetched
+      run(5, function(done)
+         local server, base = serve(function(req, res)
+            local path = req.url.path
+            if path == '/wrong' then res('abc', {['Content-Length'] = 10})
+            elseif path == '/raw' then res('abcd', {'Content-Length: 1', ['content-length'] = '2'})
+            elseif path == '/head' then res('', {['Content-Length'] = 1234})
+            elseif path == '/304' then res('', {['Content-Length'] = 99}, 304)
+            else res('', {['Content-Length'] = 99}, 204) end
+         end)
+         http.request({url = base .. '/wrong', timeout = 1000}, function(r, err)
+            fetched = r and r.body or err
+            raw(server.sockname.port, table.concat({
+               'GET /wrong HTTP/1.1\r\n\r\n', 'GET /raw HTTP/1.1\r\n\r\n', 'HEAD /head HTTP/1.1\r\n\r\n',
+               'GET /304 HTTP/1.1\r\n\r\n', 'GET /204 HTTP/1.1\r\nConnection: close\r\n\r\n'}), function(text)
+               reply = text
+               finish(server, done)
+            end)
+         end)
+      end)
+      assert.are.equal('abc', fetched)
+      local responses = {}
+      for response in (reply .. 'HTTP/1.1 '):gmatch('(.-)HTTP/1%.1 ') do
+         if response ~= '' then responses[#responses + 1] = response end
+      end
+      assert.are.equal(5, #responses)
+      assert.matches('\r\nContent%-Length: 3\r\nConnection: keep%-alive\r\n\r\nabc$', responses[1])
+      assert.matches('\r\nContent%-Length: 4\r\nConnection: keep%-alive\r\n\r\nabcd$', responses[2])
+      assert.matches('\r\nContent%-Length: 1234\r\n', responses[3])
+      assert.matches('^304 Not Modified\r\n.-Content%-Length: 99\r\n', responses[4])
+      assert.matches('^204 No Content\r\n', responses[5])
+      for i, response in ipairs(responses) do
+         assert.are.equal(i == 5 and 0 or 1, count(response, 'Content%-Length'), response)
+      end
+   end)
+
+   it('writes header entries at number keys as raw lines, and keeps a given Server and Date', function()
+      local reply = reply_to(function(req, res)
+         res('x', {'X-Raw: yes', ['Content-Type'] = 'text/plain', 'X-Second:\ttwo  ', Server = 'mine', Date = 'Thu, 01 Jan 1970 00:00:00 GMT'})
+      end)
+      assert.are.equal('HTTP/1.1 200 OK\r\n', reply:sub(1, 17))
+      for _, line in ipairs({'X-Raw: yes', 'X-Second: two', 'Content-Type: text/plain', 'Server: mine', 'Date: Thu, 01 Jan 1970 00:00:00 GMT'}) do
+         assert.truthy(reply:find('\r\n' .. line .. '\r\n', 1, true), line)
+      end
+      assert.are.equal(1, count(reply, 'Server:'))
+      assert.are.equal(1, count(reply, 'Date:'))
+      assert.are.equal('\r\n\r\nx', reply:sub(-5))
+   end)
+
+   it('refuses invalid header lines with a clear error, answers 500 and closes: no response splitting, no hang', function()
+      local cases = {
+         raw_crlf = {{'X-Raw: a\r\nInjected: yes'}, '^res: raw header line "X%-Raw: a\\r\\nInjected: yes" holds CR or LF'},
+         raw_lf = {{'X-Raw: a\nInjected: yes'}, 'holds CR or LF'},
+         raw_cr = {{'X-Raw: a\rInjected: yes'}, 'holds CR or LF'},
+         raw_no_colon = {{'Injected yes'}, "^res: raw header line \"Injected yes\" is not 'Name: value'"},
+         raw_space = {{'X-Raw : yes'}, '^res: invalid header name "X%-Raw "'},
+         raw_type = {{true}, '^res: a raw header line must be a string, got boolean'},
+         name_space = {{['Bad Name'] = 'v'}, '^res: invalid header name "Bad Name"'},
+         name_crlf = {{['X\r\nInjected'] = 'yes'}, '^res: invalid header name "X\\r\\nInjected"'},
+         value_lf = {{X = 'a\nInjected: yes'}, '^res: invalid value for header "X"'},
+         value_nul = {{X = 'a\0b'}, '^res: invalid value for header "X"'},
+         value_del = {{X = 'a\127b'}, '^res: invalid value for header "X"'},
+         key_type = {{[true] = 'v'}, '^res: header names must be strings %(or raw lines at number keys%)'},
+      }
+      local errors, replies = {}, nil
+      run(5, function(done)
+         local server; server = serve(function(req, res)
+            local name = req.url.path:sub(2)
+            errors[name] = select(2, pcall(res, 'body', cases[name][1]))
+            -- The request is answered: a second res does nothing.
+            res('again')
+         end)
+         -- Keep-alive requests, a second one pipelined: only the 500
+         -- closes their connections.
+         local requests = {}
+         for name in pairs(cases) do requests[name] = 'GET /' .. name .. ' HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n' end
+         raw_each(server.sockname.port, requests, function(r) replies = r; server.close(done) end)
+      end)
+      for name, case in pairs(cases) do
+         assert.matches(case[2], errors[name], nil, name)
+         assert.matches('^HTTP/1.1 500 Internal Server Error\r\n.*\r\nConnection: close\r\n\r\nInternal Server Error\n$', replies[name], nil, name)
+         assert.are.equal(1, count(replies[name], 'HTTP/1.1'), name)
+         assert.is_nil(replies[name]:find('Injected'), name)
+      end
+   end)
+
+   it('answers 500 and closes also when the handler lets the error of res go', function()
+      local reply
+      local ok, err = pcall(run, 5, function(done)
+         local server; server = serve(function(req, res) res('x', {'X: a\r\nInjected: yes'}) end)
+         raw(server.sockname.port, 'GET / HTTP/1.1\r\n\r\n', function(r) reply = r; server.close(done) end)
+      end)
+      assert.is_false(ok)
+      assert.matches('holds CR or LF', err)
+      async.go()
+      assert.matches('^HTTP/1.1 500 Internal Server Error\r\n', reply)
+      assert.is_nil(reply:find('Injected'))
+   end)
+
+   it("has the original's http.codes, phrase for phrase, in the status line too", function()
+      local reply = reply_to(function(req, res) res('tea', nil, 418) end)
+      assert.matches("^HTTP/1.1 418 I'm a teapot\r\n", reply)
+      local expected = {
+         [302] = 'Moved Temporarily', [408] = 'Request Time-out', [413] = 'Request Entity Too Large',
+         [414] = 'Request-URI Too Large', [416] = 'Requested Range Not Satisfiable', [418] = "I'm a teapot",
+         [425] = 'Unordered Collection', [504] = 'Gateway Time-out', [505] = 'HTTP Version not supported',
+         [200] = 'OK', [509] = 'Bandwidth Limit Exceeded', [429] = 'Too Many Requests',
+      }
+      for code, phrase in pairs(expected) do assert.are.equal(phrase, http.codes[code], code) end
+      local n = 0
+      for _ in pairs(http.codes) do n = n + 1 end
+      assert.are.equal(63, n)
+   end)
+end)
+
 describe('http client', function()
    it('gets, posts and requests from our server, reusing one connection', function()
       local results, connections = {}, nil
@@ -514,7 +802,8 @@ describe('http client', function()
       local chunked, delimited
       run(5, function(done)
          local server, base = serve(function(req, res)
-            res({'chunk one, ', 'chunk two'}, {['Transfer-Encoding'] = 'chunked'})
+            -- The handler frames the chunks (see http_res_spec.lua).
+            res({'b\r\nchunk one, \r\n', '9\r\nchunk two\r\n0\r\n\r\n'}, {['Transfer-Encoding'] = 'chunked'})
          end)
          local plain = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
             client.ondata(function()

@@ -1,6 +1,9 @@
-//! Status codes and their reason phrases: the IANA registry as Node.js's
-//! `http.STATUS_CODES` has it, 509 included, so that `http.codes` reads
-//! the same as in Node.
+//! Status codes and their reason phrases. Every code of the original
+//! async's `http.codes` carries that library's phrase (`302 Moved
+//! Temporarily`, `408 Request Time-out`, `418 I'm a teapot`, ...), so that
+//! programs comparing phrases, and the status lines they read, see what
+//! they saw there. Codes the original lacked (103, 208, 226, 308, 421,
+//! 428, 429, 431, 451, 508, 511) have their IANA registry phrases.
 
 const STATUS_CODES: &[(u16, &str)] = &[
     (100, "Continue"),
@@ -19,7 +22,7 @@ const STATUS_CODES: &[(u16, &str)] = &[
     (226, "IM Used"),
     (300, "Multiple Choices"),
     (301, "Moved Permanently"),
-    (302, "Found"),
+    (302, "Moved Temporarily"),
     (303, "See Other"),
     (304, "Not Modified"),
     (305, "Use Proxy"),
@@ -33,22 +36,22 @@ const STATUS_CODES: &[(u16, &str)] = &[
     (405, "Method Not Allowed"),
     (406, "Not Acceptable"),
     (407, "Proxy Authentication Required"),
-    (408, "Request Timeout"),
+    (408, "Request Time-out"),
     (409, "Conflict"),
     (410, "Gone"),
     (411, "Length Required"),
     (412, "Precondition Failed"),
-    (413, "Payload Too Large"),
-    (414, "URI Too Long"),
+    (413, "Request Entity Too Large"),
+    (414, "Request-URI Too Large"),
     (415, "Unsupported Media Type"),
-    (416, "Range Not Satisfiable"),
+    (416, "Requested Range Not Satisfiable"),
     (417, "Expectation Failed"),
-    (418, "I'm a Teapot"),
+    (418, "I'm a teapot"),
     (421, "Misdirected Request"),
     (422, "Unprocessable Entity"),
     (423, "Locked"),
     (424, "Failed Dependency"),
-    (425, "Too Early"),
+    (425, "Unordered Collection"),
     (426, "Upgrade Required"),
     (428, "Precondition Required"),
     (429, "Too Many Requests"),
@@ -58,8 +61,8 @@ const STATUS_CODES: &[(u16, &str)] = &[
     (501, "Not Implemented"),
     (502, "Bad Gateway"),
     (503, "Service Unavailable"),
-    (504, "Gateway Timeout"),
-    (505, "HTTP Version Not Supported"),
+    (504, "Gateway Time-out"),
+    (505, "HTTP Version not supported"),
     (506, "Variant Also Negotiates"),
     (507, "Insufficient Storage"),
     (508, "Loop Detected"),
@@ -95,11 +98,30 @@ mod tests {
     fn known_and_unknown_codes() {
         assert_eq!(codes().count(), 63);
         assert_eq!(reason_phrase(200), Some("OK"));
-        assert_eq!(reason_phrase(418), Some("I'm a Teapot"));
+        assert_eq!(reason_phrase(418), Some("I'm a teapot"));
         assert_eq!(reason_phrase(431), Some("Request Header Fields Too Large"));
         assert_eq!(reason_phrase(511), Some("Network Authentication Required"));
         assert_eq!(reason_phrase(306), None);
         assert_eq!(reason_phrase(299), None);
         assert_eq!(reason_phrase(0), None);
+    }
+
+    #[test]
+    fn phrases_where_the_original_differs_from_the_registry_are_the_originals() {
+        let expected = [
+            (302, "Moved Temporarily"),
+            (408, "Request Time-out"),
+            (413, "Request Entity Too Large"),
+            (414, "Request-URI Too Large"),
+            (416, "Requested Range Not Satisfiable"),
+            (418, "I'm a teapot"),
+            (425, "Unordered Collection"),
+            (504, "Gateway Time-out"),
+            (505, "HTTP Version not supported"),
+            (509, "Bandwidth Limit Exceeded"),
+        ];
+        for (code, phrase) in expected {
+            assert_eq!(reason_phrase(code), Some(phrase), "{code}");
+        }
     }
 }

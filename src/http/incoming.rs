@@ -694,6 +694,11 @@ impl<P: HeadParser> MessageReader<P> {
         self.head.pending()
     }
 
+    /// Events read and not yet taken by `next_event`.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// No message begun and not finished.
     pub(crate) fn is_between_messages(&self) -> bool {
         self.head.pending() == 0 && self.in_body.is_none()

@@ -3,7 +3,7 @@
 //!
 //! The server side parses requests as they arrive in pieces
 //! ([`RequestParser`]) and serializes responses
-//! ([`serialize_response`]); the client side serializes requests
+//! ([`serialize_response_with`]); the client side serializes requests
 //! ([`serialize_request`]) and parses responses ([`ResponseParser`]).
 //! [`multipart`] decodes `multipart/form-data` bodies and [`codes`] holds
 //! the reason phrases. Everything is plain data in and out, so that the
@@ -28,8 +28,12 @@ use std::fmt;
 pub use client::{Response, ResponseParser, serialize_request};
 pub use codes::{codes, reason_phrase};
 pub use incoming::Event;
-pub use outgoing::{DateCache, InvalidMessage};
-pub use server::{CONTINUE_RESPONSE, ReplyContext, Request, RequestParser, serialize_response};
+pub use outgoing::{DateCache, InvalidMessage, split_raw_header_line};
+pub use server::{CONTINUE_RESPONSE, ChunkedBody, ReplyContext, Request, RequestParser, serialize_response_with};
+// The writer framing chunked bodies itself: what the round-trip tests and
+// fuzz targets check the parsers against (the server lets `res` frame them).
+#[cfg(any(test, feature = "fuzzing"))]
+pub use server::serialize_response;
 // The fuzz targets (and the property tests) name these too.
 #[cfg(any(test, feature = "fuzzing"))]
 pub use server::RequestEvent;

@@ -1,6 +1,7 @@
 //! What the response writer and the request writer share: the list of
-//! byte pieces that makes one message, checked header lines, chunked
-//! framing and the `Date` header.
+//! byte pieces that makes one message, checked header lines (and raw
+//! `Name: value` lines split into them), chunked framing and the `Date`
+//! header.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -127,6 +128,42 @@ impl fmt::Display for InvalidMessage {
 }
 
 impl std::error::Error for InvalidMessage {}
+
+/// Why a raw header line (`"Name: value"`, as the original async took at
+/// number keys of a headers table) cannot be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawLineError {
+    /// A CR or LF inside: sent as is, it would end the line and let the
+    /// rest write headers (or a whole response) of its own.
+    LineBreak,
+    /// No colon: not a header line.
+    NoColon,
+}
+
+impl fmt::Display for RawLineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RawLineError::LineBreak => f.write_str("holds CR or LF"),
+            RawLineError::NoColon => f.write_str("is not 'Name: value'"),
+        }
+    }
+}
+
+/// Splits a raw header line at its first colon into the name and the
+/// value, whitespace around the value left out. The name is not trimmed:
+/// whitespace before the colon is refused later, as a name that is not a
+/// token (RFC 9112 §5.1).
+pub fn split_raw_header_line(line: &[u8]) -> Result<(&[u8], &[u8]), RawLineError> {
+    if line.iter().any(|&b| b == b'\r' || b == b'\n') {
+        return Err(RawLineError::LineBreak);
+    }
+    let colon = line.iter().position(|&b| b == b':').ok_or(RawLineError::NoColon)?;
+    let value = &line[colon + 1..];
+    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !is_space(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !is_space(b)).map_or(start, |last| last + 1);
+    Ok((&line[..colon], &value[start..end]))
+}
 
 /// A token (`1*tchar`, RFC 9110 §5.6.2): what a header name or a method
 /// is made of.

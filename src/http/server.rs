@@ -316,6 +316,12 @@ impl RequestParser {
         self.reader.is_between_messages()
     }
 
+    /// Events parsed and not yet taken by [`RequestParser::next_event`]:
+    /// requests (or an error) waiting for their turn.
+    pub fn has_events(&self) -> bool {
+        self.reader.has_events()
+    }
+
     /// After an upgrade request: the bytes that followed it, which belong
     /// to the new protocol. Taken, so each byte is returned once. (No Lua
     /// API hands an upgraded connection over yet.)
@@ -355,27 +361,85 @@ pub struct Reply<'a> {
     pub message: Outgoing<'a>,
     /// False when the connection is to be closed once this is written.
     pub keep_alive: bool,
+    /// The caller frames the rest of a chunked body ([`ChunkedBody::ByCaller`]):
+    /// once this is written, the connection carries the caller's chunks
+    /// and nothing of the server's, and no further request is read from
+    /// it. `keep_alive` is false.
+    pub hand_over: bool,
 }
 
-/// Writes `HTTP/1.1 CODE REASON`, the given headers (names as given, in
-/// order), then those the server adds unless given: `Date` (`date`, from
-/// [`super::DateCache`]), `Server: ASyNC`, `Content-Length` (the body's
-/// total, unless the headers give a length or `Transfer-Encoding:
-/// chunked`) and `Connection` (`keep-alive` or `close`), then the body.
-///
-/// With `Transfer-Encoding: chunked`, each non-empty body piece becomes a
-/// chunk; for an HTTP/1.0 client that header is left out and a length
-/// given instead. Another transfer coding without chunked is written as
-/// given, and the connection closes to end the body. 1xx, 204 and 304 responses get no body and no added
-/// length; a response to HEAD gets the length of the body it leaves out.
-/// A 101 keeps the connection (now in the new protocol) and gets no
-/// `Connection` header added.
+/// Who frames the body of a response whose given headers say
+/// `Transfer-Encoding: chunked`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkedBody {
+    /// The writer: each non-empty body piece becomes a chunk, then the
+    /// last chunk follows; an HTTP/1.0 client gets a length instead.
+    /// (`res` never asks for it: the round-trip tests and fuzz targets do.)
+    #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
+    Framed,
+    /// The caller, as the original async's `res` had it: the head is
+    /// written, then the body exactly as given (chunks the caller framed,
+    /// or nothing), with no last chunk; the caller writes its further
+    /// chunks and the last one on the connection itself. As nothing tells
+    /// the server where that body ends, the response says
+    /// `Connection: close` (in place of a given `Connection`) and hands
+    /// the connection over ([`Reply::hand_over`]). HTTP/1.0 clients get
+    /// the given `Transfer-Encoding` too: the bytes that follow are chunks
+    /// whatever the version. Not for a 101, which switches protocols.
+    ByCaller,
+}
+
+/// [`serialize_response_with`] with the writer framing chunked bodies.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn serialize_response<'a>(
     status: u16,
     headers: &[(&[u8], &[u8])],
     body: &[&'a [u8]],
     context: ReplyContext,
     date: &str,
+) -> Result<Reply<'a>, InvalidMessage> {
+    serialize_response_with(status, headers, body, context, date, ChunkedBody::Framed)
+}
+
+/// Where a response's `Content-Length` line comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LengthLine {
+    /// None is sent: given ones are left out.
+    Absent,
+    /// The given ones, as given.
+    Given,
+    /// The body's real length, in place of any given.
+    Real,
+}
+
+/// Writes `HTTP/1.1 CODE REASON`, the given headers (names as given, in
+/// order), then those the server adds unless given: `Date` (`date`, from
+/// [`super::DateCache`]), `Server: ASyNC`, `Content-Length` and
+/// `Connection` (`keep-alive` or `close`), then the body. A given `Date`
+/// or `Server` is sent as given, in place of the server's.
+///
+/// `Content-Length` is the body's real total, sent in place of any given
+/// length (the original async always replaced it: a given length that is
+/// wrong would leave a client waiting, or reading the next response as
+/// body), except: with a given `Transfer-Encoding` (no length at all, RFC
+/// 9112 §6.2, unless it is dropped for an HTTP/1.0 client); in a 1xx or
+/// 204 response (none, RFC 9110 §8.6); in a 304, and in the response to
+/// HEAD when one is given (the given one, which may announce the length a
+/// GET would get: the writer cannot know it). A response to HEAD given no
+/// length gets the length of the body it leaves out.
+///
+/// `Transfer-Encoding: chunked` is framed as `chunked_body` says. Another
+/// transfer coding without chunked is written as given, and the connection
+/// closes to end the body. 1xx, 204 and 304 responses get no body. A 101
+/// keeps the connection (now in the new protocol) and gets no `Connection`
+/// header added.
+pub fn serialize_response_with<'a>(
+    status: u16,
+    headers: &[(&[u8], &[u8])],
+    body: &[&'a [u8]],
+    context: ReplyContext,
+    date: &str,
+    chunked_body: ChunkedBody,
 ) -> Result<Reply<'a>, InvalidMessage> {
     if !(100..=999).contains(&status) {
         return Err(InvalidMessage::StatusCode(status));
@@ -384,10 +448,23 @@ pub fn serialize_response<'a>(
     let switching_protocols = status == 101;
     let no_body = status < 200 || status == 204 || status == 304;
     let old_client = context.version_minor == 0;
-    let chunked = given.chunked && !old_client && !no_body;
+    let hand_over = given.chunked && chunked_body == ChunkedBody::ByCaller && !switching_protocols;
+    let framed_chunks = given.chunked && !hand_over && !old_client && !no_body;
     // Another transfer coding without chunked: only the close ends it.
     let until_close = given.transfer_encoding && !given.chunked && !old_client && !no_body;
-    let keep_alive = switching_protocols || (context.keep_alive && !given.connection_close && !until_close);
+    let keep_alive = switching_protocols || (context.keep_alive && !given.connection_close && !until_close && !hand_over);
+    let length_line = if hand_over || framed_chunks || until_close || (no_body && status != 304) {
+        LengthLine::Absent
+    } else if given.content_length && (status == 304 || context.head_request) {
+        LengthLine::Given
+    } else if no_body {
+        LengthLine::Absent
+    } else {
+        LengthLine::Real
+    };
+    let drop_coding = old_client && given.transfer_encoding && !hand_over;
+    let drop_length = given.content_length && length_line != LengthLine::Given;
+    let drop_connection = hand_over && given.connection;
 
     let small_body: usize = body.iter().map(|piece| piece.len()).filter(|&len| len <= COPY_BODY_PIECES_UP_TO).sum();
     let framing: usize = headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum();
@@ -398,9 +475,13 @@ pub fn serialize_response<'a>(
     message.put(b" ");
     message.put(reason.as_bytes());
     message.put(b"\r\n");
+    let dropping = drop_coding || drop_length || drop_connection;
     for &(name, value) in headers {
-        let is_transfer_encoding = name.eq_ignore_ascii_case(b"transfer-encoding");
-        if !(is_transfer_encoding && old_client) {
+        let dropped = dropping
+            && ((drop_coding && name.eq_ignore_ascii_case(b"transfer-encoding"))
+                || (drop_length && name.eq_ignore_ascii_case(b"content-length"))
+                || (drop_connection && name.eq_ignore_ascii_case(b"connection")));
+        if !dropped {
             message.put_header(name, value);
         }
     }
@@ -410,14 +491,14 @@ pub fn serialize_response<'a>(
     if !given.server {
         message.put_header(b"Server", b"ASyNC");
     }
-    if !no_body && !chunked && !until_close && !given.content_length {
+    if length_line == LengthLine::Real {
         let length: usize = body.iter().map(|piece| piece.len()).sum();
         message.put(b"Content-Length: ");
         message.put_decimal(length as u64);
         message.put(b"\r\n");
     }
     if !switching_protocols {
-        if !keep_alive && !given.connection_close {
+        if !keep_alive && (!given.connection_close || drop_connection) {
             message.put_header(b"Connection", b"close");
         } else if keep_alive && !given.connection {
             message.put_header(b"Connection", b"keep-alive");
@@ -425,13 +506,13 @@ pub fn serialize_response<'a>(
     }
     message.put(b"\r\n");
     if !no_body && !context.head_request {
-        if chunked {
+        if framed_chunks {
             message.put_chunked_body(body);
         } else {
             message.put_plain_body(body);
         }
     }
-    Ok(Reply { message, keep_alive })
+    Ok(Reply { message, keep_alive, hand_over })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::http::outgoing::{RawLineError, split_raw_header_line};
 use crate::http::strict::{BARE_LF, CR_WITHOUT_LF, OBS_FOLD};
 use crate::http::{DateCache, ResponseParser};
 
@@ -698,13 +699,33 @@ fn responses_are_written_exactly() {
 }
 
 #[test]
-fn given_headers_replace_the_added_ones() {
-    let (text, _) = reply(200, &[("date", "yesterday"), ("SERVER", "mine"), ("content-length", "3")], &[b"abc"], KEEP_ALIVE_1_1);
+fn given_date_and_server_are_kept_and_a_given_length_is_replaced_by_the_real_one() {
+    let (text, _) = reply(200, &[("date", "yesterday"), ("SERVER", "mine"), ("content-length", "10")], &[b"abc"], KEEP_ALIVE_1_1);
     assert_eq!(
         text,
-        "HTTP/1.1 200 OK\r\ndate: yesterday\r\nSERVER: mine\r\ncontent-length: 3\r\n\
+        "HTTP/1.1 200 OK\r\ndate: yesterday\r\nSERVER: mine\r\nContent-Length: 3\r\n\
          Connection: keep-alive\r\n\r\nabc"
     );
+    // Every given length goes, however many and however spelled.
+    let (text, _) = reply(200, &[("Content-Length", "1"), ("X", "y"), ("CONTENT-LENGTH", "2")], &[b"ab", b"c"], KEEP_ALIVE_1_1);
+    assert_eq!(text.matches("ength").count(), 1, "{text}");
+    assert!(text.contains("\r\nX: y\r\n") && text.ends_with("Content-Length: 3\r\nConnection: keep-alive\r\n\r\nabc"), "{text}");
+}
+
+#[test]
+fn lengths_of_responses_without_a_body_follow_the_rfc() {
+    let head = ReplyContext { head_request: true, ..KEEP_ALIVE_1_1 };
+    // HEAD: a given length announces what a GET would get, and is kept.
+    let (text, _) = reply(200, &[("Content-Length", "1234")], &[], head);
+    assert!(text.contains("\r\nContent-Length: 1234\r\n") && text.ends_with("\r\n\r\n"), "{text}");
+    assert_eq!(text.matches("Content-Length").count(), 1, "{text}");
+    // 304: kept as given; 1xx and 204: never a length.
+    let (text, _) = reply(304, &[("Content-Length", "99")], &[], KEEP_ALIVE_1_1);
+    assert!(text.contains("\r\nContent-Length: 99\r\n"), "{text}");
+    for status in [204, 100, 103] {
+        let (text, _) = reply(status, &[("Content-Length", "99")], &[b"x"], KEEP_ALIVE_1_1);
+        assert!(!text.contains("Content-Length") && text.ends_with("\r\n\r\n"), "{status}: {text}");
+    }
 }
 
 #[test]
@@ -762,10 +783,70 @@ fn chunked_responses_encode_each_piece() {
 
 #[test]
 fn a_transfer_coding_without_chunked_ends_with_the_connection() {
-    let (text, keep_alive) = reply(200, &[("Transfer-Encoding", "gzip")], &[b"zz"], KEEP_ALIVE_1_1);
+    let (text, keep_alive) = reply(200, &[("Transfer-Encoding", "gzip"), ("Content-Length", "2")], &[b"zz"], KEEP_ALIVE_1_1);
     assert!(!keep_alive);
     assert!(!text.contains("Content-Length"), "{text}");
     assert!(text.ends_with("Connection: close\r\n\r\nzz"), "{text}");
+}
+
+fn by_caller(status: u16, headers: &[(&str, &str)], body: &[&'static [u8]], context: ReplyContext) -> (String, Reply<'static>) {
+    let headers: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+    let reply = serialize_response_with(status, &headers, body, context, DATE, ChunkedBody::ByCaller).unwrap();
+    (String::from_utf8(reply.message.to_vec()).unwrap(), reply)
+}
+
+#[test]
+fn a_chunked_body_framed_by_the_caller_is_sent_as_given_and_hands_the_connection_over() {
+    let (text, reply) = by_caller(
+        200,
+        &[("transfer-encoding", "Chunked"), ("Content-Type", "text/event-stream")],
+        &[b"5\r\nfirst\r\n"],
+        KEEP_ALIVE_1_1,
+    );
+    assert_eq!(
+        text,
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\nContent-Type: text/event-stream\r\n\
+         Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nServer: ASyNC\r\nConnection: close\r\n\r\n5\r\nfirst\r\n"
+    );
+    assert!(reply.hand_over && !reply.keep_alive);
+    // No body at all: the head alone. A given length and a given
+    // Connection go; `gzip, chunked` is chunked too.
+    let given = [("Transfer-Encoding", "gzip, chunked"), ("Content-Length", "10"), ("Connection", "keep-alive")];
+    let (text, reply) = by_caller(200, &given, &[], KEEP_ALIVE_1_1);
+    assert!(reply.hand_over && text.ends_with("Server: ASyNC\r\nConnection: close\r\n\r\n"), "{text}");
+    assert!(!text.contains("Content-Length") && !text.contains("keep-alive"), "{text}");
+    // An HTTP/1.0 client gets the coding the caller frames its body in.
+    let http10 = ReplyContext { head_request: false, version_minor: 0, keep_alive: true };
+    let (text, reply) = by_caller(200, &[("Transfer-Encoding", "chunked")], &[b"3\r\nabc\r\n"], http10);
+    assert!(
+        reply.hand_over && text.contains("\r\nTransfer-Encoding: chunked\r\n") && text.ends_with("\r\n\r\n3\r\nabc\r\n"),
+        "{text}"
+    );
+    // HEAD: no body, but the caller's chunks may follow: handed over too.
+    let head = ReplyContext { head_request: true, ..KEEP_ALIVE_1_1 };
+    let (text, reply) = by_caller(200, &[("Transfer-Encoding", "chunked")], &[b"3\r\nabc\r\n"], head);
+    assert!(reply.hand_over && text.ends_with("Connection: close\r\n\r\n"), "{text}");
+    // Without chunked, or for a 101, nothing changes.
+    let (text, reply) = by_caller(200, &[("Content-Length", "7")], &[b"abc"], KEEP_ALIVE_1_1);
+    assert!(
+        !reply.hand_over && reply.keep_alive && text.ends_with("Content-Length: 3\r\nConnection: keep-alive\r\n\r\nabc"),
+        "{text}"
+    );
+    let (_, reply) = by_caller(101, &[("Transfer-Encoding", "chunked"), ("Upgrade", "x")], &[], KEEP_ALIVE_1_1);
+    assert!(!reply.hand_over && reply.keep_alive);
+}
+
+#[test]
+fn raw_header_lines_split_at_the_first_colon() {
+    assert_eq!(split_raw_header_line(b"X-Raw: yes"), Ok((&b"X-Raw"[..], &b"yes"[..])));
+    assert_eq!(split_raw_header_line(b"X:\t a: b \t"), Ok((&b"X"[..], &b"a: b"[..])));
+    assert_eq!(split_raw_header_line(b"X:"), Ok((&b"X"[..], &b""[..])));
+    assert_eq!(split_raw_header_line(b"X :v"), Ok((&b"X "[..], &b"v"[..])), "refused later as a name");
+    assert_eq!(split_raw_header_line(b"no colon"), Err(RawLineError::NoColon));
+    assert_eq!(split_raw_header_line(b"X: a\r\nSet-Cookie: evil"), Err(RawLineError::LineBreak));
+    assert_eq!(split_raw_header_line(b"X: a\nb"), Err(RawLineError::LineBreak));
+    assert_eq!(split_raw_header_line(b"X: a\r"), Err(RawLineError::LineBreak));
+    assert_eq!(RawLineError::LineBreak.to_string(), "holds CR or LF");
 }
 
 #[test]

@@ -42,15 +42,22 @@ fn header_text(lua: &Lua, value: Value) -> Result<Option<Vec<u8>>> {
 pub type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The headers argument (index 2) of `res` and `request`: `{name = value}`,
-/// where a value may be an array of values (one line each).
+/// where a value may be an array of values (one line each); a string at a
+/// number key is a raw line `"Name: value"`, as the original async wrote
+/// them, split at its first colon (a CR or LF in it is refused: it would
+/// let the line write headers of its own).
 pub fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<HeaderPairs> {
     let mut pairs = Vec::new();
     for pair in table.pairs::<Value, Value>() {
         let (name, value) = pair?;
-        let Value::String(name) = name else {
-            return boundary::fail(format!("{function}: header names must be strings"));
+        let name = match name {
+            Value::String(name) => name.as_bytes().to_vec(),
+            Value::Integer(_) | Value::Number(_) => {
+                pairs.push(raw_line(&value, function)?);
+                continue;
+            }
+            _ => return boundary::fail(format!("{function}: header names must be strings (or raw lines at number keys)")),
         };
-        let name = name.as_bytes().to_vec();
         if let Value::Table(values) = value {
             for value in values.sequence_values::<Value>() {
                 match header_text(lua, value?)? {
@@ -68,6 +75,18 @@ pub fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<He
         }
     }
     Ok(pairs)
+}
+
+/// A raw header line given at a number key, as a name and a value.
+fn raw_line(value: &Value, function: &str) -> Result<(Vec<u8>, Vec<u8>)> {
+    let Value::String(line) = value else {
+        return boundary::fail(format!("{function}: a raw header line must be a string, got {}", value.type_name()));
+    };
+    let line = line.as_bytes();
+    match http::split_raw_header_line(&line) {
+        Ok((name, value)) => Ok((name.to_vec(), value.to_vec())),
+        Err(error) => boundary::fail(format!("{function}: raw header line \"{}\" {error}", line.escape_ascii())),
+    }
 }
 
 /// A header list as a Lua table of lower-case names; the last of

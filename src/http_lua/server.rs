@@ -2,11 +2,24 @@
 //!
 //! A server is a TCP server (tcp.rs) whose connections each own a
 //! `ServerConn`: a `RequestParser` fed by the socket's `ondata`, and the queue
-//! of responses still owed, one slot per request in arrival order, so
-//! that pipelined requests are answered in order whatever order the
-//! handler calls `res` in. A response is serialized by the core and
-//! handed to the stream as one vectored write (`Stream::write`), without
-//! Lua strings of its framing.
+//! of responses still owed, in request order. A connection hands the
+//! handler one request at a time: the next pipelined request waits (and
+//! reading pauses once one is parsed) until the response before it is
+//! written. So whatever the handler writes on the client itself after its
+//! `res` follows that response's head on the wire, and a response the
+//! handler frames itself (`Transfer-Encoding: chunked`, `ChunkedBody::ByCaller`)
+//! can hand the connection over to it: the server then writes nothing more
+//! on it, takes no further request (bytes that arrive are dropped, so that
+//! the peer's close is still seen), runs no timer on it, and leaves it open
+//! for the handler to close, also when the server closes. A response is
+//! serialized by the core and handed to the stream as one vectored write
+//! (`Stream::write`), without Lua strings of its framing.
+//!
+//! A `res` that raises for its arguments (a header name or value outside
+//! the grammar, a raw line with CR or LF, a bad status) still answers: the
+//! request gets `500` and the connection closes, so no client waits on an
+//! answer that will not come, and nothing the handler writes on the client
+//! afterwards can pass for a response.
 //!
 //! Timeouts use the stream's idle timer: `keepAliveTimeout` between
 //! requests (the connection is closed quietly), `headersTimeout` from the
@@ -33,14 +46,12 @@ use crate::core::lua_raw::PrivateKey;
 use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle;
-use crate::http::{self, CONTINUE_RESPONSE, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart};
+use crate::http::{
+    self, CONTINUE_RESPONSE, ChunkedBody, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart,
+};
 use crate::http_lua::{HeaderPairs, header_table_pairs};
 use crate::stream::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
-
-/// Requests of one connection dispatched to the handler and not yet
-/// answered, past which reading pauses (pipelining without end).
-const MAX_OWED: usize = 32;
 
 // Private keys of a connection's client object: the server's handler,
 // the connection's raw `res` body, and a decoded request body on its way
@@ -53,24 +64,42 @@ thread_local! {
     static DATE: RefCell<DateCache> = RefCell::new(DateCache::new());
 }
 
+/// What becomes of a connection once a response is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// It carries the next request.
+    Next,
+    Close,
+    /// The handler frames the rest of the body itself: the connection is
+    /// its own (`ServerConn::hand_over`).
+    HandOver,
+}
+
 /// Serializes a response into the pieces of one write and hands them to
-/// `take`.
+/// `take`. A `Transfer-Encoding: chunked` body is the handler's to frame,
+/// as in the original async.
 fn with_response<R>(
     status: u16,
     headers: &[(&[u8], &[u8])],
     body: &[&[u8]],
     context: ReplyContext,
-    take: impl FnOnce(&[&[u8]], bool) -> R,
+    take: impl FnOnce(&[&[u8]], After) -> R,
 ) -> std::result::Result<R, http::InvalidMessage> {
     DATE.with(|date| {
         let mut date = date.borrow_mut();
-        let reply = http::serialize_response(status, headers, body, context, date.now())?;
+        let reply = http::serialize_response_with(status, headers, body, context, date.now(), ChunkedBody::ByCaller)?;
         let pieces: Vec<&[u8]> = reply.message.pieces().iter().map(|p| &p[..]).collect();
-        Ok(take(&pieces, reply.keep_alive))
+        let after = match (reply.hand_over, reply.keep_alive) {
+            (true, _) => After::HandOver,
+            (false, true) => After::Next,
+            (false, false) => After::Close,
+        };
+        Ok(take(&pieces, after))
     })
 }
 
-/// A short plain-text answer to a request the server refuses.
+/// A short plain-text answer to a request the server refuses (or whose
+/// `res` failed: 500); the connection closes after it.
 fn refusal(status: u16) -> Vec<u8> {
     let text = format!("{}\n", http::reason_phrase(status).unwrap_or("Error"));
     let headers: &[(&[u8], &[u8])] = &[(b"Content-Type", b"text/plain")];
@@ -133,7 +162,7 @@ enum ResponseSlot {
     /// The handler has not called `res` yet; how to frame its answer.
     Owed(ReplyContext),
     /// Serialized, waiting for the responses before it.
-    Ready { bytes: Vec<u8>, keep_alive: bool },
+    Ready { bytes: Vec<u8>, after: After },
 }
 
 struct ServerConn {
@@ -145,8 +174,12 @@ struct ServerConn {
     slots: RefCell<VecDeque<ResponseSlot>>,
     /// The number of the request whose response is `slots[0]`.
     first_slot: Cell<u64>,
-    /// No more requests are taken: an error, a closing response, a close.
+    /// No more requests are taken: an error, a closing response, a close,
+    /// a hand-over.
     stopped: Cell<bool>,
+    /// The handler frames the body of the last response itself and owns
+    /// the connection (see `hand_over`).
+    handed_over: Cell<bool>,
     /// When the request whose header block is being read began.
     header_started: Cell<Option<u64>>,
     /// Reading is paused (`pause()` on the socket).
@@ -167,11 +200,12 @@ impl ServerConn {
         Ok(())
     }
 
-    /// Reads while the handler owes few responses and the peer takes
-    /// them in: a peer that pipelines without reading holds only its own
-    /// connection's buffers.
+    /// Reads while no parsed request waits for its turn and the peer takes
+    /// the responses in: a peer that pipelines without reading holds only
+    /// its own connection's buffers.
     fn update_reading(&self) -> Result<()> {
-        let hold = self.backed_up.get() || self.slots.borrow().len() >= MAX_OWED;
+        let waiting = !self.slots.borrow().is_empty() && self.parser.borrow().has_events();
+        let hold = self.backed_up.get() || waiting;
         if hold != self.paused.get() && !self.stopped.get() {
             self.paused.set(hold);
             // The stream itself, never a method the user may have replaced.
@@ -195,9 +229,45 @@ impl ServerConn {
         Ok(())
     }
 
+    /// Nothing owed, nothing read and not yet answered, not handed over:
+    /// the connection may close without cutting anything short.
+    fn is_idle(&self) -> bool {
+        let parser = self.parser.borrow();
+        !self.handed_over.get() && self.slots.borrow().is_empty() && parser.is_idle() && !parser.has_events()
+    }
+
+    /// A response whose body the handler frames itself went out: the
+    /// connection is the handler's. Reading goes on (the bytes are
+    /// dropped) so that the peer's close closes it; the server's timer is
+    /// off (the handler may set `client.setTimeout` of its own).
+    fn hand_over(&self) -> Result<()> {
+        self.stopped.set(true);
+        self.handed_over.set(true);
+        self.slots.borrow_mut().clear();
+        let resume = self.paused.replace(false);
+        self.socket
+            .with_stream(|stream| {
+                if resume {
+                    stream.set_paused(false);
+                }
+                stream.set_idle_timeout(0)
+            })?
+            .transpose()?;
+        Ok(())
+    }
+
+    /// What a written response leaves the connection to.
+    fn after_written(&self, after: After) -> Result<()> {
+        match after {
+            After::Next => Ok(()),
+            After::Close => self.close(),
+            After::HandOver => self.hand_over(),
+        }
+    }
+
     /// Queues a response that needs no handler (`100 Continue`, refusals).
-    fn push_ready(&self, lua: &Lua, bytes: Vec<u8>, keep_alive: bool) -> Result<()> {
-        self.slots.borrow_mut().push_back(ResponseSlot::Ready { bytes, keep_alive });
+    fn push_ready(&self, lua: &Lua, bytes: Vec<u8>, after: After) -> Result<()> {
+        self.slots.borrow_mut().push_back(ResponseSlot::Ready { bytes, after });
         self.flush(lua)
     }
 
@@ -214,10 +284,10 @@ impl ServerConn {
                     _ => None,
                 }
             };
-            let Some(ResponseSlot::Ready { bytes, keep_alive }) = head else { break };
+            let Some(ResponseSlot::Ready { bytes, after }) = head else { break };
             self.write(lua, &[&bytes])?;
-            if !keep_alive {
-                return self.close();
+            if after != After::Next {
+                return self.after_written(after);
             }
         }
         self.after_response()
@@ -226,8 +296,10 @@ impl ServerConn {
     /// A response went out: close if the server is gone, resume reading
     /// if it was paused, take the next pipelined request.
     fn after_response(&self) -> Result<()> {
-        let idle = self.slots.borrow().is_empty() && self.parser.borrow().is_idle();
-        if self.shared.closed.get() && idle {
+        if self.stopped.get() {
+            return Ok(());
+        }
+        if self.shared.closed.get() && self.is_idle() {
             return self.close();
         }
         self.update_reading()
@@ -284,13 +356,14 @@ impl ServerConn {
         if self.parser.borrow().is_idle() {
             return self.close();
         }
-        self.push_ready(lua, refusal(408), false)
+        self.push_ready(lua, refusal(408), After::Close)
     }
 
-    /// Takes the requests parsed so far, as far as the owed limit allows.
-    /// Not re-entered: a `res` called inside the handler leaves the next
-    /// request to the loop below, so that thousands of pipelined requests
-    /// answered at once do not nest one call per request.
+    /// Takes the requests parsed so far, one at a time: the next only once
+    /// the response before it is written. Not re-entered: a `res` called
+    /// inside the handler leaves the next request to the loop below, so
+    /// that thousands of pipelined requests answered at once do not nest
+    /// one call per request.
     fn pump(self: &Rc<Self>, lua: &Lua) -> Result<()> {
         if self.pumping.replace(true) {
             return Ok(());
@@ -302,16 +375,16 @@ impl ServerConn {
 
     fn pump_events(self: &Rc<Self>, lua: &Lua) -> Result<()> {
         while !self.stopped.get() {
-            if self.backed_up.get() || self.slots.borrow().len() >= MAX_OWED {
+            if self.backed_up.get() || !self.slots.borrow().is_empty() {
                 return self.update_reading();
             }
             let event = self.parser.borrow_mut().next_event();
             match event {
                 None => return Ok(()),
-                Some(Event::ContinueExpected) => self.push_ready(lua, CONTINUE_RESPONSE.to_vec(), true)?,
+                Some(Event::ContinueExpected) => self.push_ready(lua, CONTINUE_RESPONSE.to_vec(), After::Next)?,
                 Some(Event::Error(error)) => {
                     self.stopped.set(true);
-                    self.push_ready(lua, refusal(error.status()), false)?;
+                    self.push_ready(lua, refusal(error.status()), After::Close)?;
                 }
                 Some(Event::Message(request)) => self.dispatch(lua, request)?,
             }
@@ -326,7 +399,7 @@ impl ServerConn {
             Ok(decoded) => decoded,
             Err(status) => {
                 self.stopped.set(true);
-                return self.push_ready(lua, refusal(status), false);
+                return self.push_ready(lua, refusal(status), After::Close);
             }
         };
         let Some(object) = self.socket.with_stream(|stream| stream.object_ref())? else { return Ok(()) };
@@ -361,6 +434,31 @@ impl ServerConn {
             // The connection went away; the answer has nowhere to go.
             _ => return Ok(()),
         };
+        let after = match self.serialize_answer(lua, index, context, args) {
+            Ok(after) => after,
+            Err(error) => {
+                self.answer_failed(lua, number)?;
+                return Err(error);
+            }
+        };
+        if index == 0 && after != After::Next {
+            return self.after_written(after);
+        }
+        self.flush(lua)?;
+        // A response may free the way for requests held back. Inside a
+        // pump (the handler answered at once), the pump's caller sets the
+        // timer once it is done.
+        let nested = self.pumping.get();
+        self.pump(lua)?;
+        if nested {
+            return Ok(());
+        }
+        self.update_timer(Runtime::of(lua)?.now())
+    }
+
+    /// Serializes `res`'s answer to the request in slot `index`: written at
+    /// once when it is first in line, else kept in its slot.
+    fn serialize_answer(&self, lua: &Lua, index: u64, context: ReplyContext, args: &Args) -> Result<After> {
         let texts = body_pieces(lua, args)?;
         let bytes: Vec<mlua::BorrowedBytes> = texts.iter().map(|s| s.as_bytes()).collect();
         let body: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
@@ -375,34 +473,36 @@ impl ServerConn {
             Some(n) if (100.0..=999.0).contains(&n) && n.fract() == 0.0 => n as u16,
             Some(_) => return args.bad(3, "status code (100 to 999)"),
         };
-        let at_head = index == 0;
-        let written = with_response(status, headers, &body, context, |pieces, keep_alive| -> Result<bool> {
-            if at_head {
+        let written = with_response(status, headers, &body, context, |pieces, after| -> Result<After> {
+            if index == 0 {
                 self.slots.borrow_mut().pop_front();
                 self.first_slot.set(self.first_slot.get() + 1);
                 self.write(lua, pieces)?;
             } else if let Some(slot) = self.slots.borrow_mut().get_mut(index as usize) {
-                *slot = ResponseSlot::Ready { bytes: pieces.concat(), keep_alive };
+                *slot = ResponseSlot::Ready { bytes: pieces.concat(), after };
             }
-            Ok(keep_alive)
+            Ok(after)
         });
-        let keep_alive = match written {
-            Ok(outcome) => outcome?,
-            Err(invalid) => return boundary::fail(format!("res: {invalid}")),
-        };
-        if at_head && !keep_alive {
-            return self.close();
+        match written {
+            Ok(outcome) => outcome,
+            Err(invalid) => boundary::fail(format!("res: {invalid}")),
         }
-        self.flush(lua)?;
-        // A response may free the way for requests held back. Inside a
-        // pump (the handler answered at once), the pump's caller sets the
-        // timer once it is done.
-        let nested = self.pumping.get();
-        self.pump(lua)?;
-        if nested {
-            return Ok(());
+    }
+
+    /// `res` raised for request `number` before answering it: the request
+    /// gets `500` and the connection closes after it.
+    fn answer_failed(&self, lua: &Lua, number: u64) -> Result<()> {
+        let answer = refusal(500);
+        {
+            let index = number.wrapping_sub(self.first_slot.get());
+            let mut slots = self.slots.borrow_mut();
+            match slots.get_mut(index as usize) {
+                Some(slot @ ResponseSlot::Owed(_)) => *slot = ResponseSlot::Ready { bytes: answer, after: After::Close },
+                _ => return Ok(()),
+            }
         }
-        self.update_timer(Runtime::of(lua)?.now())
+        self.stopped.set(true);
+        self.flush(lua)
     }
 }
 
@@ -650,6 +750,7 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
         slots: RefCell::new(VecDeque::new()),
         first_slot: Cell::new(0),
         stopped: Cell::new(false),
+        handed_over: Cell::new(false),
         header_started: Cell::new(None),
         paused: Cell::new(false),
         backed_up: Cell::new(false),
@@ -703,8 +804,7 @@ pub fn listen(lua: &Lua, args: Args) -> Result<Table> {
             shared.closed.set(true);
             let conns: Vec<Rc<ServerConn>> = shared.conns.borrow().values().cloned().collect();
             for conn in conns {
-                let idle = conn.slots.borrow().is_empty() && conn.parser.borrow().is_idle();
-                if idle {
+                if conn.is_idle() {
                     conn.close()?;
                 }
             }
