@@ -251,4 +251,18 @@ describe('module errors', function()
       assert.are.equal('string', type(message))
       assert.matches('^' .. here:gsub('%p', '%%%0') .. ':%d+: callback broke', message)
    end)
+   it('from option tables of the wrong shape name the option, not a conversion', function()
+      assert.are.equal('spawn: env must be a table, got string',
+         error_at_caller(function() async.process.spawn('true', {env = 'PATH=/bin'}) end))
+      assert.are.equal('getAddrInfo: domain[1] (the hints) must be a table, got string',
+         error_at_caller(function() async.getAddrInfo({path = 'localhost', 'STREAM'}, function() end) end))
+      local raising = setmetatable({}, {__index = function() error({}) end})
+      assert.matches('^listen: reading option host failed: table: ',
+         error_at_caller(function() async.tcp.listen(raising, function() end) end))
+      local proc = async.process.spawn('sleep', {'5'})
+      assert.are.equal("bad argument #1 to 'kill' (signal name or number (0 to 64) expected, got number)",
+         error_at_caller(function() proc.kill(1.5) end))
+      proc.kill('KILL')
+      async.go()
+   end)
 end)

@@ -126,10 +126,15 @@ describe('process', function()
       assert.are.same({{0, 9}, {0, 2}, {0, 15}}, reports)
    end)
 
-   it('rejects an unknown signal name', function()
+   it('rejects an unknown signal name and a number that is not a signal', function()
       run(10, function(done)
          local proc = process.spawn('sleep', {'30'})
          assert.has_error(function() proc.kill('SIGNOPE') end, "kill: unknown signal 'SIGNOPE'")
+         for _, bad in ipairs({1.5, 0/0, -1, 65, 1/0}) do
+            assert.has_error(function() proc.kill(bad) end,
+               "bad argument #1 to 'kill' (signal name or number (0 to 64) expected, got number)")
+         end
+         assert.is_true(proc.kill(0)) -- only asks whether it is there
          proc.onclose(done)
          proc.kill('kill')
       end)

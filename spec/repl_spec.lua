@@ -56,6 +56,25 @@ describe('async.repl', function()
       assert.matches('exit=0\n$', out)
    end)
 
+   it('reports a result whose __tostring fails or yields as an error, and goes on', function()
+      local out = run_child(LOCAL, 'setmetatable({}, {__tostring = function() error("bad text", 0) end})\n'
+         .. 'setmetatable({}, {__tostring = coroutine.yield})\nprint("still here")\n', 'pipe')
+      assert.matches('^> bad text\n', out)
+      assert.matches('attempt to yield across C%-call boundary', out)
+      assert.matches('> still here\n', out)
+      assert.matches('exit=0\n$', out)
+   end)
+
+   it('drops a line over the line limit whole, none of it run, and goes on #novalgrind', function()
+      local long = string.rep('x', 17 * 1024 * 1024) .. ' = 5 io.write("TAIL")\nprint("next")\n'
+      local out = run_child(LOCAL, 'print("first")\n' .. long, 'file')
+      assert.matches('^> first\n', out)
+      assert.matches('line too long: more than 16777216 bytes', out)
+      assert.is_nil(out:find('TAIL', 1, true))
+      assert.matches('\nnext\n', out)
+      assert.matches('exit=0\n$', out)
+   end)
+
    it('reads stdin from a file too, and runs a last line without a newline', function()
       local out = run_child('local async = require "async"; async.repl("lua> "); async.go()', 'print(2 * 21)\nprint("last")', 'file')
       assert.matches('^lua> 42\n\nlua> last\n\nlua> ', out)
@@ -317,6 +336,31 @@ describe('repl.listen', function()
       local console = table.concat(console_text)
       assert.matches('remote> remote client @ 127%.0%.0%.1:%d+\n', console)
       assert.matches('\n2\n', console)
+   end)
+
+   it('answers a client whose result cannot be shown with the error, and serves on', function()
+      local all, script = '', nil
+      run(8, function(done)
+         local proc
+         proc, script = serving('', function(port, stop)
+            async.tcp.connect({host = '127.0.0.1', port = port}, function(client)
+               local sent = false
+               client.ondata(function(chunk)
+                  all = all .. chunk
+                  if not sent then
+                     sent = true
+                     client.write('setmetatable({}, {__tostring = function() error("bad text", 0) end})\n1 + 1\n')
+                  elseif all:find('> 2\n') then
+                     client.close()
+                     stop()
+                  end
+               end)
+            end)
+         end)
+         proc.onexit(function() done() end)
+      end)
+      os.remove(script)
+      assert.matches('bad text\n.*> 2\n', all)
    end)
 
    -- Not under valgrind: 17 MiB through the Lua compiler, many times over.

@@ -11,7 +11,7 @@ use std::ffi::{CStr, CString, c_int};
 use std::net::SocketAddr;
 
 use libuv_sys2 as uv;
-use mlua::{Lua, Result, Table};
+use mlua::{Lua, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
 use crate::core::errors::uv_message;
@@ -115,7 +115,11 @@ fn protocol_name(protocol: c_int) -> Option<&'static str> {
 /// IP version (`4`, `6`), as the original accepted.
 fn hints_of(options: &Table) -> Result<Hints> {
     let mut hints = Hints::default();
-    let Some(given) = options.get::<Option<Table>>(1)? else { return Ok(hints) };
+    let given = match options.get::<Value>(1)? {
+        Value::Nil => return Ok(hints),
+        Value::Table(given) => given,
+        other => return boundary::fail(format!("getAddrInfo: domain[1] (the hints) must be a table, got {}", other.type_name())),
+    };
     let read = OptionTable::new(Some(&given), "getAddrInfo");
     hints.socktype = match read.text("socktype")?.as_deref() {
         None => 0,

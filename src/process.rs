@@ -36,6 +36,7 @@ use crate::core::boundary::{self, Args};
 use crate::core::class::{Class, Method};
 use crate::core::errors::{UvError, uv_message};
 use crate::core::lua_raw::PrivateKey;
+use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle::{self, HandleState, Tie};
 use crate::stream::{self, Consumer, Stream};
@@ -135,7 +136,7 @@ fn number_text(lua: &Lua, number: Value) -> Result<LuaString> {
 
 /// The command of `spawn(path, args)` / `exec(path, args)`: `args` holds
 /// the arguments (1..n) and optionally `cwd=` and `env=`.
-fn command_of(lua: &Lua, path: &[u8], args: Option<&Table>) -> Result<Command> {
+fn command_of(lua: &Lua, function: &str, path: &[u8], args: Option<&Table>) -> Result<Command> {
     let file = c_string(path, "the program path")?;
     let mut argv = vec![file.clone()];
     let (mut env, mut cwd) = (None, None);
@@ -143,10 +144,11 @@ fn command_of(lua: &Lua, path: &[u8], args: Option<&Table>) -> Result<Command> {
         for value in args.sequence_values::<Value>() {
             argv.push(c_string(&text_of(lua, value?, "an argument")?.as_bytes(), "an argument")?);
         }
-        if let Some(dir) = args.raw_get::<Option<LuaString>>("cwd")? {
+        let options = OptionTable::new(Some(args), function);
+        if let Some(dir) = options.string("cwd")? {
             cwd = Some(c_string(&dir.as_bytes(), "cwd")?);
         }
-        if let Some(vars) = args.raw_get::<Option<Table>>("env")? {
+        if let Some(vars) = options.table("env")? {
             let mut list = Vec::new();
             for pair in vars.pairs::<Value, Value>() {
                 let (name, value) = pair?;
@@ -426,12 +428,16 @@ fn signal_number(name: &str) -> Option<c_int> {
     SIGNALS.iter().find(|(n, _)| *n == bare).map(|(_, number)| *number)
 }
 
+/// Linux's highest real-time signal.
+const MAX_SIGNAL: i64 = 64;
+
 /// `proc.kill([signal])`: true, or nil and the error (e.g. once exited).
 fn kill(lua: &Lua, args: Args) -> Result<MultiValue> {
     let this = args.this()?;
     let signal = match args.get(1) {
         Value::Nil => libc::SIGTERM,
-        Value::Integer(_) | Value::Number(_) => args.number(1)? as c_int,
+        // 0 asks only whether the process is there, as kill(2) does.
+        Value::Integer(_) | Value::Number(_) => args.whole_in(1, 0, MAX_SIGNAL, "signal name or number (0 to 64)")? as c_int,
         Value::String(name) => match signal_number(&name.to_string_lossy()) {
             Some(number) => number,
             None => return boundary::fail(format!("kill: unknown signal '{}'", name.to_string_lossy())),
@@ -520,7 +526,7 @@ fn spawn_with(lua: &Lua, command: &Command, handler: Option<Function>) -> Result
 /// `process.spawn(path, [args], [handler])` -> proc, or nil, err.
 fn spawn(lua: &Lua, args: Args) -> Result<MultiValue> {
     let (path, list, handler) = split_args(&args)?;
-    let command = command_of(lua, &path.as_bytes(), list.as_ref())?;
+    let command = command_of(lua, args.name(), &path.as_bytes(), list.as_ref())?;
     spawn_with(lua, &command, handler)
 }
 
@@ -530,7 +536,7 @@ fn spawn(lua: &Lua, args: Args) -> Result<MultiValue> {
 fn exec(lua: &Lua, args: Args) -> Result<MultiValue> {
     let (path, list, callback) = split_args(&args)?;
     let Some(callback) = callback else { return args.bad(3, "function") };
-    let command = command_of(lua, &path.as_bytes(), list.as_ref())?;
+    let command = command_of(lua, args.name(), &path.as_bytes(), list.as_ref())?;
     let object = match start(lua, &command, [Stdio::Ignore, Stdio::Pipe, Stdio::Inherit])? {
         Ok(object) => object,
         Err(message) => {

@@ -424,6 +424,15 @@ impl Args {
         }
     }
 
+    /// A whole number from `lo` to `hi`; anything else is a bad argument
+    /// described by `expected` (a fraction is never rounded into range).
+    pub fn whole_in(&self, i: usize, lo: i64, hi: i64, expected: &str) -> Result<i64> {
+        match self.opt_number(i) {
+            Ok(Some(n)) if n.fract() == 0.0 && n >= lo as f64 && n <= hi as f64 => Ok(n as i64),
+            _ => self.bad(i, expected),
+        }
+    }
+
     pub fn function(&self, i: usize) -> Result<Function> {
         match self.get(i) {
             Value::Function(f) => Ok(f),

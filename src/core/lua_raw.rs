@@ -256,3 +256,19 @@ impl Drop for NoUnwind {
         }
     }
 }
+
+/// Whether Lua code is running in a coroutine (a fiber) rather than the
+/// main program: Lua 5.1 has no function for it that user code cannot
+/// replace (`coroutine.running` is a global).
+pub fn in_coroutine(lua: &mlua::Lua) -> mlua::Result<bool> {
+    // SAFETY: exec_raw runs this on the calling thread's stack with room
+    // for a few values; lua_pushthread pushes that thread (popped again)
+    // and answers whether it is the main one; one boolean is left.
+    unsafe {
+        lua.exec_raw::<bool>((), |state| {
+            let main = ffi::lua_pushthread(state);
+            ffi::lua_pop(state, 1);
+            ffi::lua_pushboolean(state, (main == 0) as c_int);
+        })
+    }
+}

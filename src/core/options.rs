@@ -11,7 +11,7 @@
 
 use mlua::{LuaString, Result, Table, Value};
 
-use crate::core::boundary::fail;
+use crate::core::boundary::{fail, message_of};
 
 /// The option table of one call of `function` (absent: every field nil).
 pub struct OptionTable<'a> {
@@ -62,10 +62,15 @@ impl<'a> OptionTable<'a> {
         OptionTable { table, function }
     }
 
-    /// Field `name` as it is.
+    /// Field `name` as it is. An `__index` that raises is reported as
+    /// failing to read that option (its error value may be anything).
     pub fn value(&self, name: &str) -> Result<Value> {
         match self.table {
-            Some(table) => table.get(name),
+            Some(table) => table.get(name).or_else(|error| {
+                let (message, _) = message_of(&error);
+                let first = message.split("\nstack traceback:").next().unwrap_or_default();
+                fail(format!("{}: reading option {name} failed: {first}", self.function))
+            }),
             None => Ok(Value::Nil),
         }
     }

@@ -24,6 +24,7 @@ use libuv_sys2 as uv;
 use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, Result};
 
 use crate::core::boundary::{self, fail};
+use crate::core::lua_raw;
 use crate::core::timer_driver::{Slot, TimerDriver};
 
 /// What runs timers when they come due: time.rs, which keeps each timer's
@@ -299,6 +300,11 @@ impl Runtime {
     /// on, as programs written for the original expect; its `tick`, if
     /// any, runs until the running `go()` returns.
     pub fn go(&self, lua: &Lua, tick: Option<Function>) -> Result<()> {
+        // Callbacks run on the thread that runs the loop: in a fiber, each
+        // would run inside that coroutine and could suspend the loop itself.
+        if !self.running.get() && lua_raw::in_coroutine(lua)? {
+            return fail("go: the loop must run in the main program, not inside a fiber or coroutine");
+        }
         let ticker = match tick {
             Some(f) => Some(self.timer_sink()?.internal(lua, f, 1, true)?),
             None => None,

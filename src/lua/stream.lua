@@ -7,7 +7,7 @@
 -- so do the methods: a misuse is raised at the line of the reader.
 local take, park = ...
 local running, yield, resume = coroutine.running, coroutine.yield, coroutine.resume
-local traceback, error, tostring = debug.traceback, error, tostring
+local traceback, error, tostring, pcall = debug.traceback, error, tostring, pcall
 
 local function await(h, name, separator)
    local co = running()
@@ -27,7 +27,14 @@ local function await(h, name, separator)
          if not resumed then error(traceback(co, tostring(message)), 0) end
       end)
       if not ok then return false, err, 2 end
-      yield()
+      -- A read inside a C function (a table.sort comparator, a metamethod
+      -- called from C) cannot suspend: forget the waiter so that the
+      -- stream can be read again, and say why.
+      local suspended, why = pcall(yield)
+      if not suspended then
+         park(h, nil)
+         return false, name .. ': cannot wait for data here (' .. tostring(why) .. ')', 2
+      end
    end
 end
 

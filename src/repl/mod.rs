@@ -27,7 +27,7 @@ mod remote;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use mlua::{Function, Lua, MultiValue, Result, Table, Value};
+use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
 use crate::core::runtime::{LoopObserver, Runtime};
@@ -44,17 +44,20 @@ const FIBER_GLUE: &str = include_str!("../lua/repl.lua");
 const CONTINUATION: &[u8] = b">> ";
 
 /// Adds `bytes` to `inbox` and cuts out the lines it now holds whole
-/// (without their LF, or CRLF). A line longer than a stream's line limit
-/// is `TooLong`: a REPL holds no more of an unfinished line than
-/// `readline` does.
-fn lines(inbox: &RefCell<Inbox>, bytes: &[u8]) -> std::result::Result<Vec<Vec<u8>>, TooLong> {
+/// (without their LF, or CRLF), up to one longer than a stream's line
+/// limit, if any (then `TooLong`, and the inbox still starts with it): a
+/// REPL holds no more of an unfinished line than `readline` does.
+fn lines(inbox: &RefCell<Inbox>, bytes: &[u8]) -> (Vec<Vec<u8>>, Option<TooLong>) {
     let mut inbox = inbox.borrow_mut();
     inbox.push(bytes);
     let mut lines = Vec::new();
-    while let Some(line) = inbox.next_bounded(b"\n", stream::DEFAULT_MAX_LINE)? {
-        lines.push(line.strip_suffix(b"\r").unwrap_or(line).to_vec());
+    loop {
+        match inbox.next_bounded(b"\n", stream::DEFAULT_MAX_LINE) {
+            Ok(Some(line)) => lines.push(line.strip_suffix(b"\r").unwrap_or(line).to_vec()),
+            Ok(None) => return (lines, None),
+            Err(too_long) => return (lines, Some(too_long)),
+        }
     }
-    Ok(lines)
 }
 
 /// The lines of a chunk that is not complete yet (`for i = 1, 3 do`).
@@ -138,6 +141,20 @@ fn outcome(lua: &Lua, mut results: MultiValue) -> Result<Evaluated> {
     Ok(Evaluated::Failed(message))
 }
 
+/// Prints what a line gave with the global `print`. A value whose
+/// `__tostring` raises (or yields, which it cannot from C) is reported as
+/// the line's error: a bad value never ends the REPL.
+pub fn show(lua: &Lua, values: impl IntoLuaMulti) -> Result<()> {
+    let print: Function = lua.globals().get("print")?;
+    if let Err(error) = print.call::<()>(values) {
+        let message = boundary::message_of(&error).0;
+        if print.call::<()>(message.as_str()).is_err() {
+            eprintln!("async: repl: {message}");
+        }
+    }
+    Ok(())
+}
+
 /// `tostring(value)`, as `print` would show it.
 pub fn text_of(lua: &Lua, value: Value) -> Result<String> {
     let tostring: Function = lua.globals().get("tostring")?;
@@ -178,6 +195,8 @@ struct Local {
     /// On a terminal: the line editor. Otherwise lines are cut from `inbox`.
     editor: Option<RefCell<Editor>>,
     inbox: RefCell<Inbox>,
+    /// A line longer than the limit is being dropped, up to its newline.
+    skipping: Cell<bool>,
     /// A chunk is being evaluated: output goes straight out, the editor's
     /// line is not on the screen.
     evaluating: Cell<bool>,
@@ -212,20 +231,19 @@ impl Local {
 
     /// Evaluates and prints; true if the chunk is incomplete.
     fn run(&self, lua: &Lua, chunk: &[u8]) -> Result<bool> {
-        let print: Function = lua.globals().get("print")?;
         if let Some(in_fiber) = &self.in_fiber {
             match compile(lua, chunk)? {
                 Ok(f) => in_fiber.call::<()>(f)?,
                 Err(Evaluated::Incomplete) => return Ok(true),
-                Err(Evaluated::Failed(message)) => print.call::<()>(message)?,
+                Err(Evaluated::Failed(message)) => show(lua, message)?,
                 Err(Evaluated::Values(_)) => {}
             }
             return Ok(false);
         }
         match evaluate(lua, chunk)? {
             Evaluated::Incomplete => return Ok(true),
-            Evaluated::Values(values) => print.call::<()>(values)?,
-            Evaluated::Failed(message) => print.call::<()>(message)?,
+            Evaluated::Values(values) => show(lua, values)?,
+            Evaluated::Failed(message) => show(lua, message)?,
         }
         Ok(false)
     }
@@ -264,14 +282,27 @@ impl Consumer for Local {
             }
             return Ok(());
         }
-        match lines(&self.inbox, bytes) {
-            Ok(lines) => lines.iter().try_for_each(|line| self.line(lua, line)),
-            Err(TooLong) => {
-                self.inbox.borrow_mut().clear();
-                eprintln!("async: repl: stdin: {}", stream::line_too_long(stream::DEFAULT_MAX_LINE));
-                Ok(())
-            }
+        // The rest of a line that was too long is dropped with it: none
+        // of it may run as a line of its own.
+        let bytes = match self.skipping.get() {
+            false => bytes,
+            true => match bytes.iter().position(|&b| b == b'\n') {
+                Some(newline) => {
+                    self.skipping.set(false);
+                    &bytes[newline + 1..]
+                }
+                None => return Ok(()),
+            },
+        };
+        let (lines, too_long) = lines(&self.inbox, bytes);
+        lines.iter().try_for_each(|line| self.line(lua, line))?;
+        if too_long.is_none() {
+            return Ok(());
         }
+        eprintln!("async: repl: stdin: {}", stream::line_too_long(stream::DEFAULT_MAX_LINE));
+        let rest = self.inbox.borrow_mut().take_all();
+        self.skipping.set(true);
+        self.data(lua, &rest)
     }
 
     /// The end of the input: a last line without a newline still runs.
@@ -331,13 +362,10 @@ fn start(lua: &Lua, args: Args) -> Result<()> {
     let in_fiber = if fiber {
         let fiber_new: Function =
             lua.named_registry_value::<Table>(crate::core::MODULE_KEY)?.get::<Table>("fiber")?.get("new")?;
-        let report = boundary::internal(lua, |lua, results: MultiValue| {
-            let print: Function = lua.globals().get("print")?;
-            match outcome(lua, results)? {
-                Evaluated::Values(values) => print.call::<()>(values),
-                Evaluated::Failed(message) => print.call::<()>(message),
-                Evaluated::Incomplete => Ok(()),
-            }
+        let report = boundary::internal(lua, |lua, results: MultiValue| match outcome(lua, results)? {
+            Evaluated::Values(values) => show(lua, values),
+            Evaluated::Failed(message) => show(lua, message),
+            Evaluated::Incomplete => Ok(()),
         })?;
         Some(lua.load(FIBER_GLUE).set_name("=async.repl").call::<Function>((fiber_new, report))?)
     } else {
@@ -350,6 +378,7 @@ fn start(lua: &Lua, args: Args) -> Result<()> {
         in_fiber,
         editor: terminal.then(|| RefCell::new(Editor::new(&prompt))),
         inbox: RefCell::new(Inbox::default()),
+        skipping: Cell::new(false),
         evaluating: Cell::new(false),
     });
     if terminal {

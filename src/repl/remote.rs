@@ -18,11 +18,13 @@ use std::rc::{Rc, Weak};
 
 use mlua::{Function, Lua, MultiValue, Result, Table, Value};
 
-use super::{CHUNK_TOO_LONG, CONTINUATION, Evaluated, PendingChunk, evaluate, exit_process, lines, out, read_stdin, text_of};
+use super::{
+    CHUNK_TOO_LONG, CONTINUATION, Evaluated, PendingChunk, evaluate, exit_process, lines, out, read_stdin, show, text_of,
+};
 use crate::core::boundary::{self, Args};
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle;
-use crate::split::{Inbox, TooLong};
+use crate::split::Inbox;
 use crate::stream::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
 
@@ -86,26 +88,26 @@ impl ServerPeer {
 
     fn line(&self, lua: &Lua, line: &[u8]) -> Result<()> {
         let chunk = self.pending.with(line);
-        let print: Function = lua.globals().get("print")?;
         let answer = match evaluate(lua, &chunk)? {
             Evaluated::Incomplete if self.pending.keep(chunk) => {
                 self.send(lua, CONTINUATION);
                 return Ok(());
             }
             Evaluated::Incomplete => {
-                print.call::<()>(CHUNK_TOO_LONG)?;
+                show(lua, CHUNK_TOO_LONG)?;
                 CHUNK_TOO_LONG.to_string()
             }
             Evaluated::Values(values) => {
-                let mut texts = Vec::new();
-                for value in values.iter() {
-                    texts.push(text_of(lua, value.clone())?);
-                }
-                print.call::<()>(values)?;
-                texts.join("\t")
+                let texts: Result<Vec<String>> = values.iter().map(|value| text_of(lua, value.clone())).collect();
+                let answer = match texts {
+                    Ok(texts) => texts.join("\t"),
+                    Err(error) => boundary::message_of(&error).0,
+                };
+                show(lua, values)?;
+                answer
             }
             Evaluated::Failed(message) => {
-                print.call::<()>(message.as_str())?;
+                show(lua, message.as_str())?;
                 message
             }
         };
@@ -117,14 +119,13 @@ impl ServerPeer {
 
 impl Consumer for ServerPeer {
     fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
-        match lines(&self.inbox, bytes) {
-            Ok(lines) => lines.iter().try_for_each(|line| self.line(lua, line)),
-            // A client that sends an endless line is dropped.
-            Err(TooLong) => {
-                let _ = self.socket.with_stream(Stream::destroy);
-                Ok(())
-            }
+        let (lines, too_long) = lines(&self.inbox, bytes);
+        lines.iter().try_for_each(|line| self.line(lua, line))?;
+        // A client that sends an endless line is dropped.
+        if too_long.is_some() {
+            let _ = self.socket.with_stream(Stream::destroy);
         }
+        Ok(())
     }
 
     /// A client that goes away costs nothing: no report.

@@ -145,9 +145,13 @@ pub(super) fn take(lua: &Lua, args: Args) -> Result<MultiValue> {
     }
 }
 
-/// Registers `wake` to be called when data, the end, or an error arrives.
+/// Registers `wake` to be called when data, the end, or an error arrives;
+/// `park(h, nil)` forgets the one registered (its fiber could not wait).
 pub(super) fn park(_: &Lua, args: Args) -> Result<()> {
     let this = args.table(1)?;
+    if args.get(2) == Value::Nil {
+        return this.raw_set(WAITER.value(), Value::Nil);
+    }
     if this.raw_get::<Value>(WAITER.value())? != Value::Nil {
         return boundary::fail("read: another fiber is already reading this stream");
     }
