@@ -1,6 +1,10 @@
 -- Hostile programs: each case runs in a child luajit (an abort there must
 -- not take the test runner down) and must end normally, printing 'ok'.
-local function child(source)
+-- The child runs in a fresh temporary folder. With `stdin_bytes`, its
+-- stdin is a file of that many zero bytes and its stdout and stderr a file
+-- (as under a service manager), so `async.tty` reaches them through relay
+-- threads.
+local function child(source, stdin_bytes)
    local dir = os.tmpname()
    os.remove(dir)
    assert(os.execute('mkdir -p ' .. dir) == 0)
@@ -8,7 +12,12 @@ local function child(source)
    local f = assert(io.open(script, 'w'))
    f:write(source)
    f:close()
-   local pipe = assert(io.popen('cd ' .. dir .. ' && timeout 60 luajit ' .. script .. ' 2>&1; echo "exit=$?"'))
+   local run = 'timeout 60 luajit ' .. script .. ' 2>&1'
+   if stdin_bytes then
+      assert(os.execute('head -c ' .. stdin_bytes .. ' /dev/zero > ' .. dir .. '/in') == 0)
+      run = '(timeout 60 luajit ' .. script .. ' < in > out 2>&1; status=$?; cat out; exit $status)'
+   end
+   local pipe = assert(io.popen('cd ' .. dir .. ' && ' .. run .. '; echo "exit=$?"'))
    local output = pipe:read('*a')
    pipe:close()
    os.execute('rm -rf ' .. dir)
@@ -336,6 +345,136 @@ describe('soundness', function()
          async.go()
       ]]
    end)
+   it('refuses every descriptor call on what the module holds: relay pipes, readFile and writeFile files', function()
+      local output = child([[
+         local async = require 'async'
+         local fs = async.fs
+         assert(async.tty.guess(0) == 'file' and async.tty.guess(1) == 'file')
+         local stdin, stdout = async.tty.open(0), async.tty.open(1)
+         local server = async.tcp.listen({host = '127.0.0.1', port = 0}, function(c)
+            c.ondata(function(d) c.write(d) end)
+         end)
+         local cat = async.process.spawn('/bin/cat')
+         assert(os.execute('mkfifo from_us && mkfifo to_us') == 0)
+         -- Each job holds its FIFO open until we have written (read) all.
+         local read_back, written
+         fs.readFile('from_us', function(data, err) read_back = data or err end)
+         local big = ('y'):rep(200000)
+         fs.writeFile('to_us', big, function(err) written = err or 'written' end)
+         local mine, refused = {}, nil
+         local function closing_spree(done)
+            fs.readdir('/proc/self/fd', function(names)
+               local refused = {fstat = 0, fsync = 0, close = 0}
+               local pending = 0
+               local function count(op)
+                  pending = pending + 1
+                  return function(a, b)
+                     local err = a
+                     if op == 'fstat' then err = b end
+                     if err and err:find('belongs to the event loop', 1, true) then refused[op] = refused[op] + 1 end
+                     pending = pending - 1
+                     if pending == 0 then done(refused) end
+                  end
+               end
+               for _, name in ipairs(names) do
+                  local fd = tonumber(name)
+                  if fd > 2 and not mine[fd] then
+                     fs.fstat(fd, count('fstat'))
+                     fs.fsync(fd, count('fsync'))
+                     fs.close(fd, count('close'))
+                  end
+               end
+            end)
+         end
+         local function read_all(fd, got, done)
+            fs.read(fd, 65536, function(data, err)
+               assert(not err, err)
+               if data == '' then return done(got) end
+               read_all(fd, got .. data, done)
+            end)
+         end
+         fs.open('from_us', 'w', function(writer)
+            fs.open('to_us', 'r', function(reader)
+               mine[writer], mine[reader] = true, true
+               -- Time for the jobs to have their files open.
+               async.setTimeout(50, function()
+                  closing_spree(function(counts)
+                     refused = counts
+                     fs.write(writer, 'through the fifo', function(err)
+                        assert(not err, err)
+                        fs.close(writer, function(err) assert(not err, err) end)
+                     end)
+                     read_all(reader, '', function(got)
+                        assert(got == big, #got)
+                        fs.close(reader, function(err) assert(not err, err) end)
+                     end)
+                     local received = 0
+                     stdin.ondata(function(d) received = received + #d end)
+                     stdin.onend(function() assert(received == 1000000, received) end)
+                     stdout.write('relayed\n')
+                     cat.stdout.ondata(function(d) assert(d == 'meow'); cat.stdin.close() end)
+                     cat.stdin.write('meow')
+                     async.setTimeout(10, function()
+                        async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c)
+                           c.ondata(function(d)
+                              assert(d == 'ping')
+                              c.close(); server.close()
+                           end)
+                           c.write('ping')
+                        end)
+                     end)
+                  end)
+               end)
+            end)
+         end)
+         -- A failure leaves the jobs blocked on their FIFOs, and libuv
+         -- waits for its pool at exit: leave at once instead.
+         local ok, err = pcall(async.go)
+         if not ok then
+            io.stderr:write(tostring(err), '\n')
+            local ffi = require 'ffi'
+            ffi.cdef 'void _exit(int status);'
+            ffi.C._exit(1)
+         end
+         assert(read_back == 'through the fifo', read_back)
+         -- two relay ends, two job files, epoll, the server, ...
+         assert(refused.close >= 5, refused.close)
+         assert(refused.fstat == refused.close and refused.fsync == refused.close,
+            refused.fstat .. ' ' .. refused.fsync .. ' ' .. refused.close)
+         assert(written == 'written', written)
+         fs.readFile('in', function(data, err) assert(#data == 1000000, err) end)
+         async.go()
+         print('ok')
+      ]], 1000000)
+      assert.matches('exit=0\n$', output)
+      assert.matches('relayed\n', output)
+      assert.matches('ok\n', output)
+   end)
+
+   it('opens, writes, reads and closes a file right after the module is loaded (no EBADF)', function()
+      assert_ok [[
+         local async = require 'async'
+         local fs = async.fs
+         fs.open('file', 'w+', function(fd, err)
+            assert(fd, err)
+            fs.write(fd, 'hello', 0, function(err)
+               assert(not err, err)
+               fs.read(fd, 5, 0, function(data, err)
+                  assert(data == 'hello', err)
+                  fs.fstat(fd, function(stats, err)
+                     assert(stats and stats.size == 5, err)
+                     fs.close(fd, function(err)
+                        assert(not err, err)
+                        print('ok')
+                     end)
+                  end)
+               end)
+            end)
+         end)
+         async.go()
+      ]]
+   end)
+
    it('lets user fields on a connection shadow none of the methods the module itself calls #novalgrind', function()
       assert_ok [[
          local async = require 'async'

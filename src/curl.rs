@@ -29,7 +29,7 @@ use mlua::{Function, Lua, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
 use crate::core::errors::uv_message;
-use crate::core::runtime::Runtime;
+use crate::core::runtime::{Held, Runtime};
 use crate::process::{self, Finished};
 
 /// The program every request runs.
@@ -622,7 +622,7 @@ fn many(lua: &Lua, json: &Rc<Json>, args: &Args, kind: Kind) -> Result<()> {
 /// per chunk with a Content-Range; the server answers 308 for more, 201
 /// (or 200) once it has the whole file.
 struct Upload {
-    file: std::fs::File,
+    file: Held<std::fs::File>,
     size: u64,
     chunk: u64,
     url: Vec<u8>,
@@ -757,7 +757,7 @@ fn post_large_file(lua: &Lua, args: &Args) -> Result<()> {
     let path = std::ffi::OsStr::from_bytes(&filename);
     let opened = std::fs::File::open(path).and_then(|file| Ok((file.metadata()?.len(), file)));
     match opened {
-        Ok((size, file)) => Rc::new(Upload { file, size, chunk, url, verbose, callback }).start(lua),
+        Ok((size, file)) => Rc::new(Upload { file: Held::new(file), size, chunk, url, verbose, callback }).start(lua),
         Err(e) => {
             let message = uv_message(-e.raw_os_error().unwrap_or(libc::EIO), Some(&String::from_utf8_lossy(&filename)));
             match callback {

@@ -17,9 +17,10 @@
 //! whenever `go()` returns.
 //!
 //! May touch: descriptors 0, 1 and 2 (and only through libuv once they
-//! have a handle), the terminal mode, relay threads.
+//! have a handle), the terminal mode, relay threads and their `Held` ends.
 
 use std::ffi::c_int;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -29,6 +30,7 @@ use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 use crate::core::boundary::{self, Args};
 use crate::core::class::{Class, Method};
 use crate::core::errors::uv_message;
+use crate::core::runtime::Held;
 use crate::core::uv_handle::{self, HandleState};
 use crate::stream::{self, Stream};
 
@@ -136,35 +138,38 @@ fn open_pipe(lua: &Lua, object: &Table, class: &'static Class, fd: c_int) -> Res
 
 /// A pipe whose far end a thread joins to `fd`: for fd 0 the thread copies
 /// `fd` into the pipe and the read end is returned, for the others the
-/// thread copies the pipe into `fd` and the write end is returned.
+/// thread copies the pipe into `fd` and the write end is returned. The
+/// thread's end is `Held` while the thread uses it, so that `fs.close`
+/// cannot take it away.
 fn relay(fd: c_int) -> std::io::Result<c_int> {
     let mut ends = [0 as c_int; 2];
     // SAFETY: `ends` has room for the two descriptors pipe2 returns.
     if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let [read_end, write_end] = ends;
-    let spawned = if fd == 0 {
+    // SAFETY: pipe2 has just made both descriptors; nothing else owns them.
+    let [read_end, write_end] = ends.map(|end| unsafe { OwnedFd::from_raw_fd(end) });
+    // If the thread cannot be made, both ends are closed on the way out.
+    let loop_end = if fd == 0 {
+        let write_end = Held::new(write_end);
         std::thread::Builder::new().name("async-relay-0".into()).spawn(move || {
-            copy(fd, write_end);
-            // SAFETY: the thread's own end of the pipe; `fd` stays open.
-            unsafe { libc::close(write_end) };
-        })
+            copy(fd, write_end.as_raw_fd());
+            drop(write_end);
+        })?;
+        read_end
     } else {
-        let output = std::sync::Arc::new(OutputRelay { read_end, busy: AtomicBool::new(false), ended: AtomicBool::new(false) });
+        let output = std::sync::Arc::new(OutputRelay {
+            read_end: Held::new(read_end),
+            busy: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+        });
+        let thread_side = output.clone();
+        std::thread::Builder::new().name(format!("async-relay-{fd}")).spawn(move || thread_side.run(fd))?;
         drain_at_exit_once();
-        OUTPUT_RELAYS.lock().unwrap_or_else(|e| e.into_inner()).push(output.clone());
-        std::thread::Builder::new().name(format!("async-relay-{fd}")).spawn(move || output.run(fd))
+        OUTPUT_RELAYS.lock().unwrap_or_else(|e| e.into_inner()).push(output);
+        write_end
     };
-    if let Err(e) = spawned {
-        // SAFETY: both ends are ours and unused.
-        unsafe {
-            libc::close(read_end);
-            libc::close(write_end);
-        }
-        return Err(e);
-    }
-    Ok(if fd == 0 { read_end } else { write_end })
+    Ok(loop_end.into_raw_fd())
 }
 
 /// The thread side of an output relay, and what `drain_output` reads of
@@ -173,7 +178,7 @@ fn relay(fd: c_int) -> std::io::Result<c_int> {
 struct OutputRelay {
     /// The thread's end of the pipe, never closed (so that the drain may
     /// always ask it how many bytes it holds).
-    read_end: c_int,
+    read_end: Held<OwnedFd>,
     /// The thread holds bytes it has taken from the pipe and not written.
     busy: AtomicBool,
     ended: AtomicBool,
@@ -186,7 +191,7 @@ impl OutputRelay {
     fn run(&self, fd: c_int) {
         let mut buf = [0u8; 16 * 1024];
         loop {
-            let mut ready = libc::pollfd { fd: self.read_end, events: libc::POLLIN, revents: 0 };
+            let mut ready = libc::pollfd { fd: self.read_end.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             // SAFETY: one valid pollfd.
             if unsafe { libc::poll(&mut ready, 1, -1) } < 0 {
                 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
@@ -198,7 +203,7 @@ impl OutputRelay {
             // bytes, or once they are out of it and not yet written.
             self.busy.store(true, Ordering::SeqCst);
             // SAFETY: `buf` is a valid buffer of its length.
-            let n = unsafe { libc::read(self.read_end, buf.as_mut_ptr().cast(), buf.len()) };
+            let n = unsafe { libc::read(self.read_end.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             let interrupted = n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
             let copied = n > 0 && write_all(fd, &buf[..n as usize]).is_ok();
             self.busy.store(false, Ordering::SeqCst);
@@ -218,7 +223,7 @@ impl OutputRelay {
         let mut held: c_int = 0;
         // SAFETY: FIONREAD writes one int; `read_end` is open for the
         // whole process (see the field).
-        let asked = unsafe { libc::ioctl(self.read_end, libc::FIONREAD, &mut held) };
+        let asked = unsafe { libc::ioctl(self.read_end.as_raw_fd(), libc::FIONREAD, &mut held) };
         asked == 0 && held == 0 && !self.busy.load(Ordering::SeqCst)
     }
 }

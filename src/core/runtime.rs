@@ -10,15 +10,23 @@
 //! is stopped, and `go()` raises it with the callback's traceback. Handles
 //! stay as they were, so calling `go()` again continues.
 //!
+//! Descriptors the module holds open outside the loop and its handles
+//! (the far ends of `tty`'s relay pipes, the files of `readFile` jobs, the
+//! file `curl.postLargeFile` uploads) are `Held` while open, so that
+//! `owns_descriptor` refuses them too.
+//!
 //! May touch: the libuv loop, mlua app data, the timer driver
-//! (`timer_driver.rs`) and, through the `TimerSink` trait, the Lua side
-//! of the timers.
+//! (`timer_driver.rs`), the set of held descriptors and, through the
+//! `TimerSink` trait, the Lua side of the timers.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_int;
+use std::mem::ManuallyDrop;
+use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
+use std::sync::{Mutex, MutexGuard};
 
 use libuv_sys2 as uv;
 use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, Result};
@@ -67,10 +75,6 @@ pub struct Runtime {
     /// buffer serves all streams (as Node's slab does): idle connections
     /// hold no read memory.
     read_buffer: *mut u8,
-    /// Descriptors that appeared while the loop was made: its own and
-    /// libuv's process-wide ones (the signal lock pipe), which no field of
-    /// the loop names.
-    startup_fds: Vec<c_int>,
 }
 
 /// The descriptors open in this process now.
@@ -78,8 +82,56 @@ fn open_descriptors() -> Vec<c_int> {
     let mut fds: Vec<c_int> = std::fs::read_dir("/proc/self/fd")
         .map(|dir| dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default();
+    // The listing's own descriptor is among them, and closed by now: kept,
+    // it would pass for a loop descriptor and refuse the file that next
+    // gets its number.
+    // SAFETY: F_GETFD only asks for the flags of a descriptor number.
+    fds.retain(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1);
     fds.sort_unstable();
     fds
+}
+
+/// The descriptors `Held` now, and those that appeared while a loop was
+/// made (its own and libuv's process-wide ones, such as the signal lock
+/// pipe, which no field of the loop names). One set for the process: a
+/// descriptor is the process's, not one Lua state's, and pool and relay
+/// threads hold some.
+static HELD: Mutex<BTreeSet<c_int>> = Mutex::new(BTreeSet::new());
+
+fn held() -> MutexGuard<'static, BTreeSet<c_int>> {
+    HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A descriptor the module holds open outside the loop and its handles
+/// (`T`: a `File`, an `OwnedFd`), in the set `owns_descriptor` reads from
+/// `new` until dropped. The drop closes it and takes it out in one step
+/// under the lock, so no check sees its number closed yet still held,
+/// and a number reused meanwhile is never taken out for another holder.
+pub struct Held<T: AsRawFd>(ManuallyDrop<T>);
+
+impl<T: AsRawFd> Held<T> {
+    pub fn new(descriptor: T) -> Held<T> {
+        held().insert(descriptor.as_raw_fd());
+        Held(ManuallyDrop::new(descriptor))
+    }
+}
+
+impl<T: AsRawFd> std::ops::Deref for Held<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: AsRawFd> Drop for Held<T> {
+    fn drop(&mut self) {
+        let mut set = held();
+        let fd = self.0.as_raw_fd();
+        // SAFETY: the descriptor is dropped here only, once, and the
+        // `Held` is never used after its drop.
+        unsafe { ManuallyDrop::drop(&mut self.0) };
+        set.remove(&fd);
+    }
 }
 
 const READ_BUFFER_SIZE: usize = 64 * 1024;
@@ -111,10 +163,12 @@ impl Runtime {
         let before = open_descriptors();
         // SAFETY: `uv_loop` is a fresh, exclusively owned allocation.
         let rc = unsafe { uv::uv_loop_init(uv_loop) };
-        let startup_fds = open_descriptors().into_iter().filter(|fd| before.binary_search(fd).is_err()).collect();
+        let startup_fds = open_descriptors().into_iter().filter(|fd| before.binary_search(fd).is_err());
         if rc != 0 {
             return fail(crate::core::errors::uv_message(rc, None));
         }
+        // The loop is never closed: these stay open, and held, for good.
+        held().extend(startup_fds);
         Ok(Runtime {
             uv_loop,
             lua: lua.weak(),
@@ -127,7 +181,6 @@ impl Runtime {
             open: RefCell::new(BTreeMap::new()),
             // Never freed, like the loop: it lives as long as the process.
             read_buffer: Box::into_raw(vec![0u8; READ_BUFFER_SIZE].into_boxed_slice()) as *mut u8,
-            startup_fds,
         })
     }
 
@@ -162,14 +215,17 @@ impl Runtime {
         unsafe { uv::uv_now(self.uv_loop) }
     }
 
-    /// Whether `fd` belongs to the loop or to one of its open handles: then
-    /// `fs.close` and the other descriptor calls must not touch it (closing
-    /// the epoll descriptor or the signal pipe under libuv aborts it).
+    /// Whether `fd` belongs to the loop, to one of its open handles or to
+    /// the module (`Held`): then `fs.close` and the other descriptor calls
+    /// must not touch it (closing the epoll descriptor or the signal pipe
+    /// under libuv aborts it; a relay or a `readFile` job would lose its
+    /// file). A handle's descriptor is asked of libuv, which makes it
+    /// (in bind, connect, accept, spawn) and closes it (in `uv_close`).
     pub fn owns_descriptor(&self, fd: c_int) -> bool {
         if fd < 0 {
             return false;
         }
-        if self.startup_fds.contains(&fd) {
+        if held().contains(&fd) {
             return true;
         }
         // SAFETY: the loop is initialised and lives as long as the process;

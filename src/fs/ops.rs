@@ -17,10 +17,12 @@ pub(super) fn open(lua: &Lua, args: Args) -> Result<()> {
     })
 }
 
-/// Answers `EBADF` (on the next turn) for a descriptor of the loop or of
-/// an open handle: closing, reading, writing or truncating one of those
-/// under libuv would break the loop (it aborts on a closed epoll fd).
-/// Gives the reply back if the descriptor may be used.
+/// Answers `EBADF` (on the next turn) for a descriptor of the loop, of an
+/// open handle or held by the module (`Runtime::owns_descriptor`):
+/// closing, reading, writing or truncating one of those under libuv would
+/// break the loop (it aborts on a closed epoll fd) or the module. Every
+/// operation on a descriptor asks here first. Gives the reply back if the
+/// descriptor may be used.
 pub(super) fn unless_loop_descriptor(lua: &Lua, fd: c_int, reply: Reply, gives: Gives) -> Result<Option<Reply>> {
     let rt = Runtime::of(lua)?;
     if !rt.owns_descriptor(fd) {
@@ -113,6 +115,7 @@ pub(super) fn stat(lua: &Lua, args: Args, link: bool) -> Result<()> {
 pub(super) fn fstat(lua: &Lua, args: Args) -> Result<()> {
     let fd = fd_arg(&args, 1)?;
     let reply = Reply::new(lua, args.opt_function(2)?, "fstat")?;
+    let Some(reply) = unless_loop_descriptor(lua, fd, reply, Gives::Stats)? else { return Ok(()) };
     submit(lua, reply, Place::Nowhere, Gives::Stats, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`.
         unsafe { uv::uv_fs_fstat(uv_loop, req, fd, Some(on_done)) }
@@ -123,6 +126,7 @@ pub(super) fn fstat(lua: &Lua, args: Args) -> Result<()> {
 pub(super) fn fsync(lua: &Lua, args: Args) -> Result<()> {
     let fd = fd_arg(&args, 1)?;
     let reply = Reply::new(lua, args.opt_function(2)?, "fsync")?;
+    let Some(reply) = unless_loop_descriptor(lua, fd, reply, Gives::Nothing)? else { return Ok(()) };
     submit(lua, reply, Place::Nowhere, Gives::Nothing, |uv_loop, req| {
         // SAFETY: `req` lives until `on_done`.
         unsafe { uv::uv_fs_fsync(uv_loop, req, fd, Some(on_done)) }

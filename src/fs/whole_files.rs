@@ -2,9 +2,10 @@
 //! pool (one work request each), read in parallel parts when large.
 //!
 //! May touch: libuv work requests; files through std::fs, off the loop
-//! thread.
+//! thread, `Held` while open.
 
 use super::*;
+use crate::core::runtime::Held;
 
 /// What a pool job does; it returns the bytes read (or nothing).
 pub(super) type Work = Box<dyn FnOnce() -> std::io::Result<Vec<u8>> + Send>;
@@ -136,11 +137,11 @@ pub(super) fn cpus() -> usize {
 /// kernel does not size (`/proc`, a FIFO) is read to its end.
 pub(super) fn read_whole(path: PathBuf) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let file = std::fs::File::open(path)?;
+    let file = Held::new(std::fs::File::open(path)?);
     let size = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
     if size == 0 {
         let mut content = Vec::new();
-        (&file).read_to_end(&mut content)?;
+        (&*file).read_to_end(&mut content)?;
         return Ok(content);
     }
     let mut content = zeroed(size)?;
@@ -227,8 +228,8 @@ pub(super) fn write_file(lua: &Lua, args: Args, append: bool) -> Result<()> {
         text,
         Gives::Nothing,
         Box::new(move || {
-            let mut file = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path)?;
-            file.write_all(&data)?;
+            let file = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path)?;
+            (&*Held::new(file)).write_all(&data)?;
             Ok(Vec::new())
         }),
     )
