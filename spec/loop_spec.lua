@@ -1,4 +1,5 @@
 local async = require 'async'
+local support = require 'spec.support'
 
 describe('the loop', function()
    it('go() returns once nothing is left', function()
@@ -122,5 +123,128 @@ describe('the loop', function()
       assert.matches('^[^\n]*loop_spec.lua:%d+: http handler failed\n', http_error)
       assert.matches('^[^\n]*loop_spec.lua:%d+: json handler failed\n', json_error)
       assert.matches('^[^\n]*loop_spec.lua:%d+: exec callback failed\n', exec_error)
+   end)
+
+   -- Three callbacks of one kind fail in the same turn of the loop, in a
+   -- child luajit: `go()` must raise each error in turn, as it does for
+   -- timers (README, "When a callback fails"): the child catches two and
+   -- leaves the third to end it, on stderr, with exit status 1.
+   describe('raises every error of callbacks failing in the same turn', function()
+      local prelude = [=[
+         local async = require 'async'
+         local function fail(i) error('boom ' .. i) end
+         local function ignore() end
+         local probe = async.tcp.listen({host = '127.0.0.1', port = 0}, ignore)
+         local refused = probe.sockname.port
+         probe.close()
+         async.go()
+      ]=]
+      local epilogue = [=[
+         for _ = 1, 2 do
+            local ok, err = pcall(async.go)
+            print(ok and 'no error' or err:match('^[^\n]*'))
+         end
+         async.go()
+         print('an error was lost')
+      ]=]
+
+      local function assert_each_raised(setup)
+         local script = os.tmpname()
+         local f = assert(io.open(script, 'w'))
+         f:write(prelude, setup, epilogue)
+         f:close()
+         local output = support.converse('timeout 60 luajit ' .. script, {})
+         os.remove(script)
+         local raised = {}
+         for i in output:gmatch(': boom (%d)\n') do raised[#raised + 1] = tonumber(i) end
+         table.sort(raised)
+         assert.are.same({1, 2, 3}, raised, output)
+         assert.matches('\nluajit: [^\n]*: boom %d\nstack traceback:\n.*exit=1\n$', output)
+      end
+
+      it('of timers', function()
+         assert_each_raised [=[
+            for i = 1, 3 do async.setTimeout(1, function() fail(i) end) end
+         ]=]
+      end)
+
+      it('of onerr, after a refused connect', function()
+         assert_each_raised [=[
+            for i = 1, 3 do
+               async.tcp.connect({host = '127.0.0.1', port = refused}).onerr(function() fail(i) end)
+            end
+         ]=]
+      end)
+
+      it('of onclose', function()
+         assert_each_raised [=[
+            for i = 1, 3 do
+               local client = async.tcp.connect({host = '127.0.0.1', port = refused})
+               client.onerr(ignore)
+               client.onclose(function() fail(i) end)
+            end
+         ]=]
+      end)
+
+      it('of close(cb), on sockets and servers', function()
+         assert_each_raised [=[
+            for i = 1, 2 do
+               local client = async.tcp.connect({host = '127.0.0.1', port = refused})
+               client.onerr(ignore)
+               client.close(function() fail(i) end)
+            end
+            async.tcp.listen({host = '127.0.0.1', port = 0}, ignore).close(function() fail(3) end)
+         ]=]
+      end)
+
+      it('of connection callbacks', function()
+         assert_each_raised [=[
+            local accepted = 0
+            local server
+            server = async.tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+               client.destroy()
+               accepted = accepted + 1
+               if accepted == 3 then server.close() end
+               fail(accepted)
+            end)
+            for _ = 1, 3 do
+               async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c) c.close() end).onerr(ignore)
+            end
+         ]=]
+      end)
+
+      it('of ondata, whose data is handed over at once', function()
+         assert_each_raised [=[
+            local accepted = {}
+            local server
+            server = async.tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+               accepted[#accepted + 1] = client
+               if #accepted < 3 then return end
+               server.close()
+               for _, c in ipairs(accepted) do c.write('x'); c.close() end
+            end)
+            for i = 1, 3 do
+               async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c)
+                  c.ondata(function() fail(i) end)
+               end)
+            end
+         ]=]
+      end)
+
+      it('of process onexit and onclose', function()
+         assert_each_raised [=[
+            async.process.spawn('true', {}, function(p) p.onexit(function() fail(1) end) end)
+            async.process.spawn('true', {}, function(p) p.onexit(function() fail(2) end) end)
+            async.process.spawn('true', {}, function(p) p.onclose(function() fail(3) end) end)
+         ]=]
+      end)
+
+      it('of HTTP client callbacks', function()
+         assert_each_raised [=[
+            for i = 1, 3 do
+               async.http.request({url = 'http://127.0.0.1:' .. refused .. '/'}, function() fail(i) end)
+            end
+         ]=]
+      end)
    end)
 end)

@@ -103,6 +103,83 @@ describe('timers', function()
       assert.are.same({}, async.handles())
    end)
 
+   -- `close(cb)` on a closed server queues `cb` on a timer of the module's
+   -- own. A finalizer can run at any allocation, so one that sets a timer
+   -- may run while the module queues its own: each must keep its slot.
+   local function finalizers_set_timers_while_the_module_queues(set_timer)
+      local server = async.tcp.listen({host = '127.0.0.1', port = 0}, function() end)
+      server.close()
+      async.go()
+      local closed, made, armed = 0, 0, true
+      local with_finalizer = newproxy(true)
+      getmetatable(with_finalizer).__gc = function()
+         if not armed then return end
+         made = made + 1
+         set_timer()
+      end
+      local rounds = 10000
+      for _ = 1, rounds do
+         local _ = newproxy(with_finalizer)
+         server.close(function() closed = closed + 1 end)
+      end
+      collectgarbage(); collectgarbage()
+      armed = false
+      return function()
+         assert.are.equal(rounds, closed)
+         return made
+      end
+   end
+
+   it('set by a finalizer while the module queues a timer each fire exactly once', function()
+      local fired = 0
+      local check = finalizers_set_timers_while_the_module_queues(function()
+         async.setTimeout(0, function() fired = fired + 1 end)
+      end)
+      async.go()
+      assert.are.equal(check(), fired)
+   end)
+
+   it('set by a finalizer while the module queues a timer can be cleared', function()
+      local timers, fired = {}, 0
+      local check = finalizers_set_timers_while_the_module_queues(function()
+         timers[#timers + 1] = async.setTimeout(100, function() fired = fired + 1 end)
+      end)
+      for _, timer in ipairs(timers) do timer.clear() end
+      local pending = async.handles().timer
+      async.go()
+      assert.are.equal(check(), #timers)
+      assert.is_nil(pending)
+      assert.are.equal(0, fired)
+   end)
+
+   it('clear() on a forged or altered timer is an error naming it', function()
+      local timer = async.setTimeout(1000, function() end)
+      local state
+      for key, value in pairs(timer) do
+         if type(key) == 'userdata' and type(value) == 'number' then state = key end
+      end
+      local impostor = setmetatable({}, getmetatable(timer))
+      for _, forged in ipairs({-1, 2 ^ 40, 0.5, 'slot', {}, false}) do
+         impostor[state] = forged
+         assert.are.equal('clear: bad timer (not one that setTimeout or setInterval made)',
+            support.error_of('timers_spec.lua', function() impostor.clear() end))
+      end
+      impostor[state] = nil
+      assert.are.equal('clear: bad timer (not one that setTimeout or setInterval made)',
+         support.error_of('timers_spec.lua', function() impostor.clear() end))
+      -- A forged slot that is a real one clears nothing it does not own.
+      local slot = timer[state]
+      impostor[state] = slot
+      impostor.clear()
+      assert.are.equal(1, async.handles().timer)
+      timer[state] = 'altered'
+      assert.are.equal('clear: bad timer (not one that setTimeout or setInterval made)',
+         support.error_of('timers_spec.lua', function() timer.clear() end))
+      timer[state] = slot
+      timer.clear()
+      assert.are.same({}, async.handles())
+   end)
+
    it('100,000 pending timers fire and leave no memory behind #novalgrind', function()
       local n = 0
       local cb = function() n = n + 1 end

@@ -68,14 +68,14 @@ impl HandleState for Process {
         &self.tie
     }
 
-    fn closed(&self, _: &Lua, object: &Table) -> Result<()> {
-        if self.started.get() { settle(object) } else { Ok(()) }
+    fn closed(&self, lua: &Lua, object: &Table) -> Result<()> {
+        if self.started.get() { settle(lua, object) } else { Ok(()) }
     }
 }
 
 /// One of (the process, its pipes) has closed; once all have, the process
 /// is done: exec's completion, then `onclose(status, signal)`.
-fn settle(object: &Table) -> Result<()> {
+fn settle(lua: &Lua, object: &Table) -> Result<()> {
     let left = object.raw_get::<i64>(PENDING.value())? - 1;
     object.raw_set(PENDING.value(), left)?;
     if left > 0 {
@@ -83,13 +83,14 @@ fn settle(object: &Table) -> Result<()> {
     }
     let status: Value = object.raw_get(STATUS.value())?;
     let signal: Value = object.raw_get(SIGNAL.value())?;
+    let rt = Runtime::of(lua)?;
     if let Some(done) = object.raw_get::<Option<Function>>(ON_DONE.value())? {
-        done.call::<()>((status.clone(), signal.clone()))?;
+        rt.callback(lua, done, (status.clone(), signal.clone()))?;
     }
-    match object.raw_get::<Option<Function>>(CLOSE_CALLBACK.value())? {
-        Some(onclose) => onclose.call((status, signal)),
-        None => Ok(()),
+    if let Some(onclose) = object.raw_get::<Option<Function>>(CLOSE_CALLBACK.value())? {
+        rt.callback(lua, onclose, (status, signal))?;
     }
+    Ok(())
 }
 
 /// What a child's standard stream is connected to.
@@ -340,7 +341,7 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
         object.raw_set(STDIO_NAMES[*fd], pipe)?;
         named.raw_set(STDIO_NAMES[*fd], pipe)?;
         let owner = object.clone();
-        uv_handle::when_closed(lua, pipe, Runtime::handler(lua, move |_, ()| settle(&owner))?)?;
+        uv_handle::when_closed(lua, pipe, Runtime::handler(lua, move |lua, ()| settle(lua, &owner))?)?;
     }
     object.raw_set(PIPES.value(), named)?;
     Ok(Ok(object))
@@ -362,10 +363,7 @@ extern "C" fn on_exit(raw: *mut uv::uv_process_t, status: i64, signal: c_int) {
         object.raw_set(SIGNAL.value(), signal)?;
         release_pipes(&object)?;
         match object.raw_get::<Option<Function>>(ON_EXIT.value())? {
-            // Another callback failed in this turn: this one waits for the
-            // next `go()` instead of running now or being lost.
-            Some(onexit) if rt.failing() => Runtime::call_later(&lua, onexit, (status, signal)),
-            Some(onexit) => onexit.call((status, signal)),
+            Some(onexit) => rt.callback(&lua, onexit, (status, signal)).map(drop),
             None => Ok(()),
         }
     });

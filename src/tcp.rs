@@ -286,7 +286,7 @@ extern "C" fn on_connection(raw: *mut uv::uv_stream_t, status: c_int) {
             return Ok(());
         }
         let on_connection: Function = server_object.raw_get(ON_CONNECTION.value())?;
-        on_connection.call::<()>(client)
+        rt.callback(&lua, on_connection, client).map(drop)
     });
 }
 

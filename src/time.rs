@@ -65,6 +65,27 @@ impl LuaTimers {
         Ok(())
     }
 
+    /// Stores the handle on top of the stack (popped) in the store at
+    /// `store` and queues its timer: the one place a timer takes a slot.
+    /// Choosing the slot and taking it are one step as far as Lua can
+    /// tell: only lua_rawseti runs in between, which makes no collection
+    /// step and calls no metamethod, so no finalizer can run there and set
+    /// a timer that takes the same slot (an mlua call could: it steps the
+    /// collector). Out of memory raises from lua_rawseti, before anything
+    /// is queued.
+    ///
+    /// # Safety
+    /// `state` is a live Lua state with the store at index `store` and a
+    /// handle table on top of its stack.
+    unsafe fn enqueue(rt: &Runtime, state: *mut ffi::lua_State, store: c_int, ms: u64, repeat: bool, internal: bool) -> Slot {
+        let slot = rt.timers.next_slot();
+        // SAFETY: per the contract.
+        unsafe { ffi::lua_rawseti(state, store, slot as ffi::lua_Integer + 1) };
+        // Takes `slot`, as nothing ran in between (and a panic must not
+        // unwind from here into Lua, so no assertion says so).
+        rt.timers.schedule(ms, repeat, internal)
+    }
+
     /// Calls each due callback with `pcall` straight through the Lua C API:
     /// per timer a few stack operations instead of mlua's generic call
     /// path, which doubles the cost of a million timers. Stops at the first
@@ -136,10 +157,11 @@ impl TimerSink for Rc<LuaTimers> {
         let holder = lua.create_table()?;
         holder.raw_set(ON_DUE.value(), f)?;
         let rt = Runtime::of(lua)?;
-        // Stored first: storing may raise (out of memory), scheduling not.
-        let slot = rt.timers.next_slot();
-        self.store.raw_set(slot + 1, holder)?;
-        Ok(rt.timers.schedule(ms, repeat, true))
+        let mut slot = 0;
+        // SAFETY: exec_raw pushed the store (index 1) and the holder on
+        // top of it, which `enqueue` pops; a raise inside is caught there.
+        unsafe { lua.exec_raw::<()>((&self.store, holder), |state| slot = LuaTimers::enqueue(&rt, state, 1, ms, repeat, true))? };
+        Ok(slot)
     }
 
     fn cancel_internal(&self, rt: &Runtime, slot: Slot) -> Result<()> {
@@ -183,12 +205,8 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
         ffi::lua_rawset(state, HANDLE);
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
         ffi::lua_setmetatable(state, HANDLE);
-        let slot = rt.timers.next_slot();
         ffi::lua_pushvalue(state, HANDLE);
-        ffi::lua_rawseti(state, ffi::lua_upvalueindex(2), slot as ffi::lua_Integer + 1);
-        // Takes `slot`: nothing ran in between (and a panic must not
-        // unwind from here into Lua, so no assertion says so).
-        rt.timers.schedule(ms, REPEAT, false);
+        let slot = LuaTimers::enqueue(rt, state, ffi::lua_upvalueindex(2), ms, REPEAT, false);
         ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
         ffi::lua_pushinteger(state, slot as ffi::lua_Integer);
         ffi::lua_rawset(state, HANDLE);
@@ -201,9 +219,22 @@ unsafe extern "C-unwind" fn start_raw<const REPEAT: bool>(state: *mut ffi::lua_S
 /// `timer.clear()`: harmless when repeated or after the timeout fired.
 fn clear(lua: &Lua, args: Args) -> Result<MultiValue> {
     let this = args.this()?;
-    let slot: Slot = class::raw_state(&this)?;
+    let slot = slot_of(&this)?;
     lua_timers(lua)?.cancel(&*Runtime::of(lua)?, slot, Some(&this))?;
     Ok(MultiValue::new())
+}
+
+/// The slot a timer handle names. Lua code can reach the private state
+/// key (`pairs`) and put anything there, or dress up a table as a timer:
+/// what is no slot number is an error naming `clear`; a slot number that
+/// is not this handle's clears nothing (see `LuaTimers::cancel`).
+fn slot_of(this: &Table) -> Result<Slot> {
+    let slot = match class::raw_state::<Value>(this)? {
+        Value::Integer(n) => Slot::try_from(n).ok(),
+        Value::Number(n) if n.fract() == 0.0 && (0.0..=Slot::MAX as f64).contains(&n) => Some(n as Slot),
+        _ => None,
+    };
+    slot.map_or_else(|| boundary::fail("clear: bad timer (not one that setTimeout or setInterval made)"), Ok)
 }
 
 /// `async.setTimeout`, `async.setInterval`, and the `async.time` table.

@@ -8,7 +8,10 @@
 //!
 //! Callback policy: a callback runs protected; its error is kept, the loop
 //! is stopped, and `go()` raises it with the callback's traceback. Handles
-//! stay as they were, so calling `go()` again continues.
+//! stay as they were, so calling `go()` again continues. The callbacks
+//! still due in that turn wait for the next `go()` (`Runtime::callback`);
+//! an error that comes anyway (bytes must be handed over as they arrive)
+//! is kept too, for a later `go()` to raise: none is lost.
 //!
 //! Descriptors the module holds open outside the loop and its handles
 //! (the far ends of `tty`'s relay pipes, the files of `readFile` jobs, the
@@ -20,7 +23,7 @@
 //! `TimerSink` trait, the Lua side of the timers.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::c_int;
 use std::mem::ManuallyDrop;
 use std::os::fd::AsRawFd;
@@ -59,8 +62,9 @@ pub struct Runtime {
     uv_loop: *mut uv::uv_loop_t,
     /// The Lua state, for callbacks that start in libuv.
     lua: mlua::WeakLua,
-    /// The first error raised by a callback since `go()` last returned.
-    failure: RefCell<Option<Error>>,
+    /// The errors raised by callbacks and not yet raised by `go()`, first
+    /// first: each `go()` raises one.
+    failures: RefCell<VecDeque<Error>>,
     running: Cell<bool>,
     /// The `fn` of `go(fn)` calls made while the loop was already running:
     /// they tick until the running `go()` returns.
@@ -172,7 +176,7 @@ impl Runtime {
         Ok(Runtime {
             uv_loop,
             lua: lua.weak(),
-            failure: RefCell::new(None),
+            failures: RefCell::new(VecDeque::new()),
             running: Cell::new(false),
             nested_tickers: RefCell::new(Vec::new()),
             timers: TimerDriver::new(),
@@ -259,7 +263,7 @@ impl Runtime {
             Ok(Err(error)) => error,
             Err(_) => Error::RuntimeError("internal error: a Rust panic in a callback".into()),
         };
-        self.failure.borrow_mut().get_or_insert(error);
+        self.failures.borrow_mut().push_back(error);
         // SAFETY: the loop is initialised; uv_stop only sets a flag.
         unsafe { uv::uv_stop(self.uv_loop) };
         false
@@ -269,7 +273,21 @@ impl Runtime {
     /// callback may run until `go()` is called again (the first error
     /// stops the loop; the others wait rather than run or be lost).
     pub fn failing(&self) -> bool {
-        self.failure.borrow().is_some()
+        !self.failures.borrow().is_empty()
+    }
+
+    /// Calls the Lua callback `f(args)` from inside a libuv callback, as
+    /// every callback is called: its error is kept for `go()` and stops
+    /// the loop (`dispatch`), and after a callback failed in this turn it
+    /// waits for the next `go()` instead of running now. Returns false if
+    /// it ran and failed; an `Err` is the module's own failure (no memory
+    /// to queue the call), never `f`'s.
+    pub fn callback(&self, lua: &Lua, f: Function, args: impl IntoLuaMulti) -> Result<bool> {
+        if self.failing() {
+            Runtime::call_later(lua, f, args.into_lua_multi(lua)?)?;
+            return Ok(true);
+        }
+        Ok(self.dispatch(|| f.call(args)))
     }
 
     /// A Lua function for the module's own event handlers (a socket's
@@ -361,6 +379,12 @@ impl Runtime {
         if !self.running.get() && lua_raw::in_coroutine(lua)? {
             return fail("go: the loop must run in the main program, not inside a fiber or coroutine");
         }
+        // An error kept from the last run: raised before anything runs.
+        if !self.running.get()
+            && let Some(error) = self.take_failure()
+        {
+            return Err(error);
+        }
         let ticker = match tick {
             Some(f) => Some(self.timer_sink()?.internal(lua, f, 1, true)?),
             None => None,
@@ -381,10 +405,15 @@ impl Runtime {
         for id in ticker.into_iter().chain(nested) {
             self.timer_sink()?.cancel_internal(self, id)?;
         }
-        match self.failure.borrow_mut().take() {
-            Some(error) => Err(boundary::reraise(error)),
+        match self.take_failure() {
+            Some(error) => Err(error),
             None => Ok(()),
         }
+    }
+
+    /// The oldest error kept for `go()`, made ready to raise.
+    fn take_failure(&self) -> Option<Error> {
+        self.failures.borrow_mut().pop_front().map(boundary::reraise)
     }
 }
 

@@ -299,16 +299,10 @@ extern "C" fn on_close<S: HandleState, H>(handle: *mut uv::uv_handle_t) {
         if let Some(onclose) = object.raw_get::<Option<Function>>(ON_CLOSE.value())? {
             waiting.push(onclose);
         }
-        // Each runs; once one fails, the others wait for the next `go()`
-        // (the first error stops the loop, and none is lost).
-        let mut rest = waiting.into_iter();
-        for f in rest.by_ref() {
-            if let Err(error) = f.call::<()>(()) {
-                for later in rest {
-                    Runtime::call_later(&lua, later, ())?;
-                }
-                return Err(error);
-            }
+        // Each runs; once one fails (this one's or another handle's), the
+        // others wait for the next `go()`.
+        for f in waiting {
+            rt.callback(&lua, f, ())?;
         }
         Ok(())
     });

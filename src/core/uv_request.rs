@@ -88,16 +88,12 @@ impl Callback {
     /// Lua state is still there. Returns false if the call failed.
     pub fn call<A: IntoLuaMulti>(self, rt: &Runtime, args: impl FnOnce(&Lua) -> Result<A>) -> bool {
         let Some(lua) = rt.lua() else { return true };
-        rt.dispatch(|| {
-            let f: Function = lua.registry_value(&self.0)?;
-            lua.remove_registry_value(self.0)?;
-            if rt.failing() {
-                // Another callback failed in this turn: this one waits for
-                // the next `go()` instead of running now or being lost.
-                let args = args(&lua)?.into_lua_multi(&lua)?;
-                return Runtime::call_later(&lua, f, args);
-            }
-            f.call::<()>(args(&lua)?)
-        })
+        let mut succeeded = false;
+        let prepared = rt.dispatch(|| {
+            let f = self.into_function(&lua)?;
+            succeeded = rt.callback(&lua, f, args(&lua)?)?;
+            Ok(())
+        });
+        prepared && succeeded
     }
 }

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
-use mlua::{Function, Lua, RegistryKey, Result, Table, Value};
+use mlua::{Function, IntoLuaMulti, Lua, RegistryKey, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
 use crate::core::options::OptionTable;
@@ -95,6 +95,15 @@ struct Exchange {
     reused: bool,
     /// Some bytes of the response arrived.
     answered: bool,
+}
+
+impl Exchange {
+    /// Calls the request's `cb(...)` as every callback is called
+    /// (`Runtime::callback`).
+    fn call_back(&self, lua: &Lua, args: impl IntoLuaMulti) -> Result<()> {
+        let callback = lua.registry_value::<Function>(&self.callback)?;
+        Runtime::of(lua)?.callback(lua, callback, args).map(drop)
+    }
 }
 
 struct ClientConn {
@@ -194,7 +203,7 @@ impl ClientConn {
         res.raw_set("version_minor", minor)?;
         res.raw_set("headers", headers_table(lua, response.headers().iter())?)?;
         res.raw_set("body", lua.create_string(&response.body)?)?;
-        lua.registry_value::<Function>(&exchange.callback)?.call::<()>(res)
+        exchange.call_back(lua, res)
     }
 
     /// The request failed on this connection: retry it on a new one if
@@ -207,7 +216,7 @@ impl ClientConn {
             let callback = lua.registry_value::<Function>(&exchange.callback)?;
             return start(lua, &self.pool, exchange.outgoing, callback, false);
         }
-        lua.registry_value::<Function>(&exchange.callback)?.call::<()>((Value::Nil, message))
+        exchange.call_back(lua, (Value::Nil, message))
     }
 
     fn on_end(self: &Rc<Self>, lua: &Lua) -> Result<()> {
@@ -264,8 +273,7 @@ fn connect(lua: &Lua, pool: &Rc<Pool>, key: String, outgoing: &PendingRequest) -
         this.socket.release();
         let exchange = this.exchange.borrow_mut().take();
         if let Some(exchange) = exchange {
-            lua.registry_value::<Function>(&exchange.callback)?
-                .call::<()>((Value::Nil, "ECONNRESET: the connection closed before the response"))?;
+            exchange.call_back(lua, (Value::Nil, "ECONNRESET: the connection closed before the response"))?;
         }
         Ok(())
     })?;

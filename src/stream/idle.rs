@@ -103,7 +103,7 @@ pub(super) extern "C" fn on_idle(timer: *mut uv::uv_timer_t) {
             consumer.timeout(&lua)?;
         }
         match stream.tie.object(&lua)? {
-            Some(object) if !stream.tie.closing() => emit(&object, &ON_TIMEOUT, &object).map(drop),
+            Some(object) if !stream.tie.closing() => notify(&lua, &object, &ON_TIMEOUT, &object).map(drop),
             _ => Ok(()),
         }
     });

@@ -166,10 +166,22 @@ static ON_TIMEOUT: PrivateKey = PrivateKey::new();
 static WAITER: PrivateKey = PrivateKey::new();
 static FAILURE: PrivateKey = PrivateKey::new();
 
-/// Calls the handler under `anchor` in `object`, if there is one.
+/// Calls the data handler (`ondata`) of `object`, if there is one: the
+/// bytes are handed over as they arrive, whatever else happened.
 fn emit(object: &Table, anchor: &'static PrivateKey, args: impl IntoLuaMulti) -> Result<bool> {
     match object.raw_get::<Option<Function>>(anchor.value())? {
         Some(handler) => handler.call::<()>(args).map(|_| true),
+        None => Ok(false),
+    }
+}
+
+/// Calls the event handler under `anchor` in `object` (`onerr`, `onend`,
+/// `ondrain`, the idle timeout's), if there is one, as every callback is
+/// called (`Runtime::callback`): after a callback failed in this turn it
+/// waits for the next `go()`. True if there is one.
+fn notify(lua: &Lua, object: &Table, anchor: &'static PrivateKey, args: impl IntoLuaMulti) -> Result<bool> {
+    match object.raw_get::<Option<Function>>(anchor.value())? {
+        Some(handler) => Runtime::of(lua)?.callback(lua, handler, args).map(|_| true),
         None => Ok(false),
     }
 }
@@ -374,7 +386,7 @@ impl Stream {
                 Some(consumer) => consumer.error(lua, &message)?,
                 None => false,
             };
-            if !emit(object, &ON_ERR, message.as_str())? && !handled {
+            if !notify(lua, object, &ON_ERR, message.as_str())? && !handled {
                 eprintln!("async: {} error: {message}", self.tie.kind());
             }
         }
@@ -391,7 +403,7 @@ impl Stream {
         if let Some(consumer) = self.consumer() {
             consumer.end(lua)?;
         }
-        emit(object, &ON_END, ())?;
+        notify(lua, object, &ON_END, ())?;
         wake(object)
     }
 

@@ -138,7 +138,7 @@ pub(super) extern "C" fn on_written(req: *mut uv::uv_write_t, status: c_int) {
             if let Some(consumer) = stream.consumer() {
                 consumer.drain(&lua)?;
             }
-            emit(&object, &ON_DRAIN, ())?;
+            notify(&lua, &object, &ON_DRAIN, ())?;
         }
         Ok(())
     });
