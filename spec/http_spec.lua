@@ -157,8 +157,8 @@ describe('http server', function()
             end
          end)
          -- Keep-alive requests: only the 500 closes their connections.
-         local requests = {fine = 'GET /fine HTTP/1.1\r\nConnection: close\r\n\r\n'}
-         for _, case in ipairs({'value', 'status', 'headers'}) do requests[case] = 'GET /' .. case .. ' HTTP/1.1\r\n\r\n' end
+         local requests = {fine = 'GET /fine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'}
+         for _, case in ipairs({'value', 'status', 'headers'}) do requests[case] = 'GET /' .. case .. ' HTTP/1.1\r\nHost: x\r\n\r\n' end
          raw_each(server.sockname.port, requests, function(r) replies = r; server.close(done) end)
       end)
       assert.matches('^res: invalid value for header "X%-Bad"$', errors.value)
@@ -172,6 +172,28 @@ describe('http server', function()
       assert.is_nil(replies.value:find('Injected'))
       assert.matches('^HTTP/1.1 200 OK\r\n.*fine$', replies.fine)
       assert.are.equal(http, require('async.http'))
+   end)
+
+   it('refuses a 1xx status as the final response: a clear error, 500, and the connection closes', function()
+      local errors, replies = {}, nil
+      run(5, function(done)
+         local server; server = serve(function(req, res)
+            local status = tonumber(req.url.path:sub(2))
+            errors[status] = select(2, pcall(res, 'early', {['Link'] = '</style.css>; rel=preload'}, status))
+         end)
+         -- Keep-alive requests: left waiting for a final response, the
+         -- client would hang, so the 500 must come and close.
+         local requests = {}
+         for _, status in ipairs({100, 101, 103, 199}) do
+            requests[status] = 'GET /' .. status .. ' HTTP/1.1\r\nHost: x\r\n\r\nGET /200 HTTP/1.1\r\nHost: x\r\n\r\n'
+         end
+         raw_each(server.sockname.port, requests, function(r) replies = r; server.close(done) end)
+      end)
+      for _, status in ipairs({100, 101, 103, 199}) do
+         assert.are.equal('res: status 1xx is not a final response', errors[status])
+         assert.matches('^HTTP/1.1 500 Internal Server Error\r\n.*Connection: close\r\n\r\nInternal Server Error\n$', replies[status])
+         assert.are.equal(1, count(replies[status], 'HTTP/1.1'), status)
+      end
    end)
 
    it('keeps HTTP/1.0 connections alive when asked, and answers HEAD without a body', function()
@@ -214,7 +236,7 @@ describe('http server', function()
       run(10, function(done)
          local server; server = serve(function(req, res) called = called + 1; res('r') end)
          local one = 'GET / HTTP/1.1\r\nHost: h\r\n\r\n'
-         raw(server.sockname.port, string.rep(one, 4999) .. 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n', function(r)
+         raw(server.sockname.port, string.rep(one, 4999) .. 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', function(r)
             reply = r; server.close(done)
          end)
       end)
@@ -228,7 +250,7 @@ describe('http server', function()
          local big = string.rep('y', 64 * 1024)
          local server; server = serve(function(req, res) called = called + 1; res(big) end)
          tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(client)
-            client.write(string.rep('GET / HTTP/1.1\r\n\r\n', 999) .. 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n')
+            client.write(string.rep('GET / HTTP/1.1\r\nHost: x\r\n\r\n', 999) .. 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
             async.setTimeout(300, function()
                called_while_stalled = called
                client.ondata(function(chunk) total = total + #chunk end)
@@ -264,9 +286,9 @@ describe('http server', function()
             '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nfile data\r\n',
             '--XyZ--\r\n'})
          local requests = {
-            'POST / HTTP/1.1\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 13\r\n\r\n{"a":[1,2,3]}',
-            'POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: ' .. #multipart .. '\r\n\r\n' .. multipart,
-            'POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{bad}',
+            'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 13\r\n\r\n{"a":[1,2,3]}',
+            'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: ' .. #multipart .. '\r\n\r\n' .. multipart,
+            'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{bad}',
          }
          raw(port, table.concat(requests), function(r) replies[1] = r; server.close(done) end)
       end)
@@ -301,12 +323,12 @@ describe('http server', function()
          local server; server = serve(function(req, res) called = called + 1; res('fine') end, {maxBodySize = 1000})
          local port = server.sockname.port
          local cases = {
-            big_head = 'GET / HTTP/1.1\r\nX-Big: ' .. string.rep('a', 70 * 1024) .. '\r\n\r\n',
-            big_body = 'POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n' .. string.rep('b', 1001),
-            big_chunks = 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n' .. string.rep('c', 1000) .. '\r\n1\r\nd\r\n0\r\n\r\n',
+            big_head = 'GET / HTTP/1.1\r\nHost: x\r\nX-Big: ' .. string.rep('a', 70 * 1024) .. '\r\n\r\n',
+            big_body = 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n' .. string.rep('b', 1001),
+            big_chunks = 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n' .. string.rep('c', 1000) .. '\r\n1\r\nd\r\n0\r\n\r\n',
             garbage = '\1\2\3 garbage \255\254\r\n\r\n',
-            bad_length = 'POST / HTTP/1.1\r\nContent-Length: nope\r\n\r\n',
-            fine = 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n',
+            bad_length = 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n',
+            fine = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
          }
          local left = 0
          for name, request in pairs(cases) do
@@ -340,7 +362,7 @@ describe('http server', function()
          end
          -- Slowloris: a byte every 50 ms keeps the socket busy, not the request.
          local slow = {}
-         local text = 'GET / HTTP/1.1\r\nX-Slow: ' .. string.rep('z', 100)
+         local text = 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ' .. string.rep('z', 100)
          for i = 1, #text do slow[i] = text:sub(i, i) end
          tcp.connect({host = '127.0.0.1', port = port}, function(client)
             local got, i = {}, 0
@@ -355,7 +377,7 @@ describe('http server', function()
             local _ = t0
          end)
          -- Idle after one request: closed after keepAliveTimeout.
-         raw(port, 'GET / HTTP/1.1\r\n\r\n', function(r) replies.idle = r; finished() end)
+         raw(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', function(r) replies.idle = r; finished() end)
          -- Silent from the start: closed as idle too.
          raw(port, '', function(r) replies.silent = r; finished() end)
          local _ = start
@@ -372,13 +394,13 @@ describe('http server', function()
          local server; server = serve(function(req, res) async.setTimeout(30, function() res(string.rep('x', 1e6)) end) end)
          local port = server.sockname.port
          tcp.connect({host = '127.0.0.1', port = port}, function(client)
-            client.write('POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\nonly part', function() client.destroy() end)
+            client.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part', function() client.destroy() end)
          end)
          tcp.connect({host = '127.0.0.1', port = port}, function(client)
-            client.write('GET / HTTP/1.1\r\n\r\n', function() client.destroy() end)
+            client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n', function() client.destroy() end)
          end)
          async.setTimeout(100, function()
-            raw(port, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n', function(r) reply = r; server.close(done) end)
+            raw(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', function(r) reply = r; server.close(done) end)
          end)
       end)
       assert.are.equal(1e6, #reply:match('\r\n\r\n(.*)$'))
@@ -402,7 +424,7 @@ describe('http server', function()
                   local _, k = got:gsub('\r\n\r\nn', '')
                   if k == sent and sent < 3 then
                      sent = sent + 1
-                     client.write('GET / HTTP/1.1\r\n\r\n')
+                     client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
                   elseif k == 3 then
                      answers = answers + k
                      client.close(function()
@@ -411,7 +433,7 @@ describe('http server', function()
                      end)
                   end
                end)
-               client.write('GET / HTTP/1.1\r\n\r\n')
+               client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
             end)
          end
       end)
@@ -428,7 +450,7 @@ describe('http server', function()
                server.close(done)
             end)
             client.onclose(function() closed_client = true end)
-            client.write('GET / HTTP/1.1\r\n\r\n')
+            client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
          end)
       end)
       assert.is_true(closed_client)
@@ -530,7 +552,7 @@ describe("http res as the original async had it", function()
       local reply
       run(5, function(done)
          local server; server = serve(handler)
-         raw(server.sockname.port, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n', function(r) reply = r; server.close(done) end)
+         raw(server.sockname.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', function(r) reply = r; server.close(done) end)
       end)
       return reply
    end
@@ -612,7 +634,7 @@ describe("http res as the original async had it", function()
                trickle(client, {chunk('later'), '0\r\n\r\n'}, function() client.close() end)
             end
          end)
-         raw(server.sockname.port, 'GET /slow HTTP/1.1\r\n\r\nGET /stream HTTP/1.1\r\n\r\n', function(r)
+         raw(server.sockname.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /stream HTTP/1.1\r\nHost: x\r\n\r\n', function(r)
             reply = r; server.close(done)
          end)
       end)
@@ -639,9 +661,9 @@ describe("http res as the original async had it", function()
          tcp.connect({host = '127.0.0.1', port = port}, function(client)
             client.ondata(function() client.close() end)
             client.onclose(function()
-               raw(port, 'GET /kept HTTP/1.1\r\n\r\n', function(r) reply = r; async.setTimeout(60, done) end)
+               raw(port, 'GET /kept HTTP/1.1\r\nHost: x\r\n\r\n', function(r) reply = r; async.setTimeout(60, done) end)
             end)
-            client.write('GET /leaves HTTP/1.1\r\n\r\n')
+            client.write('GET /leaves HTTP/1.1\r\nHost: x\r\n\r\n')
          end)
       end)
       assert.is_true(server_closed)
@@ -664,8 +686,8 @@ describe("http res as the original async had it", function()
          http.request({url = base .. '/wrong', timeout = 1000}, function(r, err)
             fetched = r and r.body or err
             raw(server.sockname.port, table.concat({
-               'GET /wrong HTTP/1.1\r\n\r\n', 'GET /raw HTTP/1.1\r\n\r\n', 'HEAD /head HTTP/1.1\r\n\r\n',
-               'GET /304 HTTP/1.1\r\n\r\n', 'GET /204 HTTP/1.1\r\nConnection: close\r\n\r\n'}), function(text)
+               'GET /wrong HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /raw HTTP/1.1\r\nHost: x\r\n\r\n', 'HEAD /head HTTP/1.1\r\nHost: x\r\n\r\n',
+               'GET /304 HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /204 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'}), function(text)
                reply = text
                finish(server, done)
             end)
@@ -726,7 +748,7 @@ describe("http res as the original async had it", function()
          -- Keep-alive requests, a second one pipelined: only the 500
          -- closes their connections.
          local requests = {}
-         for name in pairs(cases) do requests[name] = 'GET /' .. name .. ' HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n' end
+         for name in pairs(cases) do requests[name] = 'GET /' .. name .. ' HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n' end
          raw_each(server.sockname.port, requests, function(r) replies = r; server.close(done) end)
       end)
       for name, case in pairs(cases) do
@@ -741,7 +763,7 @@ describe("http res as the original async had it", function()
       local reply
       local ok, err = pcall(run, 5, function(done)
          local server; server = serve(function(req, res) res('x', {'X: a\r\nInjected: yes'}) end)
-         raw(server.sockname.port, 'GET / HTTP/1.1\r\n\r\n', function(r) reply = r; server.close(done) end)
+         raw(server.sockname.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', function(r) reply = r; server.close(done) end)
       end)
       assert.is_false(ok)
       assert.matches('holds CR or LF', err)
@@ -825,6 +847,58 @@ describe('http client', function()
       assert.are.equal('chunked', chunked.headers['transfer-encoding'])
       assert.are.equal('until the end', delimited.body)
       assert.are.equal(200, delimited.status)
+   end)
+
+   it("sends the body's real length in place of a given Content-Length", function()
+      -- What a raw server received for each request, once its body came.
+      local received = {}
+      local cases = {
+         long = {method = 'POST', headers = {['Content-Length'] = 100}, body = 'hello'},
+         short = {method = 'POST', headers = {['content-length'] = '2'}, body = 'hello'},
+         raw = {method = 'PUT', headers = {'Content-Length: 0'}, body = 'abc'},
+         get_given = {method = 'GET', headers = {['Content-Length'] = 10}},
+         get = {method = 'GET'},
+         chunked = {method = 'POST', headers = {['Content-Length'] = 9, ['Transfer-Encoding'] = 'chunked'}, body = 'abc'},
+      }
+      run(5, function(done)
+         local left = 0
+         local server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+            local got = ''
+            client.ondata(function(chunk)
+               got = got .. chunk
+               local name = got:match('^%u+ /(%S+) ')
+               local head_end = got:find('\r\n\r\n', 1, true)
+               local case = name and cases[name]
+               if not (case and head_end) then return end
+               local body = case.body or ''
+               if case.headers and case.headers['Transfer-Encoding'] then body = string.format('%x\r\n%s\r\n0\r\n\r\n', #body, body) end
+               if #got < head_end + 3 + #body then return end
+               received[name] = got
+               client.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok')
+            end)
+         end)
+         local finished
+         for name, case in pairs(cases) do
+            left = left + 1
+            local options = {url = 'http://127.0.0.1:' .. server.sockname.port .. '/' .. name, timeout = 2000}
+            for key, value in pairs(case) do options[key] = value end
+            http.request(options, function()
+               left = left - 1
+               if left == 0 then finished() end
+            end)
+         end
+         finished = function() http.closeIdleConnections(); server.close(done) end
+      end)
+      for name, length in pairs({long = '5', short = '5', raw = '3', get_given = '0'}) do
+         local head = received[name]:lower():match('^(.-\r\n\r\n)')
+         assert.are.equal(1, count(head, 'content%-length'), name)
+         assert.are.equal(length, head:match('\r\ncontent%-length: (%d+)\r\n'), name)
+      end
+      assert.matches('\r\n\r\nhello$', received.long)
+      assert.matches('\r\n\r\nhello$', received.short)
+      assert.is_nil(received.get:lower():find('content-length', 1, true))
+      assert.is_nil(received.chunked:lower():find('content-length', 1, true))
+      assert.matches('\r\n\r\n3\r\nabc\r\n0\r\n\r\n$', received.chunked)
    end)
 
    it("fetches from Python's http.server", function()

@@ -61,8 +61,8 @@ fn run(methods: &[&str], limits: Limits, pieces: &[&[u8]], finish: bool) -> Run 
 
 
 /// A response read is written back and reads back the same. Statuses the
-/// writer refuses by design (below 100), and those that carry no body or
-/// switch protocols, are left out.
+/// writer refuses by design (below 200: not final), and those that carry
+/// no body or switch protocols, are left out.
 fn write_back(response: &Response, chunked: bool) {
     if response.upgrade || response.status < 200 || matches!(response.status, 204 | 304) {
         return;

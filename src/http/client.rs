@@ -11,10 +11,16 @@ use super::outgoing::{GivenHeaders, InvalidMessage, Outgoing, is_token};
 use super::{Limits, ParseError};
 
 /// Writes `METHOD target HTTP/1.1`, the given headers (names as given, in
-/// order), `Host: host` unless given, `Content-Length` unless a length or
-/// `Transfer-Encoding` is given (when there is a body, or the method is
-/// one that carries one), then the body; with `Transfer-Encoding:
-/// chunked` each non-empty body piece becomes a chunk.
+/// order), `Host: host` unless given, `Content-Length`, then the body;
+/// with `Transfer-Encoding: chunked` each non-empty body piece becomes a
+/// chunk.
+///
+/// `Content-Length` is the body's real length, in place of any given (a
+/// wrong one would leave the server waiting for more, or reading the
+/// rest as the next request), when there is a body, the method is one
+/// that carries one, or a length was given. Beside a given
+/// `Transfer-Encoding` there is none (RFC 9112 §6.2), a given one
+/// included.
 ///
 /// HTTP/1.1 keeps the connection open by default: give `Connection:
 /// close` to have the server close it after the response.
@@ -47,11 +53,9 @@ pub fn serialize_request<'a>(
     if !given.host {
         message.put_header(b"Host", host);
     }
-    for &(name, value) in headers {
-        message.put_header(name, value);
-    }
-    if !given.content_length && !given.transfer_encoding && (length > 0 || method_carries_body) {
-        message.put_header(b"Content-Length", length.to_string().as_bytes());
+    message.put_headers_except(headers, |name| given.content_length && name.eq_ignore_ascii_case(b"content-length"));
+    if !given.transfer_encoding && (length > 0 || method_carries_body || given.content_length) {
+        message.put_content_length(length as u64);
     }
     message.put(b"\r\n");
     if given.chunked {

@@ -23,16 +23,34 @@ fn requests_are_written_exactly() {
     // A method that carries a body says when it is empty.
     assert_eq!(request_text("PUT", "/", &[], &[]), "PUT / HTTP/1.1\r\nHost: example.com:8080\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(request_text("DELETE", "/x", &[], &[]), "DELETE /x HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
-    // Given Host and length win; names as given.
+    // A given Host wins, name as given.
     assert_eq!(
         request_text("POST", "/", &[("host", "other"), ("content-length", "2")], &[b"ab"]),
-        "POST / HTTP/1.1\r\nhost: other\r\ncontent-length: 2\r\n\r\nab"
+        "POST / HTTP/1.1\r\nhost: other\r\nContent-Length: 2\r\n\r\nab"
     );
     assert_eq!(
         request_text("POST", "/", &[("Transfer-Encoding", "chunked")], &[b"ab", b"cde"]),
         "POST / HTTP/1.1\r\nHost: example.com:8080\r\nTransfer-Encoding: chunked\r\n\r\n\
          2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"
     );
+}
+
+#[test]
+fn a_given_length_is_replaced_by_the_real_one() {
+    // Too long would leave the server waiting, too short would make the
+    // rest of the body a request of its own.
+    for given in ["100", "1", "0", "nope"] {
+        let text = request_text("POST", "/", &[("Content-Length", given), ("X", "y")], &[b"hello"]);
+        assert_eq!(text, "POST / HTTP/1.1\r\nHost: example.com:8080\r\nX: y\r\nContent-Length: 5\r\n\r\nhello", "{given}");
+    }
+    // Every given one goes; a GET given one says its body is empty.
+    let text = request_text("PUT", "/", &[("content-length", "1"), ("CONTENT-LENGTH", "2")], &[b"abc"]);
+    assert_eq!(text, "PUT / HTTP/1.1\r\nHost: example.com:8080\r\nContent-Length: 3\r\n\r\nabc");
+    let text = request_text("GET", "/", &[("Content-Length", "10")], &[]);
+    assert_eq!(text, "GET / HTTP/1.1\r\nHost: example.com:8080\r\nContent-Length: 0\r\n\r\n");
+    // Beside Transfer-Encoding, none (RFC 9112 §6.2).
+    let text = request_text("POST", "/", &[("Content-Length", "2"), ("Transfer-Encoding", "chunked")], &[b"ab"]);
+    assert_eq!(text, "POST / HTTP/1.1\r\nHost: example.com:8080\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n");
 }
 
 #[test]

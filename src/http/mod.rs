@@ -66,6 +66,9 @@ pub enum ParseError {
     Malformed(&'static str),
     /// An HTTP version other than 1.0 and 1.1.
     UnsupportedVersion,
+    /// A request body in a transfer coding other than chunked (`gzip`,
+    /// `gzip, chunked`): this server decodes none (RFC 9112 §6.1).
+    UnsupportedTransferCoding,
     /// The peer closed the connection in the middle of a message, or
     /// before the response to a request it was sent.
     Incomplete,
@@ -79,6 +82,7 @@ impl ParseError {
             ParseError::BodyTooLarge => 413,
             ParseError::Malformed(_) | ParseError::Incomplete => 400,
             ParseError::UnsupportedVersion => 505,
+            ParseError::UnsupportedTransferCoding => 501,
         }
     }
 }
@@ -90,6 +94,7 @@ impl fmt::Display for ParseError {
             ParseError::BodyTooLarge => f.write_str("body too large"),
             ParseError::Malformed(what) => write!(f, "malformed message: {what}"),
             ParseError::UnsupportedVersion => f.write_str("unsupported HTTP version"),
+            ParseError::UnsupportedTransferCoding => f.write_str("transfer coding other than chunked"),
             ParseError::Incomplete => f.write_str("connection closed before the message ended"),
         }
     }

@@ -77,6 +77,21 @@ impl<'a> Outgoing<'a> {
         self.put(b"\r\n");
     }
 
+    pub(crate) fn put_content_length(&mut self, length: u64) {
+        self.put(b"Content-Length: ");
+        self.put_decimal(length);
+        self.put(b"\r\n");
+    }
+
+    /// The given headers in order, but those whose name `left_out` says.
+    pub(crate) fn put_headers_except(&mut self, headers: &[(&[u8], &[u8])], left_out: impl Fn(&[u8]) -> bool) {
+        for &(name, value) in headers {
+            if !left_out(name) {
+                self.put_header(name, value);
+            }
+        }
+    }
+
     /// The body in chunked transfer coding: one chunk per non-empty
     /// piece, then the last chunk with no trailers.
     pub(crate) fn put_chunked_body(&mut self, body: &[&'a [u8]]) {
@@ -100,6 +115,9 @@ impl<'a> Outgoing<'a> {
 pub enum InvalidMessage {
     /// A status code outside 100..=999.
     StatusCode(u16),
+    /// A 1xx status as the answer to a request: interim, it would leave
+    /// the client waiting for the final response (RFC 9110 §15.2).
+    InterimStatus,
     /// A method that is not an HTTP token.
     Method,
     /// A request target that is empty or holds a space or control byte.
@@ -115,6 +133,7 @@ impl fmt::Display for InvalidMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InvalidMessage::StatusCode(code) => write!(f, "invalid status code {code}"),
+            InvalidMessage::InterimStatus => f.write_str("status 1xx is not a final response"),
             InvalidMessage::Method => f.write_str("invalid method"),
             InvalidMessage::Target => f.write_str("invalid request target"),
             InvalidMessage::HeaderName(name) => {

@@ -32,22 +32,31 @@
 //!   empty), that is past 2^64 - 1, or that repeats (as lines or as a
 //!   comma list) with differing values. One value repeated is one length
 //!   (RFC 9110 §8.6).
-//! - `Transfer-Encoding` whose last coding is not `chunked`, or that
-//!   names it twice (`chunked, gzip`, `xchunked`, `gzip`): §6.1 has a
-//!   server answer 400 when chunked is not final. Codings before a final
-//!   chunked (`gzip, chunked`) are accepted; the body is handed over
-//!   still so coded.
+//! - `Transfer-Encoding` with a coding after `chunked` (`chunked, gzip`,
+//!   `chunked, chunked`), or with no coding at all: §6.1 has a server
+//!   answer 400 when chunked is not final.
 //! - `Content-Length` and `Transfer-Encoding` together. §6.3 would let a
 //!   server go by the chunked framing and close afterwards; refusing is
 //!   what Node.js does by default, and a sender that follows §6.2 never
 //!   sends both.
 //! - `Transfer-Encoding` in an HTTP/1.0 request (§6.1: faulty framing).
+//! - an HTTP/1.1 request without `Host`, and any request with two `Host`
+//!   lines or a `Host` that is not `uri-host [":" port]` (a space, `@`,
+//!   `/`, a port that is not digits): §3.2. Checked once the head is
+//!   complete, as only then can it be missing.
 //! - chunk-size lines outside §7.1.1: a size that is not 1*HEXDIG (a
 //!   sign, `0x`, more than 16 digits), whitespace after the size with no
 //!   extension after it (`2 `), an extension with no name (`2;`), an
 //!   unclosed quoted-string (`2;a="b`), any other byte out of the
 //!   grammar. Whitespace around `;` and `=` (BWS) is accepted, as the
 //!   grammar allows. Chunk data not followed by CRLF.
+//!
+//! Refused with 501 ([`ParseError::UnsupportedTransferCoding`]): a
+//! transfer coding other than chunked before chunked, or without it
+//! (`gzip, chunked`, `gzip`, `xchunked`): §6.1 has a server answer 501
+//! to a coding it does not understand, and this one decodes no other.
+//! The first coding decides: `gzip, chunked, gzip` gets 501, `chunked,
+//! gzip` 400.
 //!
 //! Refused with 505 ([`ParseError::UnsupportedVersion`]): a well-formed
 //! version other than HTTP/1.0 and HTTP/1.1 (`HTTP/2.0`, `HTTP/5.6`).
@@ -68,11 +77,11 @@
 //!   which hands the connection over) and asterisk (`OPTIONS *`);
 //! - raw bytes from 0x80 in the target (UTF-8), and in header values
 //!   (obs-text);
-//! - HTTP/1.0, with keep-alive when it asks for it;
-//! - empty lines (CRLF) before a request line, any number of them (§2.2);
-//! - a request without `Host`, or with two: §3.2 has a server answer
-//!   400, which is not checked here, as nothing in this server depends
-//!   on `Host` (there is no virtual hosting to confuse).
+//! - HTTP/1.0, with keep-alive when it asks for it, and without `Host`;
+//! - an empty `Host` (§3.2: for a target without an authority), and an
+//!   absolute-form target whose authority differs from `Host` (§3.2.2:
+//!   the target's wins; nothing in this server reads either);
+//! - empty lines (CRLF) before a request line, any number of them (§2.2).
 
 use super::codes::reason_phrase;
 use super::incoming::{
@@ -80,7 +89,7 @@ use super::incoming::{
     header_spans, parse_with_header_room, transfer_coding, version_keeps_alive,
 };
 use super::outgoing::{COPY_BODY_PIECES_UP_TO, GivenHeaders, InvalidMessage, Outgoing};
-use super::strict::{CHUNKED_NOT_FINAL, CODING_IN_HTTP_1_0, LENGTH_AND_CODING};
+use super::strict::{CHUNKED_NOT_FINAL, CODING_IN_HTTP_1_0, LENGTH_AND_CODING, check_host, check_transfer_codings};
 use super::{Limits, ParseError};
 
 /// What a [`RequestParser`] hands over.
@@ -198,6 +207,7 @@ impl Request {
         };
         let headers = request.headers();
         let framing = request_framing(version_minor, &headers)?;
+        check_host(version_minor, &headers)?;
         let upgrade =
             request.method() == "CONNECT" || (headers.get("upgrade").is_some() && headers.has_token("connection", "upgrade"));
         // RFC 9110 §10.1.1: an HTTP/1.0 client cannot be waiting for it.
@@ -219,7 +229,7 @@ impl Request {
 /// are the ones request smuggling is made of, so they are refused. The
 /// header lines were already checked one by one as they came (in
 /// [`super::strict`]); this is the check of the whole head, and the one
-/// that sees a coding list that never ended with chunked.
+/// that sees a `Transfer-Encoding` that names no coding at all.
 fn request_framing(version_minor: u8, headers: &HeaderList<'_>) -> Result<Framing, ParseError> {
     let length = content_length(headers)?;
     match transfer_coding(headers) {
@@ -227,7 +237,12 @@ fn request_framing(version_minor: u8, headers: &HeaderList<'_>) -> Result<Framin
         _ if length.is_some() => Err(LENGTH_AND_CODING),
         _ if version_minor == 0 => Err(CODING_IN_HTTP_1_0),
         TransferCoding::Chunked => Ok(Framing::Chunked),
-        TransferCoding::Other => Err(CHUNKED_NOT_FINAL),
+        TransferCoding::Other => {
+            // What is wrong with the codings; there are none if nothing is.
+            let mut chunked_seen = false;
+            check_transfer_codings(headers.list_items("transfer-encoding"), &mut chunked_seen)?;
+            Err(CHUNKED_NOT_FINAL)
+        }
     }
 }
 
@@ -385,7 +400,7 @@ pub enum ChunkedBody {
     /// `Connection: close` (in place of a given `Connection`) and hands
     /// the connection over ([`Reply::hand_over`]). HTTP/1.0 clients get
     /// the given `Transfer-Encoding` too: the bytes that follow are chunks
-    /// whatever the version. Not for a 101, which switches protocols.
+    /// whatever the version.
     ByCaller,
 }
 
@@ -422,17 +437,20 @@ enum LengthLine {
 /// length (the original async always replaced it: a given length that is
 /// wrong would leave a client waiting, or reading the next response as
 /// body), except: with a given `Transfer-Encoding` (no length at all, RFC
-/// 9112 §6.2, unless it is dropped for an HTTP/1.0 client); in a 1xx or
-/// 204 response (none, RFC 9110 §8.6); in a 304, and in the response to
-/// HEAD when one is given (the given one, which may announce the length a
-/// GET would get: the writer cannot know it). A response to HEAD given no
+/// 9112 §6.2, unless it is dropped for an HTTP/1.0 client); in a 204
+/// response (none, RFC 9110 §8.6); in a 304, and in the response to HEAD
+/// when one is given (the given one, which may announce the length a GET
+/// would get: the writer cannot know it). A response to HEAD given no
 /// length gets the length of the body it leaves out.
 ///
 /// `Transfer-Encoding: chunked` is framed as `chunked_body` says. Another
 /// transfer coding without chunked is written as given, and the connection
-/// closes to end the body. 1xx, 204 and 304 responses get no body. A 101
-/// keeps the connection (now in the new protocol) and gets no `Connection`
-/// header added.
+/// closes to end the body. 204 and 304 responses get no body.
+///
+/// The response is the final one to its request: a 1xx status is refused
+/// ([`InvalidMessage::InterimStatus`]), as a client would go on waiting
+/// for the final response (the one interim response the server sends,
+/// [`CONTINUE_RESPONSE`], is not written here).
 pub fn serialize_response_with<'a>(
     status: u16,
     headers: &[(&[u8], &[u8])],
@@ -444,16 +462,18 @@ pub fn serialize_response_with<'a>(
     if !(100..=999).contains(&status) {
         return Err(InvalidMessage::StatusCode(status));
     }
+    if status < 200 {
+        return Err(InvalidMessage::InterimStatus);
+    }
     let given = GivenHeaders::check(headers)?;
-    let switching_protocols = status == 101;
-    let no_body = status < 200 || status == 204 || status == 304;
+    let no_body = status == 204 || status == 304;
     let old_client = context.version_minor == 0;
-    let hand_over = given.chunked && chunked_body == ChunkedBody::ByCaller && !switching_protocols;
+    let hand_over = given.chunked && chunked_body == ChunkedBody::ByCaller;
     let framed_chunks = given.chunked && !hand_over && !old_client && !no_body;
     // Another transfer coding without chunked: only the close ends it.
     let until_close = given.transfer_encoding && !given.chunked && !old_client && !no_body;
-    let keep_alive = switching_protocols || (context.keep_alive && !given.connection_close && !until_close && !hand_over);
-    let length_line = if hand_over || framed_chunks || until_close || (no_body && status != 304) {
+    let keep_alive = context.keep_alive && !given.connection_close && !until_close && !hand_over;
+    let length_line = if hand_over || framed_chunks || until_close || status == 204 {
         LengthLine::Absent
     } else if given.content_length && (status == 304 || context.head_request) {
         LengthLine::Given
@@ -476,15 +496,12 @@ pub fn serialize_response_with<'a>(
     message.put(reason.as_bytes());
     message.put(b"\r\n");
     let dropping = drop_coding || drop_length || drop_connection;
-    for &(name, value) in headers {
-        let dropped = dropping
+    message.put_headers_except(headers, |name| {
+        dropping
             && ((drop_coding && name.eq_ignore_ascii_case(b"transfer-encoding"))
                 || (drop_length && name.eq_ignore_ascii_case(b"content-length"))
-                || (drop_connection && name.eq_ignore_ascii_case(b"connection")));
-        if !dropped {
-            message.put_header(name, value);
-        }
-    }
+                || (drop_connection && name.eq_ignore_ascii_case(b"connection")))
+    });
     if !given.date {
         message.put_header(b"Date", date.as_bytes());
     }
@@ -493,16 +510,12 @@ pub fn serialize_response_with<'a>(
     }
     if length_line == LengthLine::Real {
         let length: usize = body.iter().map(|piece| piece.len()).sum();
-        message.put(b"Content-Length: ");
-        message.put_decimal(length as u64);
-        message.put(b"\r\n");
+        message.put_content_length(length as u64);
     }
-    if !switching_protocols {
-        if !keep_alive && (!given.connection_close || drop_connection) {
-            message.put_header(b"Connection", b"close");
-        } else if keep_alive && !given.connection {
-            message.put_header(b"Connection", b"keep-alive");
-        }
+    if !keep_alive && (!given.connection_close || drop_connection) {
+        message.put_header(b"Connection", b"close");
+    } else if keep_alive && !given.connection {
+        message.put_header(b"Connection", b"keep-alive");
     }
     message.put(b"\r\n");
     if !no_body && !context.head_request {

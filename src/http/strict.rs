@@ -1,7 +1,8 @@
 //! The RFC 9112 rules that httparse leaves to its caller, checked on a
 //! request's head, its trailers and its chunk-size lines as the bytes
-//! arrive. What is refused and what is kept is listed in the module doc of
-//! `server.rs`, the request parser.
+//! arrive (and `Host`, which only a complete head can show missing, once
+//! the head is there). What is refused and what is kept is listed in the
+//! module doc of `server.rs`, the request parser.
 //!
 //! httparse stays the tokenizer: it is lenient where RFC 9112 §2.2 lets a
 //! recipient be (a bare LF ends a line for it), it reads a head only once
@@ -17,7 +18,7 @@
 use memchr::{memchr, memchr2};
 
 use super::ParseError;
-use super::incoming::{from_httparse, length_items};
+use super::incoming::{HeaderList, from_httparse, length_items};
 use super::outgoing::is_tchar;
 
 pub(crate) const BARE_LF: ParseError = ParseError::Malformed("line ended by a bare LF instead of CRLF");
@@ -26,6 +27,9 @@ pub(crate) const OBS_FOLD: ParseError = ParseError::Malformed("obsolete line fol
 pub(crate) const LENGTH_AND_CODING: ParseError = ParseError::Malformed("both Content-Length and Transfer-Encoding");
 pub(crate) const CODING_IN_HTTP_1_0: ParseError = ParseError::Malformed("Transfer-Encoding in an HTTP/1.0 request");
 pub(crate) const CHUNKED_NOT_FINAL: ParseError = ParseError::Malformed("transfer coding other than a final chunked");
+pub(crate) const NO_HOST: ParseError = ParseError::Malformed("HTTP/1.1 request without Host");
+pub(crate) const HOST_TWICE: ParseError = ParseError::Malformed("more than one Host");
+pub(crate) const INVALID_HOST: ParseError = ParseError::Malformed("invalid Host");
 
 /// Which block the lines make up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,7 +273,7 @@ impl RequestLineShape {
 struct FramingHeaders {
     length: Option<u64>,
     transfer_encoding: bool,
-    /// The last transfer coding so far is chunked: none may follow.
+    /// A transfer coding so far was chunked: none may follow.
     chunked: bool,
 }
 
@@ -292,15 +296,89 @@ impl FramingHeaders {
                 return Err(CODING_IN_HTTP_1_0);
             }
             self.transfer_encoding = true;
-            for coding in value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|item| !item.is_empty()) {
-                if self.chunked {
-                    return Err(CHUNKED_NOT_FINAL);
-                }
-                self.chunked = coding.eq_ignore_ascii_case(b"chunked");
-            }
+            let codings = value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|item| !item.is_empty());
+            check_transfer_codings(codings, &mut self.chunked)?;
         }
         Ok(())
     }
+}
+
+/// Reads a request's transfer codings in order, after those of earlier
+/// lines (`chunked_seen`: chunked came among them). Chunked is the only
+/// coding this server decodes, and RFC 9112 §6.1 has it come once and
+/// last: a coding after it makes the framing faulty (400); any other
+/// coding is one the server cannot decode (501), which the first such
+/// coding shows whatever follows.
+pub(crate) fn check_transfer_codings<'a>(
+    codings: impl Iterator<Item = &'a [u8]>,
+    chunked_seen: &mut bool,
+) -> Result<(), ParseError> {
+    for coding in codings {
+        if *chunked_seen {
+            return Err(CHUNKED_NOT_FINAL);
+        }
+        if !coding.eq_ignore_ascii_case(b"chunked") {
+            return Err(ParseError::UnsupportedTransferCoding);
+        }
+        *chunked_seen = true;
+    }
+    Ok(())
+}
+
+/// RFC 9112 §3.2: a server answers 400 to an HTTP/1.1 request without
+/// `Host`, and to any request with more than one `Host` line or a `Host`
+/// that is not `uri-host [":" port]`. HTTP/1.0 may leave it out.
+pub(crate) fn check_host(version_minor: u8, headers: &HeaderList<'_>) -> Result<(), ParseError> {
+    let mut hosts = headers.all("host");
+    match (hosts.next(), hosts.next()) {
+        (None, _) if version_minor == 0 => Ok(()),
+        (None, _) => Err(NO_HOST),
+        (Some(_), Some(_)) => Err(HOST_TWICE),
+        (Some(host), None) if is_host(host) => Ok(()),
+        (Some(_), None) => Err(INVALID_HOST),
+    }
+}
+
+/// `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a reg-name
+/// (an IPv4 address is one too) or a bracketed IP literal, then digits
+/// after a colon. An empty value is allowed, for a target without an
+/// authority.
+fn is_host(value: &[u8]) -> bool {
+    let (host_is_valid, after_host) = match value.strip_prefix(b"[") {
+        Some(inside) => {
+            let Some(close) = memchr(b']', inside) else { return false };
+            let literal = &inside[..close];
+            (!literal.is_empty() && literal.iter().all(|&b| b == b':' || is_unreserved_or_sub_delim(b)), &inside[close + 1..])
+        }
+        None => {
+            let end = memchr(b':', value).unwrap_or(value.len());
+            (is_reg_name(&value[..end]), &value[end..])
+        }
+    };
+    let port_is_valid = match after_host.split_first() {
+        None => true,
+        Some((b':', port)) => port.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    host_is_valid && port_is_valid
+}
+
+/// `*( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2).
+fn is_reg_name(name: &[u8]) -> bool {
+    let mut rest = name;
+    while let Some((&first, after)) = rest.split_first() {
+        rest = match first {
+            b'%' if after.len() >= 2 && after[..2].iter().all(u8::is_ascii_hexdigit) => &after[2..],
+            _ if is_unreserved_or_sub_delim(first) => after,
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// `unreserved / sub-delims` (RFC 3986 §2.2, §2.3).
+fn is_unreserved_or_sub_delim(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&byte)
 }
 
 /// Whether what follows the size on a chunk-size line (CRLF left out)
@@ -442,6 +520,11 @@ mod tests {
             (b"Transfer-Encoding: chunked\r\nContent-Length: 1\r\n", LENGTH_AND_CODING),
             (b"Transfer-Encoding: chunked, gzip\r\n", CHUNKED_NOT_FINAL),
             (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", CHUNKED_NOT_FINAL),
+            (b"Transfer-Encoding: chunked, chunked\r\n", CHUNKED_NOT_FINAL),
+            (b"Transfer-Encoding: gzip, chunked\r\n", ParseError::UnsupportedTransferCoding),
+            (b"Transfer-Encoding: gzip\r\n", ParseError::UnsupportedTransferCoding),
+            (b"Transfer-Encoding: xchunked\r\n", ParseError::UnsupportedTransferCoding),
+            (b"Transfer-Encoding: gzip, chunked, gzip\r\n", ParseError::UnsupportedTransferCoding),
         ];
         for (lines, error) in cases {
             let input = [&b"POST / HTTP/1.1\r\n"[..], lines].concat();
@@ -462,9 +545,47 @@ mod tests {
             b"GET http://example.com/a?b HTTP/1.0\r\n\r\n",
             b"GET / HTTP/1.1\r\nX: a\tb \x80\xff\r\nY:\r\nZ:  spaced  \r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: ,Chunked,\r\n\r\n",
         ] {
             assert_eq!(scan_at_every_split(head), Ok(Some(head.len())), "{}", head.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn hosts_follow_the_uri_grammar() {
+        for good in [
+            &b"example.com"[..],
+            b"example.com:8080",
+            b"example.com:",
+            b"127.0.0.1:80",
+            b"[::1]",
+            b"[::1]:443",
+            b"[v7.fe80::1]",
+            b"caf%C3%A9.example",
+            b"a-b_c~d!$&'()*+,;=",
+            b"",
+        ] {
+            assert!(is_host(good), "{}", good.escape_ascii());
+        }
+        for bad in [
+            &b"a b"[..],
+            b"user@example.com",
+            b"example.com/path",
+            b"example.com:80:80",
+            b"example.com:http",
+            b"example.com?q",
+            b"exa\"mple",
+            b"caf\xc3\xa9",
+            b"%zz",
+            b"%4",
+            b"[]",
+            b"[::1",
+            b"[::1]x",
+            b"[::1]:8o",
+            b"[a b]",
+            b"x]",
+        ] {
+            assert!(!is_host(bad), "{}", bad.escape_ascii());
         }
     }
 

@@ -16,10 +16,10 @@
 //! (`Stream::write`), without Lua strings of its framing.
 //!
 //! A `res` that raises for its arguments (a header name or value outside
-//! the grammar, a raw line with CR or LF, a bad status) still answers: the
-//! request gets `500` and the connection closes, so no client waits on an
-//! answer that will not come, and nothing the handler writes on the client
-//! afterwards can pass for a response.
+//! the grammar, a raw line with CR or LF, a bad status, a 1xx included)
+//! still answers: the request gets `500` and the connection closes, so no
+//! client waits on an answer that will not come, and nothing the handler
+//! writes on the client afterwards can pass for a response.
 //!
 //! Timeouts use the stream's idle timer: `keepAliveTimeout` between
 //! requests (the connection is closed quietly), `headersTimeout` from the
@@ -27,7 +27,7 @@
 //! deadline on every read, so that a trickle of bytes does not extend it)
 //! and as the longest silence inside a body (answered `408`). While the
 //! handler owes a response, no timer runs. Every error a peer can cause
-//! (`400`, `408`, `413`, `431`, `505`) is answered and then the
+//! (`400`, `408`, `413`, `431`, `501`, `505`) is answered and then the
 //! connection, and only it, is closed.
 //!
 //! May touch: TCP sockets through tcp.rs and stream/; the Lua tables of
