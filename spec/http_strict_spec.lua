@@ -215,4 +215,29 @@ describe('the HTTP server reads requests strictly', function()
          assert.is_true(outcome.closed)
       end)
    end
+   it('stops reading after an upgrade request: what follows is not held in memory', function()
+      local queued, handed
+      run(10, function(done)
+         local server
+         server = http.listen({host = '127.0.0.1', port = 0}, function(req, res, client)
+            handed = req.upgrade
+            -- The handler keeps the request: the server must not read on.
+            async.setTimeout(1500, function()
+               client.destroy()
+               server.close()
+               done()
+            end)
+         end)
+         tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c)
+            c.onerr(function() end)
+            c.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+            local megabyte = string.rep('w', 1024 * 1024)
+            for _ = 1, 64 do c.write(megabyte) end
+            async.setTimeout(1200, function() queued = c.writeQueueSize() end)
+         end)
+      end)
+      assert.is_true(handed)
+      -- Socket buffers take a few MiB at most; the rest waits in the client.
+      assert.is_true(queued > 40 * 1024 * 1024, 'server read on: ' .. tostring(queued) .. ' bytes left queued')
+   end)
 end)

@@ -704,7 +704,6 @@ impl<P: HeadParser> MessageReader<P> {
         self.head.pending() == 0 && self.in_body.is_none()
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn in_other_protocol(&self) -> bool {
         self.state == ReaderState::OtherProtocol
     }

@@ -345,7 +345,8 @@ impl RequestParser {
         self.reader.take_other_protocol_bytes()
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    /// After an upgrade request or a CONNECT: the rest of the input is
+    /// another protocol, not parsed (the server stops reading).
     pub fn is_upgraded(&self) -> bool {
         self.reader.in_other_protocol()
     }

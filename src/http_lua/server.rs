@@ -204,8 +204,12 @@ impl ServerConn {
     /// the responses in: a peer that pipelines without reading holds only
     /// its own connection's buffers.
     fn update_reading(&self) -> Result<()> {
-        let waiting = !self.slots.borrow().is_empty() && self.parser.borrow().has_events();
-        let hold = self.backed_up.get() || waiting;
+        let parser = self.parser.borrow();
+        let waiting = !self.slots.borrow().is_empty() && parser.has_events();
+        // After an upgrade or CONNECT, what the peer sends belongs to a
+        // protocol nobody here reads: left in the socket, it costs nothing.
+        let hold = self.backed_up.get() || waiting || parser.is_upgraded();
+        drop(parser);
         if hold != self.paused.get() && !self.stopped.get() {
             self.paused.set(hold);
             // The stream itself, never a method the user may have replaced.
