@@ -39,6 +39,9 @@ struct Peer {
     decode: RegistryKey,
     /// The server's `cb(request, reply)`, or the client's `receive` handler.
     receiver: RefCell<Option<RegistryKey>>,
+    /// A server peer's `reply`, made once: every request of the peer is
+    /// answered on the same socket, so one function serves them all.
+    reply: RefCell<Option<RegistryKey>>,
     /// Messages that arrived before the client named a receiver.
     waiting: RefCell<VecDeque<RegistryKey>>,
     /// A server peer answers through `reply`; a client's receiver gets the
@@ -53,8 +56,9 @@ impl Consumer for Peer {
     fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
         self.inbox.borrow_mut().push(bytes);
         loop {
+            // A copy, so that no borrow of the inbox is held while Lua runs.
             let line = match self.inbox.borrow_mut().next_bounded(b"\n", self.max_line) {
-                Ok(Some(line)) => lua.create_string(line)?,
+                Ok(Some(line)) => line.to_vec(),
                 Ok(None) => return Ok(()),
                 Err(TooLong) => {
                     let Some(object) = self.socket.get() else { return Ok(()) };
@@ -65,7 +69,7 @@ impl Consumer for Peer {
             if !self.is_open()? {
                 return Ok(());
             }
-            self.on_line(lua, &line.as_bytes())?;
+            self.on_line(lua, &line)?;
         }
     }
 
@@ -91,6 +95,7 @@ impl Peer {
             encode: lua.create_registry_value(encode)?,
             decode: lua.create_registry_value(decode)?,
             receiver: RefCell::new(receiver.map(|f| lua.create_registry_value(f)).transpose()?),
+            reply: RefCell::new(None),
             waiting: RefCell::new(VecDeque::new()),
             server,
             inbox: RefCell::new(Inbox::default()),
@@ -100,6 +105,7 @@ impl Peer {
         let on_closed = Runtime::handler(lua, move |_, ()| {
             this.socket.release();
             this.receiver.borrow_mut().take();
+            this.reply.borrow_mut().take();
             this.waiting.borrow_mut().clear();
             Ok(())
         })?;
@@ -124,6 +130,21 @@ impl Peer {
         Ok(sent.transpose()?.unwrap_or(false))
     }
 
+    /// The peer's `reply(value)`: sends `value` as one line, false once
+    /// the socket is closed.
+    fn reply_function(self: &Rc<Self>, lua: &Lua) -> Result<Function> {
+        if let Some(key) = self.reply.borrow().as_ref() {
+            return lua.registry_value(key);
+        }
+        let weak = Rc::downgrade(self);
+        let reply = boundary::function(lua, "reply", move |lua, args: Args| match weak.upgrade() {
+            Some(peer) => peer.send(lua, args.get(1)),
+            None => Ok(false),
+        })?;
+        *self.reply.borrow_mut() = Some(lua.create_registry_value(&reply)?);
+        Ok(reply)
+    }
+
     fn on_line(self: &Rc<Self>, lua: &Lua, line: &[u8]) -> Result<()> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(|b| b.is_ascii_whitespace()) {
@@ -145,11 +166,7 @@ impl Peer {
         match receiver {
             None => self.waiting.borrow_mut().push_back(lua.create_registry_value(message)?),
             Some(receiver) if self.server => {
-                let weak = Rc::downgrade(self);
-                let reply = boundary::function(lua, "reply", move |lua, args: Args| match weak.upgrade() {
-                    Some(peer) => peer.send(lua, args.get(1)),
-                    None => Ok(false),
-                })?;
+                let reply = self.reply_function(lua)?;
                 receiver.call::<()>((message, reply, self.socket.get()))?;
             }
             Some(receiver) => receiver.call::<()>(message)?,
