@@ -338,6 +338,25 @@ pub unsafe fn call_bound(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
+/// Registry key of the shim's Lua `bind_two(raw, a, b)`, for hot paths
+/// that bind two values per call with the Lua C API (see
+/// `register_lua_binder`).
+pub static LUA_BINDER: PrivateKey = PrivateKey::new();
+
+/// Stores the shim's `bind` at `LUA_BINDER` in the registry. A function
+/// made anew for every call (the HTTP server's `res`) is bound by a Lua
+/// closure, not a C closure: LuaJIT's traces specialize a call to a C
+/// function on its identity, so a fresh C closure per call sends every
+/// call down a new side trace, while a Lua closure is matched by its
+/// prototype.
+pub fn register_lua_binder(lua: &Lua) -> Result<()> {
+    let bind: Function = shim(lua)?.get("bind_two")?;
+    let key = mlua::LightUserData(LUA_BINDER.pointer());
+    // SAFETY: exec_raw pushed the key and the function; lua_rawset on the
+    // registry takes both and cannot fail (a light userdata key).
+    unsafe { lua.exec_raw::<()>((key, bind), |state| ffi::lua_rawset(state, ffi::LUA_REGISTRYINDEX)) }
+}
+
 fn shim(lua: &Lua) -> Result<Table> {
     if let Ok(t) = lua.named_registry_value::<Table>(SHIM_KEY) {
         return Ok(t);
@@ -383,7 +402,15 @@ impl Args {
     /// The bound first argument of a raw function made with offset 1,
     /// whatever its type; `nil` if absent.
     pub fn bound(&self) -> Value {
-        self.values.front().cloned().unwrap_or(Value::Nil)
+        self.bound_nth(0)
+    }
+
+    /// Bound value `n` (0-based), for functions with several (`offset`).
+    pub fn bound_nth(&self, n: usize) -> Value {
+        match n < self.offset {
+            true => self.values.get(n).cloned().unwrap_or(Value::Nil),
+            false => Value::Nil,
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -10,13 +10,16 @@
 mod client;
 mod server;
 
-use mlua::{Lua, Result, Table, Value};
+use std::ffi::{CStr, c_int};
+
+use mlua::{Lua, Result, Table, ffi};
 
 use crate::core::boundary;
 use crate::http;
 
 /// `async.http`: `listen`, `codes`, and the client's functions.
 pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    boundary::register_lua_binder(lua)?;
     let http_table = lua.create_table()?;
     http_table.set("listen", boundary::function(lua, "listen", server::listen)?)?;
     let codes = lua.create_table()?;
@@ -26,16 +29,6 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     http_table.set("codes", codes)?;
     client::install(lua, &http_table)?;
     module.set("http", http_table)
-}
-
-/// A header value: a string or number as text.
-fn header_text(lua: &Lua, value: Value) -> Result<Option<Vec<u8>>> {
-    Ok(match value {
-        Value::String(s) => Some(s.as_bytes().to_vec()),
-        Value::Integer(_) | Value::Number(_) => lua.coerce_string(value)?.map(|s| s.as_bytes().to_vec()),
-        Value::Boolean(b) => Some(b.to_string().into_bytes()),
-        _ => None,
-    })
 }
 
 /// Header lines as given: names and values.
@@ -48,44 +41,124 @@ pub type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
 /// let the line write headers of its own).
 pub fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<HeaderPairs> {
     let mut pairs = Vec::new();
-    for pair in table.pairs::<Value, Value>() {
-        let (name, value) = pair?;
-        let name = match name {
-            Value::String(name) => name.as_bytes().to_vec(),
-            Value::Integer(_) | Value::Number(_) => {
-                pairs.push(raw_line(&value, function)?);
-                continue;
-            }
-            _ => return boundary::fail(format!("{function}: header names must be strings (or raw lines at number keys)")),
-        };
-        if let Value::Table(values) = value {
-            for value in values.sequence_values::<Value>() {
-                match header_text(lua, value?)? {
-                    Some(text) => pairs.push((name.clone(), text)),
-                    None => {
-                        return boundary::fail(format!("{function}: bad value for header '{}'", String::from_utf8_lossy(&name)));
+    let mut problem = None;
+    // One protected call walks the whole table with the Lua C API: through
+    // mlua, each step of `pairs` was a protected call of its own, and its
+    // garbage made a headers table cost ten times what `res` does without.
+    // SAFETY: exec_raw pushed the table at index 1 and runs this protected
+    // (an allocation failing in lua_tolstring is a Lua error it catches);
+    // lua_next walks it with the key left on the stack, each value is read
+    // and popped, nothing is written to the table, and the stack is emptied
+    // at the end. Nothing here panics.
+    unsafe {
+        lua.exec_raw::<()>(table, |state| {
+            ffi::lua_pushnil(state);
+            while ffi::lua_next(state, 1) != 0 {
+                let step = match ffi::lua_type(state, -2) {
+                    ffi::LUA_TSTRING => {
+                        let name = bytes_at(state, -2).to_vec();
+                        header_values(state, &name, &mut pairs)
                     }
+                    ffi::LUA_TNUMBER => match ffi::lua_type(state, -1) {
+                        ffi::LUA_TSTRING => raw_line(bytes_at(state, -1)).map(|pair| pairs.push(pair)),
+                        other => Err(format!(
+                            "a raw header line must be a string, got {}",
+                            CStr::from_ptr(ffi::lua_typename(state, other)).to_string_lossy()
+                        )),
+                    },
+                    _ => Err("header names must be strings (or raw lines at number keys)".to_string()),
+                };
+                ffi::lua_pop(state, 1);
+                if let Err(message) = step {
+                    problem = Some(message);
+                    break;
                 }
             }
-        } else {
-            match header_text(lua, value)? {
-                Some(text) => pairs.push((name, text)),
-                None => return boundary::fail(format!("{function}: bad value for header '{}'", String::from_utf8_lossy(&name))),
+            ffi::lua_settop(state, 0);
+        })?
+    };
+    match problem {
+        Some(message) => boundary::fail(format!("{function}: {message}")),
+        None => Ok(pairs),
+    }
+}
+
+/// The bytes of the string at `index`.
+///
+/// # Safety
+/// The value at `index` is a string, which stays on the stack while the
+/// bytes are used.
+unsafe fn bytes_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
+    // SAFETY: per the contract; lua_tolstring does not convert a string.
+    unsafe {
+        let mut len = 0;
+        let data = ffi::lua_tolstring(state, index, &mut len);
+        std::slice::from_raw_parts(data as *const u8, len)
+    }
+}
+
+/// Adds the line or lines of header `name`, whose value is on top of the
+/// stack: a string, number or boolean, or an array of them.
+///
+/// # Safety
+/// Called inside a protected call with the value on top and two free
+/// stack slots; the stack is left as it was.
+unsafe fn header_values(state: *mut ffi::lua_State, name: &[u8], pairs: &mut HeaderPairs) -> std::result::Result<(), String> {
+    // SAFETY: per the contract; each array element is pushed, read and
+    // popped.
+    unsafe {
+        if ffi::lua_type(state, -1) != ffi::LUA_TTABLE {
+            let text = value_text(state, -1).ok_or_else(|| bad_value(name))?;
+            pairs.push((name.to_vec(), text));
+            return Ok(());
+        }
+        for i in 1.. {
+            ffi::lua_rawgeti(state, -1, i);
+            if ffi::lua_type(state, -1) == ffi::LUA_TNIL {
+                ffi::lua_pop(state, 1);
+                return Ok(());
             }
+            let text = value_text(state, -1);
+            ffi::lua_pop(state, 1);
+            pairs.push((name.to_vec(), text.ok_or_else(|| bad_value(name))?));
+        }
+        Ok(())
+    }
+}
+
+fn bad_value(name: &[u8]) -> String {
+    format!("bad value for header '{}'", String::from_utf8_lossy(name))
+}
+
+/// A header value as text: a string, a number as Lua writes it, or a
+/// boolean; None for anything else.
+///
+/// # Safety
+/// Called inside a protected call (a number's text is a new string) with
+/// one free stack slot; the stack is left as it was.
+unsafe fn value_text(state: *mut ffi::lua_State, index: c_int) -> Option<Vec<u8>> {
+    // SAFETY: per the contract; a number is converted on a copy, never in
+    // the table being walked.
+    unsafe {
+        match ffi::lua_type(state, index) {
+            ffi::LUA_TSTRING => Some(bytes_at(state, index).to_vec()),
+            ffi::LUA_TNUMBER => {
+                ffi::lua_pushvalue(state, index);
+                let text = bytes_at(state, -1).to_vec();
+                ffi::lua_pop(state, 1);
+                Some(text)
+            }
+            ffi::LUA_TBOOLEAN => Some(if ffi::lua_toboolean(state, index) != 0 { b"true".to_vec() } else { b"false".to_vec() }),
+            _ => None,
         }
     }
-    Ok(pairs)
 }
 
 /// A raw header line given at a number key, as a name and a value.
-fn raw_line(value: &Value, function: &str) -> Result<(Vec<u8>, Vec<u8>)> {
-    let Value::String(line) = value else {
-        return boundary::fail(format!("{function}: a raw header line must be a string, got {}", value.type_name()));
-    };
-    let line = line.as_bytes();
-    match http::split_raw_header_line(&line) {
+fn raw_line(line: &[u8]) -> std::result::Result<(Vec<u8>, Vec<u8>), String> {
+    match http::split_raw_header_line(line) {
         Ok((name, value)) => Ok((name.to_vec(), value.to_vec())),
-        Err(error) => boundary::fail(format!("{function}: raw header line \"{}\" {error}", line.escape_ascii())),
+        Err(error) => Err(format!("raw header line \"{}\" {error}", line.escape_ascii())),
     }
 }
 

@@ -33,7 +33,7 @@
 //! May touch: TCP sockets through tcp.rs and stream/; the Lua tables of
 //! requests; the server's own Lua object (a close hook).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{CStr, c_char, c_int};
 use std::rc::Rc;
@@ -58,6 +58,8 @@ use crate::stream::{Consumer, Stream};
 // into the request table.
 static HANDLER: PrivateKey = PrivateKey::new();
 static RESPOND: PrivateKey = PrivateKey::new();
+/// Where a client object keeps the id of its connection in `Shared::conns`.
+static CONN_ID: PrivateKey = PrivateKey::new();
 static DECODED: PrivateKey = PrivateKey::new();
 
 thread_local! {
@@ -149,6 +151,10 @@ impl Options {
 /// What the connections of one server share.
 struct Shared {
     handler: Function,
+    /// The raw `res` of every connection of this server (see
+    /// `respond_function`), one function so that LuaJIT's traces through
+    /// `res` hold for every connection.
+    respond: OnceCell<Function>,
     json_decode: Function,
     options: Options,
     conns: RefCell<HashMap<u64, Rc<ServerConn>>>,
@@ -177,6 +183,9 @@ struct ServerConn {
     /// No more requests are taken: an error, a closing response, a close,
     /// a hand-over.
     stopped: Cell<bool>,
+    /// The request whose `res` raised (it got 500): its later `res` calls
+    /// do nothing.
+    failed: Cell<Option<u64>>,
     /// The handler frames the body of the last response itself and owns
     /// the connection (see `hand_over`).
     handed_over: Cell<bool>,
@@ -414,16 +423,21 @@ impl ServerConn {
         self.slots.borrow_mut().push_back(ResponseSlot::Owed(request.reply_context()));
         let names = lower_case_names(&request);
         lua_raw::call_handler(lua, object, &HANDLER, 8, |state, client| {
-            // SAFETY: call_handler made room for 8 values; pushed are the
-            // request table, the `res` closure (over the raw `res` body that
-            // `accept` stored in the client, and the request number) and
-            // the client again: the handler's three arguments.
+            // SAFETY: call_handler made room for 8 values, inside its
+            // protected call; pushed are the request table, `res` (a Lua
+            // closure binding the client and request number to the server's
+            // raw `res`, made by the boundary's binder: see
+            // `register_lua_binder` on why not a C closure) and the client
+            // again: the handler's three arguments.
             unsafe {
                 push_request(state, &request, &names, client, decoded.is_some());
+                ffi::lua_pushlightuserdata(state, boundary::LUA_BINDER.pointer());
+                ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
                 ffi::lua_pushlightuserdata(state, RESPOND.pointer());
                 ffi::lua_rawget(state, client);
+                ffi::lua_pushvalue(state, client);
                 ffi::lua_pushnumber(state, number as f64);
-                ffi::lua_pushcclosure(state, res_call, 2);
+                ffi::lua_call(state, 3, 1);
                 ffi::lua_pushvalue(state, client);
             }
             3
@@ -435,8 +449,12 @@ impl ServerConn {
         let index = number.wrapping_sub(self.first_slot.get());
         let context = match self.slots.borrow().get(index as usize) {
             Some(ResponseSlot::Owed(context)) => *context,
+            // Its `res` raised once and it got 500: later calls do nothing.
+            _ if self.failed.get() == Some(number) => return Ok(()),
+            Some(ResponseSlot::Ready { .. }) => return boundary::fail("res: this request was already answered"),
+            None if number < self.first_slot.get() => return boundary::fail("res: this request was already answered"),
             // The connection went away; the answer has nowhere to go.
-            _ => return Ok(()),
+            None => return Ok(()),
         };
         let after = match self.serialize_answer(lua, index, context, args) {
             Ok(after) => after,
@@ -496,6 +514,7 @@ impl ServerConn {
     /// `res` raised for request `number` before answering it: the request
     /// gets `500` and the connection closes after it.
     fn answer_failed(&self, lua: &Lua, number: u64) -> Result<()> {
+        self.failed.set(Some(number));
         let answer = refusal(500);
         {
             let index = number.wrapping_sub(self.first_slot.get());
@@ -510,44 +529,29 @@ impl ServerConn {
     }
 }
 
-/// The raw body of the connection's `res` closures (see `res_call`): the
-/// request number first, then the caller's arguments.
-fn respond_function(lua: &Lua, conn: &Rc<ServerConn>) -> Result<Function> {
-    let conn = Rc::downgrade(conn);
-    boundary::raw_function(lua, "res", 1, move |lua, args| {
-        let number = match args.bound() {
-            Value::Integer(n) => n as u64,
-            Value::Number(n) => n as u64,
-            _ => return boundary::fail("res: bad request number"),
+/// The raw body of the server's `res` functions (bound to their client
+/// and request in `dispatch`): the client object and the request number
+/// first, then the caller's arguments.
+fn respond_function(lua: &Lua, shared: &Rc<Shared>) -> Result<Function> {
+    let shared = Rc::downgrade(shared);
+    boundary::raw_function(lua, "res", 2, move |lua, args| {
+        let number = match args.bound_nth(1) {
+            Value::Integer(n) => n as f64,
+            Value::Number(n) => n,
+            _ => return boundary::fail("res: bad request"),
         };
-        match conn.upgrade() {
-            Some(conn) => conn.respond(lua, number, &args),
+        let Value::Table(client) = args.bound_nth(0) else { return boundary::fail("res: bad request") };
+        let id = client.raw_get::<Option<f64>>(CONN_ID.value())?;
+        let conn = match (shared.upgrade(), id) {
+            (Some(shared), Some(id)) => shared.conns.borrow().get(&(id as u64)).cloned(),
+            _ => None,
+        };
+        match conn {
+            Some(conn) => conn.respond(lua, number as u64, &args),
+            // The connection went away; the answer has nowhere to go.
             None => Ok(()),
         }
     })
-}
-
-/// The body of every `res`: upvalue 1 is the connection's raw `res` (the
-/// `true` / `false, message, level` convention of core/boundary.rs, taking the
-/// request number first), upvalue 2 the request number, replaced by
-/// `false` once the request is answered. Errors are raised at the caller's
-/// line, as the boundary's Lua shim does.
-unsafe extern "C-unwind" fn res_call(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by Lua as a C closure made in `ServerConn::dispatch`, with
-    // its two upvalues. This frame owns nothing that needs dropping, so a
-    // Lua error (raised here or by the raw body) may unwind through it.
-    unsafe {
-        if ffi::lua_type(state, ffi::lua_upvalueindex(2)) != ffi::LUA_TNUMBER {
-            ffi::luaL_where(state, 1);
-            ffi::lua_pushstring(state, c"res: this request was already answered".as_ptr());
-            ffi::lua_concat(state, 2);
-            ffi::lua_error(state);
-        }
-        boundary::call_bound(state);
-        ffi::lua_pushboolean(state, 0);
-        ffi::lua_replace(state, ffi::lua_upvalueindex(2));
-        0
-    }
 }
 
 /// The body argument of `res`: a string, an array of strings, or nil.
@@ -754,6 +758,7 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
         slots: RefCell::new(VecDeque::new()),
         first_slot: Cell::new(0),
         stopped: Cell::new(false),
+        failed: Cell::new(None),
         handed_over: Cell::new(false),
         header_started: Cell::new(None),
         paused: Cell::new(false),
@@ -762,7 +767,8 @@ fn accept(lua: &Lua, shared: &Rc<Shared>, client: Table) -> Result<()> {
     });
     shared.conns.borrow_mut().insert(id, conn.clone());
     client.raw_set(HANDLER.value(), &shared.handler)?;
-    client.raw_set(RESPOND.value(), respond_function(lua, &conn)?)?;
+    client.raw_set(RESPOND.value(), shared.respond.get())?;
+    client.raw_set(CONN_ID.value(), id as f64)?;
     let weak = Rc::downgrade(&conn);
     let on_closed = Runtime::handler(lua, move |_, ()| {
         if let Some(conn) = weak.upgrade() {
@@ -791,12 +797,14 @@ pub fn listen(lua: &Lua, args: Args) -> Result<Table> {
     let (_, json_decode) = crate::json::functions(lua)?;
     let shared = Rc::new(Shared {
         handler,
+        respond: OnceCell::new(),
         json_decode,
         options,
         conns: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
         closed: Cell::new(false),
     });
+    let _ = shared.respond.set(respond_function(lua, &shared)?);
     let accepting = shared.clone();
     let on_connection = Runtime::handler(lua, move |lua, client: Table| accept(lua, &accepting, client))?;
     let server = crate::tcp::listen_with(lua, &domain, on_connection)?;

@@ -18,4 +18,7 @@ return {
    bind = function(raw, object)
       return function(...) return finish(raw(object, ...)) end
    end,
+   bind_two = function(raw, first, second)
+      return function(...) return finish(raw(first, second, ...)) end
+   end,
 }
