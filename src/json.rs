@@ -26,12 +26,17 @@
 //! and its mapping differs (sparse arrays, `{}` vs `[]` by metatable). Both
 //! functions are raw C functions against the Lua C API for the same reason
 //! (see `boundary::raw_call`, and `decode_raw` on why a Lua error from a
-//! push may unwind through the parser); nesting is limited to 1000 levels either way,
-//! as in cjson, so that deep or cyclic input cannot exhaust the C stack.
+//! push may unwind through the parser); nesting is limited to 1000 levels either way
+//! by default, as in cjson, so that deep or cyclic input cannot exhaust the C stack.
+//!
+//! lua-cjson's configuration functions (json_config.rs) change these rules
+//! per `json` table: the sparse-array test, the nesting limits (capped),
+//! number precision and lenient numbers (json_numbers.rs), NaN and ±inf.
+//! Both functions reach their table's settings through their upvalue.
 //!
 //! May touch: the Lua stack of the calling state. Never libuv.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::fmt;
 
@@ -40,9 +45,9 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::core::boundary;
-
-/// The deepest nesting of arrays and objects `encode` and `decode` accept.
-pub const MAX_DEPTH: usize = 1000;
+use crate::core::lua_raw::MAX_STRING_BYTES;
+use crate::json_config::{self, Settings, Switch};
+use crate::json_numbers;
 
 // ---------------------------------------------------------------------------
 // Pure rules
@@ -78,17 +83,32 @@ fn non_finite_name(x: f64) -> &'static str {
     }
 }
 
+/// A non-finite number as lua-cjson 2.1 writes it when told to
+/// (`encode_invalid_numbers(true)`): C's `%g` text, `nan` unsigned.
+fn non_finite_text(x: f64) -> &'static str {
+    if x.is_nan() { "nan" } else { non_finite_name(x) }
+}
+
 /// The largest array index `encode` looks for (the C API indexes by `int`).
 const MAX_INDEX: f64 = (i32::MAX / 2) as f64;
 
 /// The length of the JSON array a table becomes, as lua-cjson decides it:
 /// `count` keys, all positive integers, the largest `max`. `None` means an
-/// object: no keys at all, or an excessively sparse array (cjson's
-/// `encode_sparse_array(true)`, which writes it as an object rather than
-/// failing).
-fn array_length(count: usize, max: usize) -> Option<usize> {
-    let sparse = max > 10 && max > 2 * count;
-    (count > 0 && !sparse).then_some(max)
+/// object: no keys at all, or an excessively sparse array (largest index
+/// over `ratio` times the count, unless the ratio is 0, and over `safe`)
+/// when `convert` is set; without it such an array is an error. So is an
+/// array whose holes alone (`null,` each) would be longer than a string
+/// can be, which a ratio of 0 allows.
+fn array_length(count: usize, max: usize, settings: &Settings) -> std::result::Result<Option<usize>, String> {
+    let (ratio, safe) = (settings.sparse_ratio as usize, settings.sparse_safe as usize);
+    if ratio > 0 && max > ratio.saturating_mul(count) && max > safe {
+        return if settings.sparse_convert { Ok(None) } else { Err("excessively sparse array".into()) };
+    }
+    let holes = max.saturating_sub(count);
+    if holes.saturating_mul(5) > MAX_STRING_BYTES {
+        return Err(format!("an array with {holes} holes would be longer than the longest string LuaJIT can hold"));
+    }
+    Ok((count > 0).then_some(max))
 }
 
 /// One step of the path to a value inside what `encode` was given.
@@ -129,29 +149,55 @@ fn is_identifier(k: &[u8]) -> bool {
 // ---------------------------------------------------------------------------
 // Encoding: a `Serialize` view of the Lua stack
 
-/// What one `encode` call shares: the state whose stack is read, and the
-/// first failure (set once; the serde error that carries it up is a mere
-/// marker, so that the path can be added on the way out).
+/// What one `encode` call shares: the state whose stack is read, its
+/// table's settings, and the first failure (set once; the serde error that
+/// carries it up is a mere marker, so that the path can be added on the
+/// way out).
 struct Encoder {
     state: *mut ffi::lua_State,
+    settings: Settings,
     failure: RefCell<Option<Failure>>,
     /// The bytes of a string that is not UTF-8, on their way to
-    /// `RawStrings` (see there).
+    /// `RawText` (see there).
     raw_string: RefCell<Option<Vec<u8>>>,
+    /// The text of a number serde_json cannot write (NaN, ±inf), on its
+    /// way to `RawText` in place of a `null`.
+    raw_number: Cell<Option<&'static str>>,
 }
 
-/// serde_json's compact formatter, but for strings that are not UTF-8,
-/// which serde_json cannot be handed: for one of those the serializer is
-/// given an empty string, and the string's own bytes, escaped, are
-/// written before its closing quote.
-struct RawStrings<'e>(&'e RefCell<Option<Vec<u8>>>);
+/// serde_json's compact formatter, but for what serde_json cannot be
+/// handed. For a string that is not UTF-8 the serializer is given an
+/// empty string, and the string's own bytes, escaped, are written before
+/// its closing quote; for a non-finite number it is given a unit, and the
+/// number's text is written instead of `null`. Numbers follow the
+/// precision setting.
+struct RawText<'e>(&'e Encoder);
 
-impl serde_json::ser::Formatter for RawStrings<'_> {
+impl serde_json::ser::Formatter for RawText<'_> {
     fn end_string<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        if let Some(bytes) = self.0.borrow_mut().take() {
+        if let Some(bytes) = self.0.raw_string.borrow_mut().take() {
             write_escaped_bytes(writer, &bytes)?;
         }
         writer.write_all(b"\"")
+    }
+
+    fn write_null<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(self.0.raw_number.take().unwrap_or("null").as_bytes())
+    }
+
+    fn write_i64<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, value: i64) -> std::io::Result<()> {
+        match self.0.settings.printf_precision() {
+            // Only whole doubles become integers (see `Number`): exact.
+            Some(precision) => json_numbers::write_g(writer, value as f64, precision),
+            None => serde_json::ser::CompactFormatter.write_i64(writer, value),
+        }
+    }
+
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, value: f64) -> std::io::Result<()> {
+        match self.0.settings.printf_precision() {
+            Some(precision) => json_numbers::write_g(writer, value, precision),
+            None => serde_json::ser::CompactFormatter.write_f64(writer, value),
+        }
     }
 }
 
@@ -194,7 +240,7 @@ struct Failure {
 impl Encoder {
     /// What to hand the serializer for a Lua string: its text, or for
     /// bytes that are not UTF-8 an empty string, the bytes going to
-    /// `RawStrings` (the serializer writes the string at once, before the
+    /// `RawText` (the serializer writes the string at once, before the
     /// next is read).
     fn text<'b>(&self, bytes: &'b [u8]) -> &'b str {
         std::str::from_utf8(bytes).unwrap_or_else(|_| {
@@ -206,6 +252,16 @@ impl Encoder {
     fn fail<E: ser::Error>(&self, message: String, located: bool) -> E {
         *self.failure.borrow_mut() = Some(Failure { message, path: Vec::new(), located });
         E::custom("json.encode failed")
+    }
+
+    /// The text a non-finite number is written as, per the
+    /// `encode_invalid_numbers` setting, or the error it is.
+    fn non_finite<E: ser::Error>(&self, x: f64, what: &str) -> std::result::Result<&'static str, E> {
+        match self.settings.encode_invalid {
+            Switch::Off => Err(self.fail(format!("cannot encode {}{what}", non_finite_name(x)), true)),
+            Switch::On => Ok(non_finite_text(x)),
+            Switch::Null => Ok("null"),
+        }
     }
 
     /// Records that the failure happened inside `step` (called on the
@@ -273,7 +329,8 @@ impl Serialize for StackValue<'_> {
                 ffi::LUA_TNUMBER => {
                     let x = ffi::lua_tonumber(state, index);
                     if !x.is_finite() {
-                        return Err(self.encoder.fail(format!("cannot encode {}", non_finite_name(x)), true));
+                        self.encoder.raw_number.set(Some(self.encoder.non_finite(x, "")?));
+                        return s.serialize_unit();
                     }
                     Number(x).serialize(s)
                 }
@@ -290,7 +347,7 @@ impl StackValue<'_> {
     /// A table, as an array or an object (see the module doc).
     fn table<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let state = self.encoder.state;
-        if self.depth >= MAX_DEPTH {
+        if self.depth >= self.encoder.settings.encode_depth() {
             return Err(self.encoder.fail(self.too_deep(), false));
         }
         // SAFETY: the table is at `self.index`; lua_checkstack makes room
@@ -300,8 +357,9 @@ impl StackValue<'_> {
                 return Err(self.encoder.fail("nesting too deep for the Lua stack".into(), false));
             }
             match self.array_length() {
-                Some(n) => self.array(n, s),
-                None => self.object(s),
+                Ok(Some(n)) => self.array(n, s),
+                Ok(None) => self.object(s),
+                Err(message) => Err(self.encoder.fail(message, true)),
             }
         }
     }
@@ -311,7 +369,7 @@ impl StackValue<'_> {
     ///
     /// # Safety
     /// The table is at `self.index`, with two free stack slots.
-    unsafe fn array_length(&self) -> Option<usize> {
+    unsafe fn array_length(&self) -> std::result::Result<Option<usize>, String> {
         let state = self.encoder.state;
         // SAFETY: per the contract; lua_next leaves key and value above
         // `top`, and the stack is reset to `top` on every way out.
@@ -324,13 +382,13 @@ impl StackValue<'_> {
                 let index = ffi::lua_type(state, top + 1) == ffi::LUA_TNUMBER && (1.0..=MAX_INDEX).contains(&k) && k.trunc() == k;
                 if !index {
                     ffi::lua_settop(state, top);
-                    return None;
+                    return Ok(None);
                 }
                 count += 1;
                 max = max.max(k);
                 ffi::lua_settop(state, top + 1);
             }
-            array_length(count, max as usize)
+            array_length(count, max as usize, &self.encoder.settings)
         }
     }
 
@@ -374,10 +432,11 @@ impl StackValue<'_> {
                     ffi::LUA_TSTRING => map.serialize_key(self.encoder.text(bytes_at(state, key)))?,
                     ffi::LUA_TNUMBER => {
                         let x = ffi::lua_tonumber(state, key);
-                        if !x.is_finite() {
-                            return Err(self.encoder.fail(format!("cannot encode {} as a key", non_finite_name(x)), true));
+                        if x.is_finite() {
+                            map.serialize_key(&Number(x))?
+                        } else {
+                            map.serialize_key(self.encoder.non_finite(x, " as a key")?)?
                         }
-                        map.serialize_key(&Number(x))?
                     }
                     _ => {
                         let kind = type_name(state, key);
@@ -407,7 +466,11 @@ impl StackValue<'_> {
                 .filter(|&i| ffi::lua_type(state, i) == ffi::LUA_TTABLE)
                 .any(|i| !seen.insert(ffi::lua_topointer(state, i)))
         };
-        if cyclic { "cannot encode a table that contains itself".to_string() } else { format!("nesting deeper than {MAX_DEPTH}") }
+        if cyclic {
+            "cannot encode a table that contains itself".to_string()
+        } else {
+            format!("nesting deeper than {}", self.encoder.settings.encode_depth())
+        }
     }
 }
 
@@ -438,34 +501,46 @@ unsafe fn key_step(state: *mut ffi::lua_State, index: c_int) -> Step {
 ///
 /// # Safety
 /// As said: `state` is live and holds exactly the value.
-unsafe fn encode_text(state: *mut ffi::lua_State) -> std::result::Result<Vec<u8>, String> {
-    let encoder = Encoder { state, failure: RefCell::new(None), raw_string: RefCell::new(None) };
+unsafe fn encode_text(state: *mut ffi::lua_State, settings: Settings) -> std::result::Result<Vec<u8>, String> {
+    let encoder =
+        Encoder { state, settings, failure: RefCell::new(None), raw_string: RefCell::new(None), raw_number: Cell::new(None) };
     let mut out = Vec::with_capacity(256);
     let top = StackValue { encoder: &encoder, index: 1, depth: 0 };
-    match top.serialize(&mut serde_json::Serializer::with_formatter(&mut out, RawStrings(&encoder.raw_string))) {
-        Ok(()) if out.len() > crate::core::lua_raw::MAX_STRING_BYTES => Err(format!(
-            "json.encode: the text would be {} bytes, more than the longest string LuaJIT can hold ({})",
+    match top.serialize(&mut serde_json::Serializer::with_formatter(&mut out, RawText(&encoder))) {
+        Ok(()) if out.len() > MAX_STRING_BYTES => Err(format!(
+            "json.encode: the text would be {} bytes, more than the longest string LuaJIT can hold ({MAX_STRING_BYTES})",
             out.len(),
-            crate::core::lua_raw::MAX_STRING_BYTES
         )),
         Ok(()) => Ok(out),
         Err(error) => Err(encoder.message(error)),
     }
 }
 
+/// The settings of the `json` table a raw function belongs to: its
+/// upvalue (see `new_codec`).
+///
+/// # Safety
+/// `state` runs a C closure made by `new_codec`.
+unsafe fn settings_of_call(state: *mut ffi::lua_State, name: &str) -> std::result::Result<Settings, String> {
+    // SAFETY: per the contract; the upvalue is checked for what it is.
+    unsafe { json_config::settings_at(state, ffi::lua_upvalueindex(1)) }
+        .ok_or_else(|| format!("json.{name}: its settings upvalue was replaced"))
+}
+
 /// `json.encode(value)` → `true, text` or `false, message, 2`.
 unsafe extern "C-unwind" fn encode_raw(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by Lua with its arguments on the stack; the body
-    // pushes the one result it reports. A Lua error while the text is
-    // made or pushed (out of memory) unwinds to the caller, dropping the
-    // serializer and `out` on the way.
+    // SAFETY: called by Lua with its arguments on the stack, as a closure
+    // made by `new_codec`; the body pushes the one result it reports. A
+    // Lua error while the text is made or pushed (out of memory) unwinds
+    // to the caller, dropping the serializer and `out` on the way.
     unsafe {
         boundary::raw_call(state, "encode", || {
+            let settings = settings_of_call(state, "encode")?;
             if ffi::lua_gettop(state) == 0 {
                 return Err(boundary::bad_argument(1, "encode", "value", "no value"));
             }
             ffi::lua_settop(state, 1);
-            let out = encode_text(state)?;
+            let out = encode_text(state, settings)?;
             ffi::lua_pushlstring_(state, out.as_ptr() as *const c_char, out.len());
             Ok(1)
         })
@@ -475,19 +550,31 @@ unsafe extern "C-unwind" fn encode_raw(state: *mut ffi::lua_State) -> c_int {
 // ---------------------------------------------------------------------------
 // Decoding: a `DeserializeSeed` that pushes onto the Lua stack
 
-/// Pushes one JSON value onto the stack of `state`, `depth` containers deep.
+/// Pushes one JSON value onto the stack of `state`, `depth` containers
+/// deep (of at most `max_depth`).
 #[derive(Clone, Copy)]
-struct Push {
+struct Push<'n> {
     state: *mut ffi::lua_State,
     depth: usize,
+    max_depth: usize,
+    /// With `decode_invalid_numbers`, the values of the numbers, in order,
+    /// that `json_numbers::lenient_text` replaced with zeros.
+    numbers: Option<&'n Numbers<'n>>,
 }
 
-impl Push {
+/// The numbers a lenient decode takes in place of the zeros serde_json
+/// reads, and how many it took.
+struct Numbers<'n> {
+    values: &'n [f64],
+    next: Cell<usize>,
+}
+
+impl<'n> Push<'n> {
     /// Checks that one more container fits, and makes stack room for it
     /// and one key and value.
-    fn enter<E: de::Error>(&self) -> std::result::Result<Push, E> {
-        if self.depth >= MAX_DEPTH {
-            return Err(E::custom(format!("nesting deeper than {MAX_DEPTH}")));
+    fn enter<E: de::Error>(&self) -> std::result::Result<Push<'n>, E> {
+        if self.depth >= self.max_depth {
+            return Err(E::custom(format!("nesting deeper than {}", self.max_depth)));
         }
         // SAFETY: `state` is the live state of the `decode_raw` call.
         if unsafe { ffi::lua_checkstack(self.state, 3) } == 0 {
@@ -497,7 +584,7 @@ impl Push {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Push {
+impl<'de> DeserializeSeed<'de> for Push<'_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
@@ -508,7 +595,7 @@ impl<'de> DeserializeSeed<'de> for Push {
 // SAFETY: (every method below) a Push is only made by `decode_raw` for
 // its own live state; each push needs one stack slot, which `enter` (or,
 // for the top value, LUA_MINSTACK) provides.
-impl<'de> Visitor<'de> for Push {
+impl<'de> Visitor<'de> for Push<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -536,6 +623,15 @@ impl<'de> Visitor<'de> for Push {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<(), E> {
+        // Every number serde_json reads in lenient text is one of the
+        // zeros, in the order they were put there.
+        let v = match self.numbers {
+            Some(numbers) => {
+                let at = numbers.next.replace(numbers.next.get() + 1);
+                numbers.values.get(at).copied().unwrap_or(v)
+            }
+            None => v,
+        };
         // SAFETY: see the impl.
         unsafe { ffi::lua_pushnumber(self.state, v) };
         Ok(())
@@ -589,48 +685,92 @@ impl<'de> Visitor<'de> for Push {
 /// `int` (a string LuaJIT can hold has fewer than 2^30 elements) and makes
 /// error values. Were a panic to happen anyway, `raw_call` aborts.
 unsafe extern "C-unwind" fn decode_raw(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by Lua with its arguments on the stack. The text
-    // stays at index 1, so its bytes stay valid while they are parsed;
-    // the body pushes the one result it reports.
+    // SAFETY: called by Lua with its arguments on the stack, as a closure
+    // made by `new_codec`. The text stays at index 1, so its bytes stay
+    // valid while they are parsed; the body pushes the one result it
+    // reports.
     unsafe {
         boundary::raw_call(state, "decode", || {
+            let settings = settings_of_call(state, "decode")?;
             if ffi::lua_isstring(state, 1) == 0 {
                 return Err(boundary::bad_argument_at(state, 1, "decode", "string"));
             }
             ffi::lua_settop(state, 1);
-            let mut de = serde_json::Deserializer::from_slice(bytes_at(state, 1));
-            // Our own limit (MAX_DEPTH) replaces serde_json's 128.
+            // Lenient: serde_json reads zeros where the numbers were.
+            let lenient = settings.decode_invalid.then(|| json_numbers::lenient_text(bytes_at(state, 1)));
+            let (text, numbers) = match &lenient {
+                Some((text, values)) => (text.as_slice(), Some(Numbers { values, next: Cell::new(0) })),
+                None => (bytes_at(state, 1), None),
+            };
+            let mut de = serde_json::Deserializer::from_slice(text);
+            // Our own limit (the decode_max_depth setting) replaces serde_json's 128.
             de.disable_recursion_limit();
-            Push { state, depth: 0 }.deserialize(&mut de).and_then(|()| de.end()).map_err(|e| format!("json.decode: {e}"))?;
+            let push = Push { state, depth: 0, max_depth: settings.decode_depth(), numbers: numbers.as_ref() };
+            push.deserialize(&mut de).and_then(|()| de.end()).map_err(|e| format!("json.decode: {e}"))?;
             Ok(1)
         })
     }
 }
 
+/// An `encode` and a `decode` that share new settings (json_config.rs),
+/// and the userdata that holds them: upvalue 1 of both raw functions.
+fn new_codec(lua: &Lua) -> Result<(Function, Function, Value)> {
+    // SAFETY: runs protected (exec_raw): the settings userdata is pushed,
+    // then each raw function as a C closure over a copy of it; the stack
+    // is left as encode, decode, settings. Both are lua_CFunctions that
+    // keep to the raw convention of `boundary::raw_call`.
+    let (encode, decode, settings): (Function, Function, Value) = unsafe {
+        lua.exec_raw((), |state| {
+            json_config::push_new(state);
+            ffi::lua_pushvalue(state, -1);
+            ffi::lua_pushcclosure(state, encode_raw, 1);
+            ffi::lua_pushvalue(state, -2);
+            ffi::lua_pushcclosure(state, decode_raw, 1);
+            ffi::lua_pushvalue(state, -3);
+            ffi::lua_remove(state, -4);
+        })?
+    };
+    Ok((boundary::wrap(lua, encode)?, boundary::wrap(lua, decode)?, settings))
+}
+
+/// `async.json`'s `encode`, `decode` and settings. Made once per Lua state.
+fn module_codec(lua: &Lua) -> Result<(Function, Function, Value)> {
+    const KEY: &str = "async.json.functions";
+    if let Ok(codec) = lua.named_registry_value::<Table>(KEY) {
+        return Ok((codec.raw_get(1)?, codec.raw_get(2)?, codec.raw_get(3)?));
+    }
+    let (encode, decode, settings) = new_codec(lua)?;
+    let codec = lua.create_table()?;
+    codec.raw_set(1, &encode)?;
+    codec.raw_set(2, &decode)?;
+    codec.raw_set(3, &settings)?;
+    lua.set_named_registry_value(KEY, codec)?;
+    Ok((encode, decode, settings))
+}
+
 /// `json.encode` and `json.decode` as this module made them, whatever the
 /// user put in the `json` table since: the JSON-lines peers and the HTTP
-/// server's JSON bodies use these. Made once per Lua state.
+/// server's JSON bodies use these, with the settings of `async.json`.
 pub fn functions(lua: &Lua) -> Result<(Function, Function)> {
-    const KEY: &str = "async.json.functions";
-    if let Ok(pair) = lua.named_registry_value::<Table>(KEY) {
-        return Ok((pair.raw_get(1)?, pair.raw_get(2)?));
-    }
-    // SAFETY: both are lua_CFunctions that keep to the raw convention of
-    // `boundary::raw_call`.
-    let (encode, decode) = unsafe { (lua.create_c_function(encode_raw)?, lua.create_c_function(decode_raw)?) };
-    let (encode, decode) = (boundary::wrap(lua, encode)?, boundary::wrap(lua, decode)?);
-    lua.set_named_registry_value(KEY, lua.create_sequence_from([&encode, &decode])?)?;
+    let (encode, decode, _) = module_codec(lua)?;
     Ok((encode, decode))
 }
 
-/// `async.json`: `encode`, `decode`, `null`.
-pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+/// A `json` table: `encode`, `decode`, `null`, `new` and the
+/// configuration functions of `settings`.
+fn table_of(lua: &Lua, (encode, decode, settings): (Function, Function, Value)) -> Result<Table> {
     let json = lua.create_table()?;
-    let (encode, decode) = functions(lua)?;
     json.set("encode", encode)?;
     json.set("decode", decode)?;
     json.set("null", Value::NULL)?;
-    module.set("json", json)
+    json.set("new", boundary::function(lua, "new", |lua, _| table_of(lua, new_codec(lua)?))?)?;
+    json_config::install(lua, &json, &settings)?;
+    Ok(json)
+}
+
+/// `async.json` (`listen` and `connect` are json_rpc.rs's).
+pub fn install(lua: &Lua, module: &Table) -> Result<()> {
+    module.set("json", table_of(lua, module_codec(lua)?)?)
 }
 
 #[cfg(test)]
@@ -692,13 +832,24 @@ mod tests {
 
     #[test]
     fn arrays_as_lua_cjson_tells_them() {
-        assert_eq!(array_length(0, 0), None);
-        assert_eq!(array_length(3, 3), Some(3));
-        assert_eq!(array_length(2, 3), Some(3));
-        assert_eq!(array_length(1, 10), Some(10));
-        assert_eq!(array_length(1, 11), None);
-        assert_eq!(array_length(50, 100), Some(100));
-        assert_eq!(array_length(50, 101), None);
+        let default = Settings::DEFAULT;
+        let length = |count, max| array_length(count, max, &default).unwrap();
+        assert_eq!(length(0, 0), None);
+        assert_eq!(length(3, 3), Some(3));
+        assert_eq!(length(2, 3), Some(3));
+        assert_eq!(length(1, 10), Some(10));
+        assert_eq!(length(1, 11), None);
+        assert_eq!(length(50, 100), Some(100));
+        assert_eq!(length(50, 101), None);
+
+        let strict = Settings { sparse_convert: false, sparse_ratio: 3, sparse_safe: 5, ..default };
+        assert_eq!(array_length(1, 3, &strict), Ok(Some(3)));
+        assert_eq!(array_length(2, 6, &strict), Ok(Some(6)));
+        assert_eq!(array_length(2, 7, &strict), Err("excessively sparse array".to_string()));
+        assert_eq!(array_length(1, 5, &strict), Ok(Some(5)));
+        let never = Settings { sparse_ratio: 0, ..default };
+        assert_eq!(array_length(1, 1000, &never), Ok(Some(1000)));
+        assert!(array_length(1, 1 << 30, &never).unwrap_err().contains("longer than the longest string"));
     }
 
     #[test]

@@ -20,6 +20,8 @@ mod fs;
 mod http;
 mod http_lua;
 mod json;
+mod json_config;
+mod json_numbers;
 mod json_rpc;
 mod pcall;
 mod process;
