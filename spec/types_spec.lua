@@ -14,18 +14,6 @@ local run = support.run
 
 local LIBRARY = 'types/library/'
 
--- Functions that lua-cjson's configuration work adds to async.json: they
--- are annotated already, and may or may not exist in this build.
-local PENDING = {
-   ['async.json.encode_sparse_array'] = true,
-   ['async.json.encode_max_depth'] = true,
-   ['async.json.decode_max_depth'] = true,
-   ['async.json.encode_number_precision'] = true,
-   ['async.json.encode_invalid_numbers'] = true,
-   ['async.json.decode_invalid_numbers'] = true,
-   ['async.json.encode_keep_buffer'] = true,
-   ['async.json.new'] = true,
-}
 
 -- Tables of the module that are not walked: `fiber.sync` makes its
 -- functions on first use, `fiber.fibers` holds the live fibers.
@@ -216,7 +204,7 @@ describe('the type annotations in types/', function()
       local functions, callables = module_functions()
       assert.is_true(functions['async.http.listen'] and functions['async.repl.colorize.red'] and true)
       assert.are.same({}, missing(functions, annotated))
-      assert.are.same({}, missing(annotated, functions, PENDING))
+      assert.are.same({}, missing(annotated, functions, {}))
       -- Callable tables are annotated with an @overload of their class.
       for name in pairs(callables) do
          assert(classes[name] and classes[name].callable, name .. ' can be called: its class needs an ---@overload')
