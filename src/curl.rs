@@ -344,7 +344,7 @@ impl CurlRequest {
         }
         let encoded = match json.encode.call::<mlua::LuaString>(value) {
             Ok(encoded) => encoded.as_bytes().to_vec(),
-            Err(e) => return boundary::fail(format!("{function}: opts.json: {}", boundary::message_of(&e).0)),
+            Err(e) => return boundary::fail(format!("{function}: opts.json: {}", boundary::plain_message(&e))),
         };
         if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"content-type")) {
             headers.push((b"Content-Type".to_vec(), b"application/json".to_vec()));
@@ -497,7 +497,7 @@ fn values(lua: &Lua, json: &Json, decode: bool, reply: Reply) -> Result<(Value, 
         Some(bytes) if decode => match json.decode.call::<Value>(lua.create_string(&bytes)?) {
             Ok(value) => value,
             Err(e) => {
-                error = Some(boundary::message_of(&e).0);
+                error = Some(boundary::plain_message(&e));
                 Value::Nil
             }
         },

@@ -123,7 +123,11 @@ impl Peer {
 
     /// Writes `value` as one line; false once the socket is closed.
     fn send(&self, lua: &Lua, value: Value) -> Result<bool> {
-        let text: LuaString = lua.registry_value::<Function>(&self.encode)?.call(value)?;
+        let encode = lua.registry_value::<Function>(&self.encode)?;
+        let text: LuaString = match encode.call(value) {
+            Ok(text) => text,
+            Err(error) => return boundary::fail(boundary::plain_message(&error)),
+        };
         let text = text.as_bytes();
         // The stream itself, never a `write` the user may have replaced.
         let sent = self.socket.with_stream(|stream| stream.write(lua, &[&text, b"\n"], None))?;

@@ -88,6 +88,18 @@ pub fn message_of(error: &Error) -> (String, i32) {
     }
 }
 
+/// The message of an error without the traceback mlua adds when Rust
+/// calls a Lua function: for errors of the module's own functions called
+/// from Rust (`json.encode` for `client.send`), whose Lua caller gets the
+/// message at its own line instead.
+pub fn plain_message(error: &Error) -> String {
+    let (message, _) = message_of(error);
+    match message.split_once("\nstack traceback:") {
+        Some((first, _)) => first.to_string(),
+        None => message,
+    }
+}
+
 /// The wording of an argument error, as Lua's own library puts it.
 pub fn bad_argument(i: usize, function: &str, expected: &str, got: &str) -> String {
     format!("bad argument #{i} to '{function}' ({expected} expected, got {got})")
@@ -195,6 +207,16 @@ where
     R: IntoLuaMulti,
 {
     wrap(lua, raw_function(lua, name, 0, f)?)
+}
+
+/// As `function`, for a `__call` metamethod: the called table comes first
+/// and is not counted, so `async.repl(5)` blames argument #1.
+pub fn call_metamethod<F, R>(lua: &Lua, name: &'static str, f: F) -> Result<Function>
+where
+    F: Fn(&Lua, Args) -> Result<R> + 'static,
+    R: IntoLuaMulti,
+{
+    wrap(lua, raw_function(lua, name, 1, f)?)
 }
 
 /// A function only the module itself calls: an event handler kept under a

@@ -11,7 +11,7 @@
 
 use mlua::{LuaString, Result, Table, Value};
 
-use crate::core::boundary::{fail, message_of};
+use crate::core::boundary::{fail, plain_message};
 
 /// The option table of one call of `function` (absent: every field nil).
 pub struct OptionTable<'a> {
@@ -66,11 +66,9 @@ impl<'a> OptionTable<'a> {
     /// failing to read that option (its error value may be anything).
     pub fn value(&self, name: &str) -> Result<Value> {
         match self.table {
-            Some(table) => table.get(name).or_else(|error| {
-                let (message, _) = message_of(&error);
-                let first = message.split("\nstack traceback:").next().unwrap_or_default();
-                fail(format!("{}: reading option {name} failed: {first}", self.function))
-            }),
+            Some(table) => table
+                .get(name)
+                .or_else(|error| fail(format!("{}: reading option {name} failed: {}", self.function, plain_message(&error)))),
             None => Ok(Value::Nil),
         }
     }

@@ -339,7 +339,7 @@ impl LoopObserver for RawWhileRunning {
 
 /// `async.repl([prompt | {prompt=, fiber=}])`; argument 1 is the repl table.
 fn start(lua: &Lua, args: Args) -> Result<()> {
-    let (prompt, fiber) = match args.get(2) {
+    let (prompt, fiber) = match args.get(1) {
         Value::Nil => (None, false),
         Value::String(s) => (Some(s.as_bytes().to_vec()), false),
         Value::Table(t) => {
@@ -350,7 +350,7 @@ fn start(lua: &Lua, args: Args) -> Result<()> {
             };
             (prompt, t.get::<Value>("fiber")?.as_boolean().unwrap_or(false))
         }
-        _ => return args.bad(2, "string or table"),
+        _ => return args.bad(1, "string or table"),
     };
     let prompt = match prompt {
         Some(p) => p,
@@ -470,7 +470,7 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     repl.set("colors", colors)?;
     repl.set("colorize", colorize)?;
     let meta = lua.create_table()?;
-    meta.set("__call", boundary::function(lua, "repl", start)?)?;
+    meta.set("__call", boundary::call_metamethod(lua, "repl", start)?)?;
     meta.set(
         "__index",
         boundary::internal(lua, |lua, (_, key): (Table, Value)| {
