@@ -25,6 +25,8 @@ mod strict;
 
 use std::fmt;
 
+use crate::core::memory::{self, OutOfMemory};
+
 pub use client::{Response, ResponseParser, serialize_request};
 pub use codes::{codes, reason_phrase};
 pub use incoming::Event;
@@ -69,6 +71,14 @@ pub enum ParseError {
     /// The peer closed the connection in the middle of a message, or
     /// before the response to a request it was sent.
     Incomplete,
+    /// Memory ran out for the message's head or body.
+    OutOfMemory,
+}
+
+impl From<OutOfMemory> for ParseError {
+    fn from(_: OutOfMemory) -> ParseError {
+        ParseError::OutOfMemory
+    }
 }
 
 impl ParseError {
@@ -79,6 +89,7 @@ impl ParseError {
             ParseError::BodyTooLarge => 413,
             ParseError::Malformed(_) | ParseError::Incomplete => 400,
             ParseError::UnsupportedVersion => 505,
+            ParseError::OutOfMemory => 503,
         }
     }
 }
@@ -91,6 +102,7 @@ impl fmt::Display for ParseError {
             ParseError::Malformed(what) => write!(f, "malformed message: {what}"),
             ParseError::UnsupportedVersion => f.write_str("unsupported HTTP version"),
             ParseError::Incomplete => f.write_str("connection closed before the message ended"),
+            ParseError::OutOfMemory => f.write_str(memory::MESSAGE),
         }
     }
 }

@@ -45,13 +45,14 @@ const CONTINUATION: &[u8] = b">> ";
 
 /// Adds `bytes` to `inbox` and cuts out the lines it now holds whole
 /// (without their LF, or CRLF). A line longer than a stream's line limit
-/// is `TooLong`: a REPL holds no more of an unfinished line than
-/// `readline` does.
-fn lines(inbox: &RefCell<Inbox>, bytes: &[u8]) -> std::result::Result<Vec<Vec<u8>>, TooLong> {
+/// is an error (a REPL holds no more of an unfinished line than
+/// `readline` does), as is input that memory cannot hold: its message.
+fn lines(inbox: &RefCell<Inbox>, bytes: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
     let mut inbox = inbox.borrow_mut();
-    inbox.push(bytes);
+    inbox.push(bytes).map_err(|error| error.to_string())?;
     let mut lines = Vec::new();
-    while let Some(line) = inbox.next_bounded(b"\n", stream::DEFAULT_MAX_LINE)? {
+    let too_long = |TooLong| stream::line_too_long(stream::DEFAULT_MAX_LINE);
+    while let Some(line) = inbox.next_bounded(b"\n", stream::DEFAULT_MAX_LINE).map_err(too_long)? {
         lines.push(line.strip_suffix(b"\r").unwrap_or(line).to_vec());
     }
     Ok(lines)
@@ -266,9 +267,9 @@ impl Consumer for Local {
         }
         match lines(&self.inbox, bytes) {
             Ok(lines) => lines.iter().try_for_each(|line| self.line(lua, line)),
-            Err(TooLong) => {
+            Err(message) => {
                 self.inbox.borrow_mut().clear();
-                eprintln!("async: repl: stdin: {}", stream::line_too_long(stream::DEFAULT_MAX_LINE));
+                eprintln!("async: repl: stdin: {message}");
                 Ok(())
             }
         }

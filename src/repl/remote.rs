@@ -22,7 +22,7 @@ use super::{CHUNK_TOO_LONG, CONTINUATION, Evaluated, PendingChunk, evaluate, exi
 use crate::core::boundary::{self, Args};
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle;
-use crate::split::{Inbox, TooLong};
+use crate::split::Inbox;
 use crate::stream::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
 
@@ -120,7 +120,7 @@ impl Consumer for ServerPeer {
         match lines(&self.inbox, bytes) {
             Ok(lines) => lines.iter().try_for_each(|line| self.line(lua, line)),
             // A client that sends an endless line is dropped.
-            Err(TooLong) => {
+            Err(_) => {
                 let _ = self.socket.with_stream(Stream::destroy);
                 Ok(())
             }
@@ -291,7 +291,8 @@ fn connect_all(lua: &Lua, args: &Args, domains: Vec<Value>, show: Show, done: Op
             if let Some(stream) = uv_handle::state_of::<Stream>(&client)? {
                 stream.set_consumer(Rc::new(ClientPeer { show, open: open.clone() }));
             }
-            forward.0.borrow_mut().push(SocketRef::new(lua, &client)?);
+            let socket = SocketRef::new(lua, &client)?;
+            forward.0.borrow_mut().push(socket);
             let remaining = {
                 let mut waiting = waiting.borrow_mut();
                 *waiting -= 1;
