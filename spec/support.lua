@@ -59,6 +59,26 @@ function support.run(seconds, body)
    async.go()
 end
 
+-- Runs the Lua program `source` in a child luajit, in a temporary folder
+-- (an abort there must not take the test runner down), its address space
+-- held to `kib` KiB (`ulimit -v`) when given. Returns everything it
+-- printed (stdout and stderr) followed by "exit=STATUS\n": 134 for an
+-- abort, 124 if it ran for more than a minute.
+function support.child(source, kib)
+   local dir = os.tmpname()
+   os.remove(dir)
+   assert(os.execute('mkdir -p ' .. dir) == 0)
+   local f = assert(io.open(dir .. '/case.lua', 'w'))
+   f:write(source)
+   f:close()
+   local limit = kib and ('ulimit -v ' .. kib .. '; ') or ''
+   local command = 'cd ' .. dir .. ' && sh -c "' .. limit .. 'exec timeout 60 luajit case.lua" 2>&1; echo "exit=$?"'
+   local pipe = assert(io.popen(command))
+   local output = pipe:read('*a')
+   pipe:close()
+   os.execute('rm -rf ' .. dir)
+   return output
+end
 
 ffi.cdef [[ int poll(void *fds, unsigned long nfds, int timeout); ]]
 

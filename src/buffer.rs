@@ -49,6 +49,7 @@ use mlua::{
 };
 
 use crate::core::boundary::{self, Args, fail};
+use crate::core::memory::{self, OutOfMemory};
 
 const RELEASED: &str = "buffer used after its callback returned (use buf:clone() to keep it)";
 
@@ -184,8 +185,8 @@ impl Buffer {
     }
 
     /// What `tostring` says: the original's format, flags included.
-    fn describe(&self) -> String {
-        let Ok(bytes) = self.bytes() else { return "<Buffer [released]>".to_string() };
+    fn describe(&self) -> std::result::Result<String, OutOfMemory> {
+        let Ok(bytes) = self.bytes() else { return Ok("<Buffer [released]>".to_string()) };
         // The original's flags: created (it allocated the bytes), managed
         // (it frees them), safe (something keeps them alive).
         let flags = match (self.memory.owned, self.view) {
@@ -193,7 +194,10 @@ impl Buffer {
             (true, true) => "created:0,managed:0,safe:1",
             (false, _) => "created:0,managed:0,safe:0",
         };
-        let mut text = String::with_capacity(32 + bytes.len() * 3);
+        let mut text = String::new();
+        // Three characters a byte, and the frame (less than 64): written with
+        // no reallocation, which could fail where this reservation did not.
+        text.try_reserve_exact(bytes.len().saturating_mul(3).saturating_add(64))?;
         text.push_str("<Buffer [");
         text.push_str(flags);
         text.push_str("] ");
@@ -202,7 +206,7 @@ impl Buffer {
             let _ = write!(text, "{gap}{byte:02x}");
         }
         text.push('>');
-        text
+        Ok(text)
     }
 }
 
@@ -550,7 +554,7 @@ fn to_string(lua: &Lua, this: &Buffer, args: &Args) -> Result<mlua::LuaString> {
     let i = from_end(position(args, 1)?.unwrap_or(1)).max(1);
     let j = from_end(position(args, 2)?.unwrap_or(-1)).min(len);
     // Copied out first: making the string may run Lua code (see `bytes`).
-    let part = if i > j { Vec::new() } else { bytes[(i - 1) as usize..j as usize].to_vec() };
+    let part = if i > j { Vec::new() } else { memory::copy(&bytes[(i - 1) as usize..j as usize])? };
     lua.create_string(part)
 }
 
@@ -593,7 +597,7 @@ fn reader(lua: &Lua, name: &'static str, size: usize, signed: bool, big_endian: 
 fn methods(lua: &Lua) -> Result<Table> {
     let methods = lua.create_table()?;
     methods.raw_set("toString", method(lua, "toString", to_string)?)?;
-    methods.raw_set("clone", method(lua, "clone", |lua, this, _| Buffer::own(lua, this.bytes()?.to_vec()))?)?;
+    methods.raw_set("clone", method(lua, "clone", |lua, this, _| Buffer::own(lua, memory::copy(this.bytes()?)?))?)?;
     methods.raw_set("pointer", method(lua, "pointer", |_, this, _| Ok(LightUserData(this.span()?.0 as *mut c_void)))?)?;
     methods.raw_set("slice", method(lua, "slice", |_, this, args| this.slice(position(args, 1)?, position(args, 2)?))?)?;
     methods.raw_set(
@@ -699,10 +703,7 @@ fn concat(lua: &Lua) -> Result<Function> {
                 Err(why) => return fail(format!("attempt to concatenate a buffer: {}", why.explain("string or buffer"))),
             }
         }
-        let mut joined = Vec::new();
-        for source in &sources {
-            joined.extend_from_slice(source.bytes()?);
-        }
+        let joined = memory::join(&[sources[0].bytes()?, sources[1].bytes()?])?;
         Buffer::own(lua, joined)
     })
 }
@@ -714,7 +715,7 @@ impl UserData for Buffer {
         fields.add_meta_field_with("__index", index);
         fields.add_meta_field_with("__newindex", new_index);
         fields.add_meta_field_with("__len", |lua| meta(lua, "__len", |_, this, _| Ok(this.span()?.1)));
-        fields.add_meta_field_with("__tostring", |lua| meta(lua, "tostring", |_, this, _| Ok(this.describe())));
+        fields.add_meta_field_with("__tostring", |lua| meta(lua, "tostring", |_, this, _| Ok(this.describe()?)));
         fields.add_meta_field_with("__concat", concat);
     }
 }

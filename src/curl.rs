@@ -29,6 +29,7 @@ use mlua::{Function, Lua, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
 use crate::core::errors::uv_message;
+use crate::core::memory;
 use crate::core::runtime::{Held, Runtime};
 use crate::process::{self, Finished};
 
@@ -690,7 +691,10 @@ impl Upload {
         let total = self.chunks();
         let start = index * self.chunk;
         let length = self.chunk.min(self.size - start);
-        let mut bytes = vec![0; length as usize];
+        let Ok(mut bytes) = memory::with_capacity(length as usize) else {
+            return self.fail(format!("postLargeFile: reading the file: {}", memory::MESSAGE), 0);
+        };
+        bytes.resize(length as usize, 0);
         if let Err(e) = self.file.read_exact_at(&mut bytes, start) {
             return self.fail(format!("postLargeFile: reading the file: {e}"), 0);
         }

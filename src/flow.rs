@@ -50,13 +50,15 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
             boundary::function(lua, "limit", move |lua, args: Args| {
                 let func = args.function(1)?;
                 let call_args = args.opt_table(2)?.map_or_else(|| lua.create_table(), Ok)?;
-                let start = {
+                let entry = lua.create_sequence_from([Value::Function(func), Value::Table(call_args)])?;
+                // The limiter is not borrowed while Lua runs: storing the
+                // entry can run a finalizer, which may call `limit` too.
+                let (queue, slot, start) = {
                     let mut l = limiter.borrow_mut();
                     l.tail += 1;
-                    let entry = lua.create_sequence_from([Value::Function(func), Value::Table(call_args)])?;
-                    l.queue.raw_set(l.tail, entry)?;
-                    !std::mem::replace(&mut l.ticking, true)
+                    (l.queue.clone(), l.tail, !std::mem::replace(&mut l.ticking, true))
                 };
+                queue.raw_set(slot, entry)?;
                 if start {
                     // The first call starts at once, the next ones one slot apart.
                     tick.call::<()>(Value::Nil)?;
@@ -74,20 +76,28 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
 /// is empty.
 fn make_tick(lua: &Lua, limiter: Rc<RefCell<Limiter>>) -> Result<Function> {
     crate::core::boundary::internal(lua, move |lua, timer: Option<Table>| {
-        let entry = {
+        let next = {
             let mut l = limiter.borrow_mut();
             if l.head > l.tail {
                 l.ticking = false;
                 None
             } else if l.running < l.per_second {
-                let entry: Table = l.queue.raw_get(l.head)?;
-                l.queue.raw_set(l.head, Value::Nil)?;
                 l.head += 1;
                 l.running += 1;
-                Some(entry)
+                Some((l.queue.clone(), l.head - 1))
             } else {
                 None
             }
+        };
+        // Taken from the queue with the limiter no longer borrowed (see
+        // `limit`).
+        let entry = match next {
+            Some((queue, slot)) => {
+                let entry: Table = queue.raw_get(slot)?;
+                queue.raw_set(slot, Value::Nil)?;
+                Some(entry)
+            }
+            None => None,
         };
         if let Some(timer) = timer.filter(|_| !limiter.borrow().ticking) {
             timer.get::<Function>("clear")?.call::<()>(())?;

@@ -46,6 +46,7 @@ use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::core::boundary;
 use crate::core::lua_raw::MAX_STRING_BYTES;
+use crate::core::memory;
 use crate::json_config::{self, Settings, Switch};
 use crate::json_numbers;
 
@@ -242,11 +243,13 @@ impl Encoder {
     /// bytes that are not UTF-8 an empty string, the bytes going to
     /// `RawText` (the serializer writes the string at once, before the
     /// next is read).
-    fn text<'b>(&self, bytes: &'b [u8]) -> &'b str {
-        std::str::from_utf8(bytes).unwrap_or_else(|_| {
-            *self.raw_string.borrow_mut() = Some(bytes.to_vec());
-            ""
-        })
+    fn text<'b, E: ser::Error>(&self, bytes: &'b [u8]) -> std::result::Result<&'b str, E> {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return Ok(text);
+        }
+        let copy = memory::copy(bytes).map_err(|error| self.fail(error.to_string(), false))?;
+        *self.raw_string.borrow_mut() = Some(copy);
+        Ok("")
     }
 
     fn fail<E: ser::Error>(&self, message: String, located: bool) -> E {
@@ -281,6 +284,9 @@ impl Encoder {
                 format!("json.encode: {message} at {}", path_text(&path))
             }
             Some(failure) => format!("json.encode: {}", failure.message),
+            // The only writer is `memory::Writer`, which fails for want of
+            // memory alone.
+            None if error.is_io() => format!("json.encode: {}", memory::MESSAGE),
             None => format!("json.encode: {error}"),
         }
     }
@@ -334,7 +340,7 @@ impl Serialize for StackValue<'_> {
                     }
                     Number(x).serialize(s)
                 }
-                ffi::LUA_TSTRING => s.serialize_str(self.encoder.text(bytes_at(state, index))),
+                ffi::LUA_TSTRING => s.serialize_str(self.encoder.text(bytes_at(state, index))?),
                 ffi::LUA_TTABLE => self.table(s),
                 ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(state, index).is_null() => s.serialize_unit(),
                 _ => Err(self.encoder.fail(format!("cannot encode a {} value", type_name(state, index)), true)),
@@ -429,7 +435,7 @@ impl StackValue<'_> {
             ffi::lua_pushnil(state);
             while ffi::lua_next(state, self.index) != 0 {
                 match ffi::lua_type(state, key) {
-                    ffi::LUA_TSTRING => map.serialize_key(self.encoder.text(bytes_at(state, key)))?,
+                    ffi::LUA_TSTRING => map.serialize_key(self.encoder.text(bytes_at(state, key))?)?,
                     ffi::LUA_TNUMBER => {
                         let x = ffi::lua_tonumber(state, key);
                         if x.is_finite() {
@@ -495,9 +501,10 @@ unsafe fn key_step(state: *mut ffi::lua_State, index: c_int) -> Step {
 /// no conversion), except for `lua_checkstack` per nested table, which in
 /// this LuaJIT raises when the stack must grow and memory is out: so it
 /// runs where a Lua error may unwind (see `encode_raw`), and must not
-/// panic. Nothing does: serde_json's writer into a `Vec` only fails by
-/// returning errors, and the `Serialize` impls above only read values,
-/// compare and format.
+/// panic. Nothing does: serde_json's writer into `memory::Writer` only
+/// fails by returning errors (memory running out among them, which would
+/// abort with a plain `Vec`), and the `Serialize` impls above only read
+/// values, compare and format.
 ///
 /// # Safety
 /// As said: `state` is live and holds exactly the value.
@@ -506,7 +513,8 @@ unsafe fn encode_text(state: *mut ffi::lua_State, settings: Settings) -> std::re
         Encoder { state, settings, failure: RefCell::new(None), raw_string: RefCell::new(None), raw_number: Cell::new(None) };
     let mut out = Vec::with_capacity(256);
     let top = StackValue { encoder: &encoder, index: 1, depth: 0 };
-    match top.serialize(&mut serde_json::Serializer::with_formatter(&mut out, RawText(&encoder))) {
+    let writer = memory::Writer(&mut out);
+    match top.serialize(&mut serde_json::Serializer::with_formatter(writer, RawText(&encoder))) {
         Ok(()) if out.len() > MAX_STRING_BYTES => Err(format!(
             "json.encode: the text would be {} bytes, more than the longest string LuaJIT can hold ({MAX_STRING_BYTES})",
             out.len(),

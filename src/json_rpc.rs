@@ -22,6 +22,7 @@ use std::rc::Rc;
 use mlua::{Function, Lua, LuaString, RegistryKey, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
+use crate::core::memory::{self, OutOfMemory};
 use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle;
@@ -54,17 +55,17 @@ struct Peer {
 
 impl Consumer for Peer {
     fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
-        self.inbox.borrow_mut().push(bytes);
+        if self.inbox.borrow_mut().push(bytes).is_err() {
+            return self.fail(lua, memory::MESSAGE.to_string());
+        }
         loop {
-            // A copy, so that no borrow of the inbox is held while Lua runs.
-            let line = match self.inbox.borrow_mut().next_bounded(b"\n", self.max_line) {
-                Ok(Some(line)) => line.to_vec(),
+            // Copied out: the inbox is not borrowed while Lua runs.
+            let next = self.inbox.borrow_mut().next_bounded(b"\n", self.max_line).map(|line| line.map(memory::copy));
+            let line = match next {
+                Ok(Some(Ok(line))) => line,
+                Ok(Some(Err(OutOfMemory))) => return self.fail(lua, memory::MESSAGE.to_string()),
                 Ok(None) => return Ok(()),
-                Err(TooLong) => {
-                    let Some(object) = self.socket.get() else { return Ok(()) };
-                    let Some(stream) = uv_handle::state_of::<Stream>(&object)? else { return Ok(()) };
-                    return stream.fail(lua, &object, stream::line_too_long(self.max_line));
-                }
+                Err(TooLong) => return self.fail(lua, stream::line_too_long(self.max_line)),
             };
             if !self.is_open()? {
                 return Ok(());
@@ -114,6 +115,14 @@ impl Peer {
             stream.set_consumer(peer.clone());
         }
         Ok(peer)
+    }
+
+    /// Fails the socket with `message` (`onerr`, else stderr): this
+    /// connection only.
+    fn fail(&self, lua: &Lua, message: String) -> Result<()> {
+        let Some(object) = self.socket.get() else { return Ok(()) };
+        let Some(stream) = uv_handle::state_of::<Stream>(&object)? else { return Ok(()) };
+        stream.fail(lua, &object, message)
     }
 
     /// Whether the socket still takes messages.
@@ -168,7 +177,10 @@ impl Peer {
             None => None,
         };
         match receiver {
-            None => self.waiting.borrow_mut().push_back(lua.create_registry_value(message)?),
+            None => {
+                let message = lua.create_registry_value(message)?;
+                self.waiting.borrow_mut().push_back(message);
+            }
             Some(receiver) if self.server => {
                 let reply = self.reply_function(lua)?;
                 receiver.call::<()>((message, reply, self.socket.get()))?;

@@ -36,6 +36,7 @@ use crate::core::boundary::{self, Args};
 use crate::core::class::{Class, Method};
 use crate::core::errors::{UvError, uv_message};
 use crate::core::lua_raw::PrivateKey;
+use crate::core::memory::{self, OutOfMemory};
 use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle::{self, HandleState, Tie};
@@ -477,13 +478,31 @@ fn onclose(lua: &Lua, args: Args) -> Result<MultiValue> {
 
 // ---- functions ----
 
-/// What `exec` collects of a child's standard output.
-#[derive(Default)]
-struct Output(RefCell<Vec<u8>>);
+/// What `exec` collects of a child's standard output, or that memory ran
+/// out for it (the rest is then dropped).
+struct Output(RefCell<std::result::Result<Vec<u8>, OutOfMemory>>);
+
+impl Default for Output {
+    fn default() -> Output {
+        Output(RefCell::new(Ok(Vec::new())))
+    }
+}
+
+impl Output {
+    /// What was collected, leaving nothing behind.
+    fn take(&self) -> std::result::Result<Vec<u8>, OutOfMemory> {
+        std::mem::replace(&mut *self.0.borrow_mut(), Ok(Vec::new()))
+    }
+}
 
 impl Consumer for Output {
     fn data(self: Rc<Self>, _: &Lua, bytes: &[u8]) -> Result<()> {
-        self.0.borrow_mut().extend_from_slice(bytes);
+        let mut output = self.0.borrow_mut();
+        if let Ok(collected) = &mut *output
+            && let Err(error) = memory::append(collected, bytes)
+        {
+            *output = Err(error);
+        }
         Ok(())
     }
 }
@@ -543,9 +562,9 @@ fn exec(lua: &Lua, args: Args) -> Result<MultiValue> {
         }
     };
     let output = collect(&object, "stdout")?;
-    let done = Runtime::handler(lua, move |lua, (status, signal): (Value, Value)| {
-        let text = lua.create_string(&*output.0.borrow())?;
-        callback.call::<()>((text, status, signal))
+    let done = Runtime::handler(lua, move |lua, (status, signal): (Value, Value)| match output.take() {
+        Ok(bytes) => callback.call::<()>((lua.create_string(bytes)?, status, signal)),
+        Err(error) => callback.call::<()>((Value::Nil, error.to_string())),
     })?;
     object.raw_set(ON_DONE.value(), done)?;
     object.into_lua_multi(lua)
@@ -601,8 +620,11 @@ where
     }
     let finished = Runtime::handler(lua, move |lua, (status, signal): (i64, i64)| match done.take() {
         Some(done) => {
-            let (stdout, stderr) = (stdout.0.take(), stderr.0.take());
-            done(lua, Ok(Finished { stdout, stderr, status, signal }))
+            let finished = match (stdout.take(), stderr.take()) {
+                (Ok(stdout), Ok(stderr)) => Ok(Finished { stdout, stderr, status, signal }),
+                _ => Err(memory::MESSAGE.to_string()),
+            };
+            done(lua, finished)
         }
         None => Ok(()),
     })?;

@@ -267,7 +267,7 @@ proptest! {
             given.push((b"Transfer-Encoding", b"chunked"));
         }
         let body_refs: Vec<&[u8]> = body.iter().map(Vec::as_slice).collect();
-        let message = serialize_request(&method, &target, b"example.com", &given, &body_refs).unwrap().to_vec();
+        let message = serialize_request(&method, &target, b"example.com", &given, &body_refs).unwrap().to_vec().unwrap();
         let mut parser = RequestParser::new(Limits::default());
         for piece in pieces(&message, &cuts) {
             parser.feed(piece);
@@ -330,7 +330,7 @@ proptest! {
         let context = ReplyContext { head_request: false, version_minor: 1, keep_alive: true };
         let reply = serialize_response(status, &given, &body_refs, context, "Thu, 01 Jan 1970 00:00:00 GMT").unwrap();
         prop_assert!(reply.keep_alive);
-        let message = reply.message.to_vec();
+        let message = reply.message.to_vec().unwrap();
         let mut parser = ResponseParser::new(Limits::default());
         parser.expect_response("GET");
         for piece in pieces(&message, &cuts) {
@@ -584,7 +584,7 @@ proptest! {
         for step in steps {
             match step {
                 InboxStep::Push(bytes) => {
-                    inbox.push(&bytes);
+                    inbox.push(&bytes).unwrap();
                     model.extend_from_slice(&bytes);
                 }
                 InboxStep::NextPiece(separator) => {

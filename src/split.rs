@@ -13,6 +13,8 @@
 
 use memchr::memmem;
 
+use crate::core::memory::{self, OutOfMemory};
+
 /// The piece being cut is longer than the reader's limit.
 #[derive(Debug, PartialEq, Eq)]
 pub struct TooLong;
@@ -29,13 +31,19 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    pub fn push(&mut self, data: &[u8]) {
+    /// Adds `data` at the end; when memory runs out nothing is added.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), OutOfMemory> {
         if self.start > 0 && self.start >= self.bytes.len() / 2 {
-            self.bytes.drain(..self.start);
-            self.scanned -= self.start;
-            self.start = 0;
+            self.drop_consumed();
         }
-        self.bytes.extend_from_slice(data);
+        memory::append(&mut self.bytes, data)
+    }
+
+    /// Moves the unconsumed bytes to the front, in place.
+    fn drop_consumed(&mut self) {
+        self.bytes.drain(..self.start);
+        self.scanned -= self.start;
+        self.start = 0;
     }
 
     /// Unconsumed bytes.
@@ -47,9 +55,10 @@ impl Inbox {
         self.len() == 0
     }
 
-    /// Everything buffered, consumed.
+    /// Everything buffered, consumed (moved out, never copied).
     pub fn take_all(&mut self) -> Vec<u8> {
-        let all = if self.start == 0 { std::mem::take(&mut self.bytes) } else { self.bytes[self.start..].to_vec() };
+        self.drop_consumed();
+        let all = std::mem::take(&mut self.bytes);
         self.clear();
         all
     }
@@ -122,7 +131,7 @@ mod tests {
         let mut inbox = Inbox::default();
         let mut got = Vec::new();
         for chunk in ["ab\r", "\ncd", "\r", "\n\r\nef\r\n", "g"] {
-            inbox.push(chunk.as_bytes());
+            inbox.push(chunk.as_bytes()).unwrap();
             got.extend(pieces(&mut inbox, b"\r\n"));
         }
         assert_eq!(got, ["ab", "cd", "", "ef"]);
@@ -135,9 +144,9 @@ mod tests {
         let message = b"one--two----three--";
         for cut in 0..message.len() {
             let mut inbox = Inbox::default();
-            inbox.push(&message[..cut]);
+            inbox.push(&message[..cut]).unwrap();
             let mut got = pieces(&mut inbox, b"--");
-            inbox.push(&message[cut..]);
+            inbox.push(&message[cut..]).unwrap();
             got.extend(pieces(&mut inbox, b"--"));
             assert_eq!(got, ["one", "two", "", "three"], "cut at {cut}");
         }
@@ -146,9 +155,9 @@ mod tests {
     #[test]
     fn a_new_separator_rescans_the_buffer() {
         let mut inbox = Inbox::default();
-        inbox.push(b"a,b;c");
+        inbox.push(b"a,b;c").unwrap();
         assert_eq!(inbox.next_piece(b";"), Some(&b"a,b"[..]));
-        inbox.push(b",d;");
+        inbox.push(b",d;").unwrap();
         assert_eq!(inbox.next_piece(b","), Some(&b"c"[..]));
         assert_eq!(inbox.next_piece(b";"), Some(&b"d"[..]));
         assert_eq!(inbox.next_piece(b";"), None);
@@ -160,10 +169,10 @@ mod tests {
         let chunk = vec![b'x'; 64 * 1024];
         let started = std::time::Instant::now();
         for _ in 0..800 {
-            inbox.push(&chunk);
+            inbox.push(&chunk).unwrap();
             assert_eq!(inbox.next_piece(b"\n"), None);
         }
-        inbox.push(b"\n");
+        inbox.push(b"\n").unwrap();
         assert_eq!(inbox.next_piece(b"\n").map(|p| p.len()), Some(800 * 64 * 1024));
         // Generous: rescanning would take minutes; CI machines are shared.
         assert!(started.elapsed().as_secs_f64() < 20.0, "took {:?}", started.elapsed());
@@ -172,16 +181,16 @@ mod tests {
     #[test]
     fn a_bounded_reader_refuses_longer_pieces_whole_or_unfinished() {
         let mut inbox = Inbox::default();
-        inbox.push(b"12345\n123456\n");
+        inbox.push(b"12345\n123456\n").unwrap();
         assert_eq!(inbox.next_bounded(b"\n", 5), Ok(Some(&b"12345"[..])));
         assert_eq!(inbox.next_bounded(b"\n", 5), Err(TooLong));
         let mut inbox = Inbox::default();
-        inbox.push(b"12345");
+        inbox.push(b"12345").unwrap();
         assert_eq!(inbox.next_bounded(b"\n", 5), Ok(None));
-        inbox.push(b"6");
+        inbox.push(b"6").unwrap();
         assert_eq!(inbox.next_bounded(b"\n", 5), Err(TooLong));
         // Unlimited readers see what next_piece sees.
-        inbox.push(b"\nx");
+        inbox.push(b"\nx").unwrap();
         assert_eq!(inbox.next_bounded(b"\n", usize::MAX), Ok(Some(&b"123456"[..])));
         assert_eq!(inbox.next_bounded(b"\n", usize::MAX), Ok(None));
     }
@@ -190,7 +199,7 @@ mod tests {
     fn consumed_bytes_are_released() {
         let mut inbox = Inbox::default();
         for i in 0..10_000 {
-            inbox.push(format!("line {i}\n").as_bytes());
+            inbox.push(format!("line {i}\n").as_bytes()).unwrap();
             assert_eq!(inbox.next_piece(b"\n").map(|p| p.to_vec()), Some(format!("line {i}").into_bytes()));
         }
         assert!(inbox.bytes.len() < 64, "buffer kept {} bytes", inbox.bytes.len());

@@ -124,7 +124,8 @@ fn write_back(request: &Request, chunked: bool) {
     let body: Vec<&[u8]> = request.body.chunks(7).collect();
     let written = serialize_request(request.method(), request.target(), b"example.test", &given, &body)
         .unwrap_or_else(|error| panic!("a request the parser accepted cannot be written: {error}"))
-        .to_vec();
+        .to_vec()
+        .expect("a fuzzed request fits in memory");
     let mut parser = RequestParser::new(Limits { max_header_bytes: 1 << 30, max_body_bytes: 1 << 30 });
     parser.feed(&written);
     parser.finish();

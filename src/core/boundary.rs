@@ -351,9 +351,43 @@ pub unsafe fn call_bound(state: *mut ffi::lua_State) -> c_int {
         }
         let level = ffi::lua_tointeger(state, first + 2);
         ffi::lua_settop(state, first + 1);
+        raise_top(state, level as c_int)
+    }
+}
+
+/// Raises `error` from a raw C function that Lua called (a hot path that
+/// does not go through `call_bound`), worded and positioned as the
+/// boundary words and positions its failures. `error` is dropped first.
+///
+/// # Safety
+/// `state` is the live state of that call, with a free stack slot; the
+/// calling frames own nothing that needs dropping (a Lua error unwinds
+/// through them).
+pub unsafe fn raise(state: *mut ffi::lua_State, error: Error) -> ! {
+    let (message, level) = message_of(&error);
+    drop(error);
+    // SAFETY: per the contract; Lua copies the message, which is dropped
+    // before the error is raised.
+    unsafe {
+        ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
+        drop(message);
+        raise_top(state, level)
+    }
+}
+
+/// Raises the message on top of the stack, after the position of the
+/// caller `level` levels up (none for level 0), as Lua's `error` does.
+///
+/// # Safety
+/// `state` is a live state running a C function, with a string on top of
+/// its stack; the calling frames own nothing that needs dropping.
+unsafe fn raise_top(state: *mut ffi::lua_State, level: c_int) -> ! {
+    // SAFETY: per the contract; luaL_where pushes one string, which the
+    // concatenation takes back with the message.
+    unsafe {
         if level > 0 {
-            ffi::luaL_where(state, level as c_int - 1);
-            ffi::lua_insert(state, first + 1);
+            ffi::luaL_where(state, level - 1);
+            ffi::lua_insert(state, -2);
             ffi::lua_concat(state, 2);
         }
         ffi::lua_error(state)

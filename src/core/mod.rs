@@ -3,8 +3,8 @@
 //! (`class`), how libuv handles and requests are owned (`uv_handle`,
 //! `uv_request`), the per-state event loop (`runtime`, with its Lua-free
 //! timer driver `timer_driver` over `timer_queue`), libuv error codes
-//! (`errors`), option tables (`options`) and the raw Lua C API helpers
-//! (`lua_raw`).
+//! (`errors`), allocations that may fail (`memory`), option tables
+//! (`options`) and the raw Lua C API helpers (`lua_raw`).
 //!
 //! May touch: libuv and Lua. Never a capability module (`stream`, `tcp`,
 //! `http_lua`, ...): dependencies run from them to here, never back.
@@ -16,6 +16,7 @@ pub mod boundary;
 pub mod class;
 pub mod errors;
 pub mod lua_raw;
+pub mod memory;
 pub mod options;
 pub mod runtime;
 pub mod timer_driver;

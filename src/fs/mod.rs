@@ -39,6 +39,7 @@ use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
 use crate::core::errors::{UvError, uv_message};
+use crate::core::memory;
 use crate::core::runtime::Runtime;
 use crate::core::uv_request::{Callback, UvRequest};
 

@@ -81,14 +81,14 @@ pub(super) fn read(lua: &Lua, args: Args, fs: &Table) -> Result<()> {
 /// successive writes land one after another.
 pub(super) fn write(lua: &Lua, args: Args) -> Result<()> {
     let fd = fd_arg(&args, 1)?;
-    let data = args.string(2)?;
+    let data = memory::copy(&args.string(2)?.as_bytes())?;
     let (at, cb) = callback_arg(&args, 3, 4)?;
     let offset = if at > 3 && !args.get(3).is_nil() { whole_number(&args, 3, "offset")? } else { -1 };
     let reply = Reply::new(lua, cb, "write")?;
     let Some(reply) = unless_loop_descriptor(lua, fd, reply, Gives::Written)? else { return Ok(()) };
     let rt = Runtime::of(lua)?;
     let mut op = Op::new(reply, Place::Nowhere, Gives::Written);
-    op.bytes = data.as_bytes().to_vec();
+    op.bytes = data;
     op.fd = fd;
     op.offset = offset;
     write_rest(&rt, op);

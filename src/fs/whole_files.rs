@@ -219,7 +219,7 @@ pub(super) fn fill_in_parts(file: &std::fs::File, buf: &mut [u8]) -> std::io::Re
 /// appends to it, and writes every byte.
 pub(super) fn write_file(lua: &Lua, args: Args, append: bool) -> Result<()> {
     let (path, text) = path_arg(&args, 1)?;
-    let data = args.string(2)?.as_bytes().to_vec();
+    let data = memory::copy(&args.string(2)?.as_bytes())?;
     let reply = Reply::new(lua, args.opt_function(3)?, if append { "appendFile" } else { "writeFile" })?;
     let path = std_path(path);
     queue(

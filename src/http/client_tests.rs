@@ -6,7 +6,7 @@ use crate::http::{Event, RequestParser};
 fn request_text(method: &str, target: &str, headers: &[(&str, &str)], body: &[&[u8]]) -> String {
     let headers: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
     let message = serialize_request(method, target.as_bytes(), b"example.com:8080", &headers, body).unwrap();
-    String::from_utf8(message.to_vec()).unwrap()
+    String::from_utf8(message.to_vec().unwrap()).unwrap()
 }
 
 #[test]

@@ -11,6 +11,8 @@
 
 use memchr::memchr;
 
+use crate::core::memory::{self, OutOfMemory};
+
 use super::strict::{StrictLines, check_chunk_extensions};
 use super::{Limits, ParseError};
 
@@ -212,7 +214,7 @@ impl BlockReader {
             let room = max_bytes.saturating_add(1).saturating_sub(self.block.len());
             let offered = &rest[..rest.len().min(room)];
             let scan_from = self.block.len();
-            self.block.extend_from_slice(offered);
+            memory::append(&mut self.block, offered)?;
             match self.find_end(scan_from)? {
                 Some(end) => {
                     taken += end - scan_from;
@@ -367,14 +369,14 @@ impl BodyReader {
                         _ => BodyState::ChunkDataEnd { matched: 0 },
                     };
                 }
-                append_body(&mut self.body, data, still_expected);
+                append_body(&mut self.body, data, still_expected)?;
                 Ok(data.len())
             }
             BodyState::UntilClose => {
                 if (self.body.len() + input.len()) as u64 > self.limits.max_body_bytes {
                     return Err(ParseError::BodyTooLarge);
                 }
-                self.body.extend_from_slice(input);
+                memory::append(&mut self.body, input)?;
                 Ok(input.len())
             }
             BodyState::ChunkDataEnd { matched } => {
@@ -440,13 +442,14 @@ fn take_up_to(input: &[u8], limit: u64) -> &[u8] {
 /// Appends `data`, growing the body geometrically but never past what the
 /// framing still announces, so that a known length ends with no slack and
 /// a 1-byte start does not reserve the whole announced size.
-fn append_body(body: &mut Vec<u8>, data: &[u8], still_expected: u64) {
+fn append_body(body: &mut Vec<u8>, data: &[u8], still_expected: u64) -> Result<(), OutOfMemory> {
     if body.capacity() - body.len() < data.len() {
         let doubling = body.len().max(data.len());
         let remaining = usize::try_from(still_expected).unwrap_or(usize::MAX);
-        body.reserve_exact(doubling.min(data.len().saturating_add(remaining)));
+        body.try_reserve_exact(doubling.min(data.len().saturating_add(remaining)))?;
     }
     body.extend_from_slice(data);
+    Ok(())
 }
 
 /// `1A;name=value\r\n` -> 26. httparse reads the digits and skips the
@@ -483,7 +486,9 @@ pub(crate) fn parse_with_header_room<'b, T>(
     let result = match parse(block, &mut usual) {
         Err(httparse::Error::TooManyHeaders) => {
             // The shortest header line is `a:` and a newline.
-            let mut room: Vec<httparse::Header<'b>> = vec![httparse::EMPTY_HEADER; block.len() / 3 + 1];
+            let count = block.len() / 3 + 1;
+            let mut room: Vec<httparse::Header<'b>> = memory::with_capacity(count)?;
+            room.resize(count, httparse::EMPTY_HEADER);
             parse(block, &mut room)
         }
         other => other,
@@ -650,7 +655,9 @@ impl<P: HeadParser> MessageReader<P> {
             match self.state {
                 ReaderState::Messages => {}
                 ReaderState::OtherProtocol => {
-                    self.other_protocol.extend_from_slice(input);
+                    if let Err(error) = memory::append(&mut self.other_protocol, input) {
+                        self.fail(error.into());
+                    }
                     return;
                 }
                 ReaderState::Stopped => return,

@@ -25,6 +25,8 @@ mod strict;
 
 use std::fmt;
 
+use crate::core::memory::{self, OutOfMemory};
+
 pub use client::{Response, ResponseParser, serialize_request};
 pub use codes::{codes, reason_phrase};
 pub use incoming::Event;
@@ -72,6 +74,14 @@ pub enum ParseError {
     /// The peer closed the connection in the middle of a message, or
     /// before the response to a request it was sent.
     Incomplete,
+    /// Memory ran out for the message's head or body.
+    OutOfMemory,
+}
+
+impl From<OutOfMemory> for ParseError {
+    fn from(_: OutOfMemory) -> ParseError {
+        ParseError::OutOfMemory
+    }
 }
 
 impl ParseError {
@@ -83,6 +93,7 @@ impl ParseError {
             ParseError::Malformed(_) | ParseError::Incomplete => 400,
             ParseError::UnsupportedVersion => 505,
             ParseError::UnsupportedTransferCoding => 501,
+            ParseError::OutOfMemory => 503,
         }
     }
 }
@@ -96,6 +107,7 @@ impl fmt::Display for ParseError {
             ParseError::UnsupportedVersion => f.write_str("unsupported HTTP version"),
             ParseError::UnsupportedTransferCoding => f.write_str("transfer coding other than chunked"),
             ParseError::Incomplete => f.write_str("connection closed before the message ended"),
+            ParseError::OutOfMemory => f.write_str(memory::MESSAGE),
         }
     }
 }

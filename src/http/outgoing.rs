@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::core::memory::{self, OutOfMemory};
+
 /// Body pieces up to this size are copied next to the framing around
 /// them: one more entry in a vectored write costs more than the copy.
 pub(crate) const COPY_BODY_PIECES_UP_TO: usize = 1024;
@@ -25,8 +27,8 @@ impl<'a> Outgoing<'a> {
     }
 
     /// The whole message in one buffer.
-    pub fn to_vec(&self) -> Vec<u8> {
-        self.pieces.concat()
+    pub fn to_vec(&self) -> Result<Vec<u8>, OutOfMemory> {
+        memory::join(&self.pieces.iter().map(|piece| &piece[..]).collect::<Vec<&[u8]>>())
     }
 
     /// An empty message whose first owned piece will hold `capacity`

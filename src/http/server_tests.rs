@@ -732,7 +732,7 @@ const DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
 fn reply(status: u16, headers: &[(&str, &str)], body: &[&[u8]], context: ReplyContext) -> (String, bool) {
     let headers: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
     let reply = serialize_response(status, &headers, body, context, DATE).unwrap();
-    (String::from_utf8(reply.message.to_vec()).unwrap(), reply.keep_alive)
+    (String::from_utf8(reply.message.to_vec().unwrap()).unwrap(), reply.keep_alive)
 }
 
 const KEEP_ALIVE_1_1: ReplyContext = ReplyContext { head_request: false, version_minor: 1, keep_alive: true };
@@ -842,7 +842,7 @@ fn a_transfer_coding_without_chunked_ends_with_the_connection() {
 fn by_caller(status: u16, headers: &[(&str, &str)], body: &[&'static [u8]], context: ReplyContext) -> (String, Reply<'static>) {
     let headers: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
     let reply = serialize_response_with(status, &headers, body, context, DATE, ChunkedBody::ByCaller).unwrap();
-    (String::from_utf8(reply.message.to_vec()).unwrap(), reply)
+    (String::from_utf8(reply.message.to_vec().unwrap()).unwrap(), reply)
 }
 
 #[test]
@@ -907,7 +907,7 @@ fn large_body_pieces_are_borrowed_for_one_vectored_write() {
     assert!(pieces[0].ends_with(b"\r\n\r\nsmall"));
     assert!(std::ptr::eq(pieces[1].as_ref(), large.as_slice()), "the large piece is not copied");
     assert_eq!(pieces[2].as_ref(), b"tail");
-    assert_eq!(pieces.iter().map(|p| p.len()).sum::<usize>(), reply.message.to_vec().len());
+    assert_eq!(pieces.iter().map(|p| p.len()).sum::<usize>(), reply.message.to_vec().unwrap().len());
 }
 
 #[test]
@@ -959,7 +959,7 @@ fn a_written_response_reads_back() {
         let reply = serialize_response(201, headers, &body, KEEP_ALIVE_1_1, DATE).unwrap();
         let mut responses = ResponseParser::new(Limits::default());
         responses.expect_response("GET");
-        responses.feed(&reply.message.to_vec());
+        responses.feed(&reply.message.to_vec().unwrap());
         let response = responses.next_response().unwrap().unwrap();
         assert_eq!(response.status, 201);
         assert_eq!(response.reason(), b"Created");

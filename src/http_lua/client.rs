@@ -153,13 +153,11 @@ impl ClientConn {
     }
 
     fn on_data(self: &Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
-        match self.exchange.borrow_mut().as_mut() {
-            Some(exchange) => exchange.answered = true,
-            None => {
-                // Nobody asked: the connection is out of step.
-                self.pool.remove(self);
-                return self.destroy();
-            }
+        let asked = self.exchange.borrow_mut().as_mut().map(|exchange| exchange.answered = true).is_some();
+        if !asked {
+            // Nobody asked: the connection is out of step.
+            self.pool.remove(self);
+            return self.destroy();
         }
         self.parser.borrow_mut().feed(bytes);
         self.take_responses(lua)
@@ -342,7 +340,7 @@ fn request(lua: &Lua, pool: &Rc<Pool>, options: Table, callback: Function) -> Re
         Ok(message) => message,
         Err(invalid) => return boundary::fail(format!("request: {invalid}")),
     };
-    let outgoing = PendingRequest { host: domain.host, port: domain.port, method, bytes: Rc::new(message.to_vec()), timeout };
+    let outgoing = PendingRequest { host: domain.host, port: domain.port, method, bytes: Rc::new(message.to_vec()?), timeout };
     start(lua, pool, outgoing, callback, true)
 }
 

@@ -43,6 +43,7 @@ use mlua::{Function, Lua, LuaString, Result, Table, Value, ffi};
 use crate::core::boundary::{self, Args};
 use crate::core::lua_raw;
 use crate::core::lua_raw::PrivateKey;
+use crate::core::memory;
 use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle;
@@ -87,17 +88,18 @@ fn with_response<R>(
     context: ReplyContext,
     take: impl FnOnce(&[&[u8]], After) -> R,
 ) -> std::result::Result<R, http::InvalidMessage> {
-    DATE.with(|date| {
-        let mut date = date.borrow_mut();
-        let reply = http::serialize_response_with(status, headers, body, context, date.now(), ChunkedBody::ByCaller)?;
-        let pieces: Vec<&[u8]> = reply.message.pieces().iter().map(|p| &p[..]).collect();
-        let after = match (reply.hand_over, reply.keep_alive) {
-            (true, _) => After::HandOver,
-            (false, true) => After::Next,
-            (false, false) => After::Close,
-        };
-        Ok(take(&pieces, after))
-    })
+    // The date is borrowed only while the response is serialized: `take`
+    // writes, which can run Lua code (a finalizer) that answers too.
+    let reply = DATE.with(|date| {
+        http::serialize_response_with(status, headers, body, context, date.borrow_mut().now(), ChunkedBody::ByCaller)
+    })?;
+    let pieces: Vec<&[u8]> = reply.message.pieces().iter().map(|p| &p[..]).collect();
+    let after = match (reply.hand_over, reply.keep_alive) {
+        (true, _) => After::HandOver,
+        (false, true) => After::Next,
+        (false, false) => After::Close,
+    };
+    Ok(take(&pieces, after))
 }
 
 /// A short plain-text answer to a request the server refuses (or whose
@@ -500,8 +502,11 @@ impl ServerConn {
                 self.slots.borrow_mut().pop_front();
                 self.first_slot.set(self.first_slot.get() + 1);
                 self.write(lua, pieces)?;
-            } else if let Some(slot) = self.slots.borrow_mut().get_mut(index as usize) {
-                *slot = ResponseSlot::Ready { bytes: pieces.concat(), after };
+            } else {
+                let bytes = memory::join(pieces)?;
+                if let Some(slot) = self.slots.borrow_mut().get_mut(index as usize) {
+                    *slot = ResponseSlot::Ready { bytes, after };
+                }
             }
             Ok(after)
         });
@@ -563,7 +568,7 @@ fn body_pieces(lua: &Lua, args: &Args) -> Result<Vec<LuaString>> {
             let mut joined = Vec::new();
             for value in list.sequence_values::<Value>() {
                 match value? {
-                    Value::String(s) => joined.extend_from_slice(&s.as_bytes()),
+                    Value::String(s) => memory::append(&mut joined, &s.as_bytes())?,
                     _ => return args.bad(1, "array of strings"),
                 }
             }

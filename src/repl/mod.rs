@@ -43,19 +43,28 @@ const FIBER_GLUE: &str = include_str!("../lua/repl.lua");
 /// The prompt of a chunk's second and later lines.
 const CONTINUATION: &[u8] = b">> ";
 
+/// Why `lines` stopped before the end of its input.
+enum Stop {
+    TooLong,
+    OutOfMemory(String),
+}
+
 /// Adds `bytes` to `inbox` and cuts out the lines it now holds whole
-/// (without their LF, or CRLF), up to one longer than a stream's line
-/// limit, if any (then `TooLong`, and the inbox still starts with it): a
-/// REPL holds no more of an unfinished line than `readline` does.
-fn lines(inbox: &RefCell<Inbox>, bytes: &[u8]) -> (Vec<Vec<u8>>, Option<TooLong>) {
+/// (without their LF, or CRLF), up to where it had to stop, if it did:
+/// at a line longer than a stream's line limit (the inbox then starts
+/// with it: a REPL holds no more of an unfinished line than `readline`
+/// does), or at input that memory cannot hold.
+fn lines(inbox: &RefCell<Inbox>, bytes: &[u8]) -> (Vec<Vec<u8>>, Option<Stop>) {
     let mut inbox = inbox.borrow_mut();
-    inbox.push(bytes);
+    if let Err(error) = inbox.push(bytes) {
+        return (Vec::new(), Some(Stop::OutOfMemory(error.to_string())));
+    }
     let mut lines = Vec::new();
     loop {
         match inbox.next_bounded(b"\n", stream::DEFAULT_MAX_LINE) {
             Ok(Some(line)) => lines.push(line.strip_suffix(b"\r").unwrap_or(line).to_vec()),
             Ok(None) => return (lines, None),
-            Err(too_long) => return (lines, Some(too_long)),
+            Err(TooLong) => return (lines, Some(Stop::TooLong)),
         }
     }
 }
@@ -294,15 +303,22 @@ impl Consumer for Local {
                 None => return Ok(()),
             },
         };
-        let (lines, too_long) = lines(&self.inbox, bytes);
+        let (lines, stop) = lines(&self.inbox, bytes);
         lines.iter().try_for_each(|line| self.line(lua, line))?;
-        if too_long.is_none() {
-            return Ok(());
+        match stop {
+            None => Ok(()),
+            Some(Stop::OutOfMemory(message)) => {
+                self.inbox.borrow_mut().clear();
+                eprintln!("async: repl: stdin: {message}");
+                Ok(())
+            }
+            Some(Stop::TooLong) => {
+                eprintln!("async: repl: stdin: {}", stream::line_too_long(stream::DEFAULT_MAX_LINE));
+                let rest = self.inbox.borrow_mut().take_all();
+                self.skipping.set(true);
+                self.data(lua, &rest)
+            }
         }
-        eprintln!("async: repl: stdin: {}", stream::line_too_long(stream::DEFAULT_MAX_LINE));
-        let rest = self.inbox.borrow_mut().take_all();
-        self.skipping.set(true);
-        self.data(lua, &rest)
     }
 
     /// The end of the input: a last line without a newline still runs.

@@ -119,10 +119,11 @@ impl ServerPeer {
 
 impl Consumer for ServerPeer {
     fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
-        let (lines, too_long) = lines(&self.inbox, bytes);
+        let (lines, stop) = lines(&self.inbox, bytes);
         lines.iter().try_for_each(|line| self.line(lua, line))?;
-        // A client that sends an endless line is dropped.
-        if too_long.is_some() {
+        // A client that sends an endless line (or more than memory holds)
+        // is dropped.
+        if stop.is_some() {
             let _ = self.socket.with_stream(Stream::destroy);
         }
         Ok(())
@@ -292,7 +293,8 @@ fn connect_all(lua: &Lua, args: &Args, domains: Vec<Value>, show: Show, done: Op
             if let Some(stream) = uv_handle::state_of::<Stream>(&client)? {
                 stream.set_consumer(Rc::new(ClientPeer { show, open: open.clone() }));
             }
-            forward.0.borrow_mut().push(SocketRef::new(lua, &client)?);
+            let socket = SocketRef::new(lua, &client)?;
+            forward.0.borrow_mut().push(socket);
             let remaining = {
                 let mut waiting = waiting.borrow_mut();
                 *waiting -= 1;

@@ -43,8 +43,8 @@ impl Stream {
                         None
                     }
                 },
-                Until::Separator(separator) => match inbox.next_bounded(separator, limit).map(|p| p.map(<[u8]>::to_vec)) {
-                    Ok(Some(piece)) => Some(piece),
+                Until::Separator(separator) => match inbox.next_bounded(separator, limit).map(|p| p.map(memory::copy)) {
+                    Ok(Some(piece)) => Some(piece?),
                     Ok(None) if self.ended.get() && !inbox.is_empty() => Some(inbox.take_all()),
                     Ok(None) => {
                         *awaiting_separator = true;
@@ -90,20 +90,23 @@ impl Stream {
             }
             buffers.inbox.take_all()
         };
-        // No borrow is held while Lua runs: `split` may use the stream.
+        // No borrow is held while Lua runs: `split` may use the stream, and
+        // so may a finalizer run by reading its pieces (a number among them
+        // becomes a string).
         let (pieces, rest): (Option<Table>, Option<LuaString>) = split.call(lua.create_string(&joined)?)?;
-        let limit = self.max_line();
-        let mut buffers = self.buffers();
+        let mut taken = Vec::new();
+        for piece in pieces.iter().flat_map(|t| t.sequence_values::<LuaString>()) {
+            taken.push(memory::copy(&piece?.as_bytes())?);
+        }
         if let Some(rest) = rest {
-            if rest.as_bytes().len() > limit {
-                drop(buffers);
+            if rest.as_bytes().len() > self.max_line() {
                 return self.fail_too_long(lua, object);
             }
-            buffers.inbox.push(&rest.as_bytes());
+            if self.buffers().inbox.push(&rest.as_bytes()).is_err() {
+                return self.fail_out_of_memory(lua, object);
+            }
         }
-        for piece in pieces.iter().flat_map(|t| t.sequence_values::<LuaString>()) {
-            buffers.split_pieces.push_back(piece?.as_bytes().to_vec());
-        }
+        self.buffers().split_pieces.extend(taken);
         Ok(())
     }
 }

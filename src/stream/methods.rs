@@ -140,7 +140,7 @@ pub(super) fn pieces_of(lua: &Lua, args: &Args) -> Result<Data> {
     if list.raw_len() > MAX_HELD_PIECES {
         let mut joined = Vec::new();
         for source in items {
-            joined.extend_from_slice(source?.bytes()?);
+            memory::append(&mut joined, source?.bytes()?)?;
         }
         return Ok(Data::Joined(joined));
     }

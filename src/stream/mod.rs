@@ -59,6 +59,7 @@ use crate::core::class::Method;
 use crate::core::errors::uv_message;
 use crate::core::lua_raw;
 use crate::core::lua_raw::PrivateKey;
+use crate::core::memory::{self, OutOfMemory};
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle::{self, HandleState, Tie};
 use crate::core::uv_request::{Callback, UvRequest};
@@ -135,6 +136,8 @@ pub struct Stream {
     shutting: Cell<bool>,
     /// A connect is in progress: writes wait in `early_writes`.
     connecting: Cell<bool>,
+    /// `deliver_pieces` is running.
+    delivering: Cell<bool>,
     /// What only some streams need, allocated on first use: an idle
     /// connection costs a pointer, not these buffers.
     buffers: RefCell<Option<Box<Buffers>>>,
@@ -221,8 +224,10 @@ impl HandleState for Stream {
     }
 
     fn closed(&self, lua: &Lua, object: &Table) -> Result<()> {
-        // The consumer holds the object (through its SocketRef): let go.
-        drop(self.buffers.borrow_mut().as_mut().and_then(|b| b.consumer.take()));
+        // The consumer holds the object (through its SocketRef): let go,
+        // once the buffers are no longer borrowed.
+        let consumer = self.buffers.borrow_mut().as_mut().and_then(|b| b.consumer.take());
+        drop(consumer);
         // Writes held for a connect that never happened.
         let early = self.take_early_writes();
         for written in early {
@@ -250,6 +255,7 @@ impl Stream {
             ended: Cell::new(false),
             shutting: Cell::new(false),
             connecting: Cell::new(false),
+            delivering: Cell::new(false),
             buffers: RefCell::new(None),
             want_drain: Cell::new(false),
             idle_timer: Cell::new(std::ptr::null_mut()),
@@ -411,6 +417,12 @@ impl Stream {
     /// limit.
     fn fail_too_long(&self, lua: &Lua, object: &Table) -> Result<()> {
         self.fail(lua, object, line_too_long(self.max_line()))
+    }
+
+    /// Fails the stream because the bytes it read could not be kept: the
+    /// connection that brought them pays, not the process.
+    fn fail_out_of_memory(&self, lua: &Lua, object: &Table) -> Result<()> {
+        self.fail(lua, object, memory::MESSAGE.to_string())
     }
 
     /// Makes `consumer` the reader of this stream, and starts reading. A

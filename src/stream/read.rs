@@ -57,16 +57,22 @@ impl Stream {
             Mode::Consumer => self.deliver_to_consumer(lua, bytes),
             Mode::Strings => self.deliver_string(lua, bytes),
             Mode::Split => {
-                self.buffers().inbox.push(bytes);
+                if self.buffers().inbox.push(bytes).is_err() {
+                    return self.fail_out_of_memory(lua, object);
+                }
                 self.deliver_pieces(lua, object)
             }
             Mode::SplitWith => {
                 let mut joined = self.buffers().inbox.take_all();
-                joined.extend_from_slice(bytes);
+                if memory::append(&mut joined, bytes).is_err() {
+                    return self.fail_out_of_memory(lua, object);
+                }
                 self.deliver_split_with(lua, object, joined)
             }
             Mode::Fiber | Mode::FiberRaw => {
-                self.buffers().inbox.push(bytes);
+                if self.buffers().inbox.push(bytes).is_err() {
+                    return self.fail_out_of_memory(lua, object);
+                }
                 self.update_reading();
                 wake(object)
             }
@@ -89,22 +95,37 @@ impl Stream {
         })
     }
 
+    /// Hands out the whole pieces buffered, in order. One delivery at a
+    /// time: an `onsplitdata` called while pieces go out (by their handler,
+    /// or by a finalizer that runs as a piece's string is made) leaves them
+    /// to the delivery already running, which keeps their order.
     pub(super) fn deliver_pieces(&self, lua: &Lua, object: &Table) -> Result<()> {
+        if self.delivering.replace(true) {
+            return Ok(());
+        }
+        let delivered = self.deliver_each_piece(lua, object);
+        self.delivering.set(false);
+        delivered
+    }
+
+    fn deliver_each_piece(&self, lua: &Lua, object: &Table) -> Result<()> {
         let limit = self.max_line();
         while !self.done() && self.mode.get() == Mode::Split {
-            let piece = {
+            // The piece is copied out of the buffers before its string is
+            // made: making it can run a finalizer, which may use this
+            // stream (write, onsplitdata, ...) while no borrow is held.
+            let next = {
                 let mut buffers = self.buffers();
                 let Buffers { inbox, separator, .. } = &mut *buffers;
-                match inbox.next_bounded(separator, limit) {
-                    Ok(Some(piece)) => lua.create_string(piece)?,
-                    Ok(None) => return Ok(()),
-                    Err(TooLong) => {
-                        drop(buffers);
-                        return self.fail_too_long(lua, object);
-                    }
-                }
+                inbox.next_bounded(separator, limit).map(|piece| piece.map(memory::copy))
             };
-            emit(object, &ON_DATA, piece)?;
+            let piece = match next {
+                Ok(Some(Ok(piece))) => piece,
+                Ok(Some(Err(OutOfMemory))) => return self.fail_out_of_memory(lua, object),
+                Ok(None) => return Ok(()),
+                Err(TooLong) => return self.fail_too_long(lua, object),
+            };
+            emit(object, &ON_DATA, lua.create_string(piece)?)?;
         }
         Ok(())
     }
@@ -116,7 +137,9 @@ impl Stream {
             if rest.as_bytes().len() > self.max_line() {
                 return self.fail_too_long(lua, object);
             }
-            self.buffers().inbox.push(&rest.as_bytes());
+            if self.buffers().inbox.push(&rest.as_bytes()).is_err() {
+                return self.fail_out_of_memory(lua, object);
+            }
         }
         for piece in pieces.iter().flat_map(|t| t.sequence_values::<Value>()) {
             if self.done() || self.mode.get() != Mode::SplitWith {

@@ -84,7 +84,14 @@ impl Stream {
         let total: usize = pieces.iter().map(|p| p.len()).sum();
         self.touch();
         if sent < total || callback.is_some() {
-            let mut rest = Vec::with_capacity(total - sent);
+            let Ok(mut rest) = memory::with_capacity(total - sent) else {
+                // What went out already was cut short, and the rest never
+                // will: nothing written later may follow it on the wire.
+                if sent > 0 {
+                    self.destroy();
+                }
+                return Err(OutOfMemory.into());
+            };
             let mut skip = sent;
             for piece in pieces {
                 let from = skip.min(piece.len());
@@ -161,8 +168,9 @@ pub(super) unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) ->
     // `boundary::bind` (upvalue 1 the general method, upvalue 2 the handle
     // object), with the caller's arguments; a state pointer comes only from
     // a live token of a stream (see uv_handle::token_state).
-    // A Lua error (only out-of-memory here, or one raised by call_bound)
-    // unwinds through a frame that owns nothing.
+    // A Lua error (out of memory, one raised by call_bound, or the error
+    // of write_rest, which `raise` takes and drops first) unwinds through
+    // a frame that owns nothing.
     unsafe {
         let object = ffi::lua_upvalueindex(2);
         let simple = ffi::lua_gettop(state) == 1
@@ -180,14 +188,20 @@ pub(super) unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) ->
                 let sent = stream.try_now(&[bytes]);
                 let under = if sent == len {
                     stream.touch();
-                    Some(stream.queued() < HIGH_WATER)
+                    Ok(Some(stream.queued() < HIGH_WATER))
                 } else {
                     let rt = Runtime::from_loop((*stream.tie.handle()).loop_);
-                    rt.lua().and_then(|lua| stream.write_rest(&lua, &[bytes], sent, None).ok())
+                    rt.lua().map(|lua| stream.write_rest(&lua, &[bytes], sent, None)).transpose()
                 };
-                if let Some(under) = under {
-                    ffi::lua_pushboolean(state, under as c_int);
-                    return 1;
+                match under {
+                    Ok(Some(under)) => {
+                        ffi::lua_pushboolean(state, under as c_int);
+                        return 1;
+                    }
+                    Ok(None) => {}
+                    // Raised here: the general method would send the bytes
+                    // that went out once more.
+                    Err(error) => boundary::raise(state, error),
                 }
             }
         }
