@@ -265,4 +265,20 @@ describe('module errors', function()
       proc.kill('KILL')
       async.go()
    end)
+   it('name a number argument or field "number", as Lua does', function()
+      assert.are.equal("bad argument #1 to 'listen' (table or string expected, got number)",
+         error_at_caller(function() async.tcp.listen(5, function() end) end))
+      assert.are.equal('getAddrInfo: domain[1] (the hints) must be a table, got number',
+         error_at_caller(function() async.getAddrInfo({path = 'localhost', 4}, function() end) end))
+   end)
+
+   it('of a host name that cannot be looked up come on a later turn, as a failed lookup would', function()
+      local order = {}
+      async.getAddrInfo({path = 'a\0b', port = 80}, function(_, err) order[#order + 1] = 'callback: ' .. err end)
+      order[#order + 1] = 'returned'
+      local client = async.tcp.connect({host = 'a\0b', port = 80}, function() order[#order + 1] = 'connected' end)
+      client.onerr(function(err) order[#order + 1] = 'onerr: ' .. err end)
+      async.go()
+      assert.are.same({'returned', 'callback: EINVAL: invalid host name "a\\0b"', 'onerr: EINVAL: invalid host name "a\\0b"'}, order)
+   end)
 end)

@@ -10,6 +10,7 @@ describe('async.pcall', function()
       local got
       local wrapped = async.pcall(function() error('late failure') end,
          function(tb, where, info) got = {tb = tb, where = where, info = info} end)
+      local made_on = debug.getinfo(1, 'l').currentline - 2
       async.setTimeout(1, wrapped)
       async.go()
       assert.matches('pcall_spec.lua:%d+: late failure', got.tb)
@@ -17,6 +18,9 @@ describe('async.pcall', function()
       assert.matches('pcall_spec.lua', got.where)
       assert.is_true(#got.info >= 1)
       assert.are.equal('table', type(got.info[1]))
+      -- The first frame is the caller's, not the module's own wrapper.
+      assert.matches('pcall_spec%.lua$', got.info[1].source)
+      assert.are.equal(made_on, got.info[1].currentline)
    end)
 
    it('prints the report without a handler', function()

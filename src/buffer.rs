@@ -288,7 +288,7 @@ impl Source {
                     Err(why) => return Ok(Err(Refusal::Object(why))),
                 },
             },
-            other => return Ok(Err(Refusal::Type(type_name(&other)))),
+            other => return Ok(Err(Refusal::Type(crate::core::boundary::lua_type_name(&other)))),
         }))
     }
 
@@ -316,17 +316,6 @@ impl Source {
 /// (it has a `ctype`), not an array.
 pub fn is_buffer_object(table: &Table) -> Result<bool> {
     Ok(table.get::<Value>("ctype")? != Value::Nil)
-}
-
-/// Lua's name of a value's type (mlua tells integers apart, and calls
-/// LuaJIT's cdata "other").
-pub fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Integer(_) => "number",
-        Value::LightUserData(_) => "userdata",
-        Value::Other(_) => "cdata",
-        other => other.type_name(),
-    }
 }
 
 /// The functions of LuaJIT's `ffi` library the buffers use, and the ctypes
@@ -403,7 +392,7 @@ fn foreign(lua: &Lua, object: Table, ctype: Value) -> Result<std::result::Result
         let got = match length {
             Value::Nil => "nil".to_string(),
             Value::Integer(_) | Value::Number(_) => length.to_string()?,
-            other => type_name(&other).to_string(),
+            other => crate::core::boundary::lua_type_name(&other).to_string(),
         };
         return Ok(Err(format!("a buffer's length must be a whole number of bytes, got {got}")));
     };
@@ -416,7 +405,12 @@ fn foreign(lua: &Lua, object: Table, ctype: Value) -> Result<std::result::Result
             Ok(start) => start,
             Err(why) => return Ok(Err(why)),
         },
-        other => return Ok(Err(format!("a buffer's ctype must be an FFI pointer or array, got {}", type_name(other)))),
+        other => {
+            return Ok(Err(format!(
+                "a buffer's ctype must be an FFI pointer or array, got {}",
+                crate::core::boundary::lua_type_name(other)
+            )));
+        }
     };
     if start == 0 {
         return Ok(Err("a buffer's ctype is a NULL pointer".to_string()));
@@ -459,7 +453,7 @@ fn position(args: &Args, i: usize) -> Result<Option<i64>> {
 /// The buffer `value` is, or the error of a method called on something
 /// else (`buf.toString(42)` where `buf:toString()` was meant).
 fn buffer_of(args: &Args, value: Value) -> Result<UserDataRef<Buffer>> {
-    let got = type_name(&value);
+    let got = crate::core::boundary::lua_type_name(&value);
     if let Value::UserData(u) = value
         && let Ok(buffer) = u.borrow::<Buffer>()
     {
@@ -626,7 +620,10 @@ fn slice_by_key(this: &Buffer, key: &Table) -> Result<Buffer> {
             Value::Nil => Ok(None),
             Value::Integer(i) => Ok(Some(i)),
             Value::Number(x) if x.fract() == 0.0 && x.abs() < EXACT => Ok(Some(x as i64)),
-            other => fail(format!("a slice key is {{i, j}} with whole numbers, got {} at [{n}]", type_name(&other))),
+            other => fail(format!(
+                "a slice key is {{i, j}} with whole numbers, got {} at [{n}]",
+                crate::core::boundary::lua_type_name(&other)
+            )),
         }
     };
     this.slice(bound(1)?, bound(2)?)
@@ -676,7 +673,12 @@ fn new_index(lua: &Lua) -> Result<Function> {
                     // Stored as C stores a number in an unsigned char.
                     Value::Integer(n) => n as u8,
                     Value::Number(x) => (x as i64) as u8,
-                    other => return fail(format!("a buffer's byte must be a number, got {}", type_name(&other))),
+                    other => {
+                        return fail(format!(
+                            "a buffer's byte must be a number, got {}",
+                            crate::core::boundary::lua_type_name(&other)
+                        ));
+                    }
                 };
                 // SAFETY: `at < len` and the span is live and writable
                 // (owned memory, or the read buffer lent to this callback);

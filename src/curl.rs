@@ -114,7 +114,7 @@ fn text(lua: &Lua, value: Value, what: &str) -> Result<Option<Vec<u8>>> {
         Value::String(s) => Ok(Some(s.as_bytes().to_vec())),
         Value::Boolean(b) => Ok(Some(b.to_string().into_bytes())),
         v @ (Value::Integer(_) | Value::Number(_)) => Ok(lua.coerce_string(v)?.map(|s| s.as_bytes().to_vec())),
-        v => boundary::fail(format!("{what} must be a string (got {})", v.type_name())),
+        v => boundary::fail(format!("{what} must be a string (got {})", boundary::lua_type_name(&v))),
     }
 }
 
@@ -597,7 +597,7 @@ fn many(lua: &Lua, json: &Rc<Json>, args: &Args, kind: Kind) -> Result<()> {
                 return boundary::fail(format!(
                     "{function}: urls[{}] must be a string or a table (got {})",
                     i + 1,
-                    other.type_name()
+                    boundary::lua_type_name(&other)
                 ));
             }
         }

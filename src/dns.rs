@@ -43,7 +43,8 @@ type Then = Box<dyn FnOnce(&Runtime, std::result::Result<Vec<Found>, String>)>;
 pub fn resolve(rt: &Runtime, host: Option<&str>, port: Option<u16>, hints: Hints, then: Then) {
     let node = host.map(CString::new).transpose();
     let (Ok(node), Ok(service)) = (node, CString::new(port.map(|p| p.to_string()).unwrap_or_default())) else {
-        return then(rt, Err(format!("EINVAL: invalid host name \"{}\"", host.unwrap_or_default().escape_debug())));
+        let message = format!("EINVAL: invalid host name \"{}\"", host.unwrap_or_default().escape_debug());
+        return fail_later(rt, then, message);
     };
     let host = host.unwrap_or("localhost");
     // SAFETY: zeroed addrinfo is the documented "no hints" value.
@@ -62,6 +63,27 @@ pub fn resolve(rt: &Runtime, host: Option<&str>, port: Option<u16>, hints: Hints
     });
     if let Err((rc, (then, host))) = started {
         then(rt, Err(uv_message(rc, Some(&host))));
+    }
+}
+
+/// Calls `then` with the error `message` on the next turn of the loop, as
+/// a lookup that failed would: never inside the call that asked (its
+/// caller may not have set `onerr` yet).
+fn fail_later(rt: &Runtime, then: Then, message: String) {
+    let pending = std::rc::Rc::new(std::cell::RefCell::new(Some((then, message))));
+    let deferred = rt.lua().is_some_and(|lua| {
+        let held = pending.clone();
+        let later = Runtime::handler(&lua, move |lua, ()| {
+            if let Some((then, message)) = held.borrow_mut().take() {
+                then(&*Runtime::of(lua)?, Err(message));
+            }
+            Ok(())
+        });
+        later.and_then(|later| rt.defer(&lua, later)).is_ok()
+    });
+    // Without a loop turn to wait for, the error is told at once.
+    if !deferred && let Some((then, message)) = pending.borrow_mut().take() {
+        then(rt, Err(message));
     }
 }
 
@@ -118,7 +140,12 @@ fn hints_of(options: &Table) -> Result<Hints> {
     let given = match options.get::<Value>(1)? {
         Value::Nil => return Ok(hints),
         Value::Table(given) => given,
-        other => return boundary::fail(format!("getAddrInfo: domain[1] (the hints) must be a table, got {}", other.type_name())),
+        other => {
+            return boundary::fail(format!(
+                "getAddrInfo: domain[1] (the hints) must be a table, got {}",
+                boundary::lua_type_name(&other)
+            ));
+        }
     };
     let read = OptionTable::new(Some(&given), "getAddrInfo");
     hints.socktype = match read.text("socktype")?.as_deref() {

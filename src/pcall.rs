@@ -55,7 +55,7 @@ fn call_value(f: &Value, args: MultiValue) -> Result<MultiValue> {
         Value::UserData(u) if u.metatable().is_ok_and(|mt| mt.contains("__call").unwrap_or(false)) => u.call(args),
         other => {
             // Lua's name of the type: LuaJIT has no separate integers.
-            let name = if other.is_integer() { "number" } else { other.type_name() };
+            let name = boundary::lua_type_name(&other);
             Err(mlua::Error::runtime(format!("attempt to call a {name} value")))
         }
     }
@@ -74,8 +74,9 @@ pub(crate) fn all(args: &Args) -> MultiValue {
 fn frames(lua: &Lua, debug: &Table) -> Result<Table> {
     let getinfo: Function = debug.get("getinfo")?;
     let list = lua.create_table()?;
-    // Level 1 is getinfo's caller (this C function), 2 the Lua wrapper.
-    for level in 2.. {
+    // Level 1 is getinfo's caller (this C function), 2 the boundary's Lua
+    // wrapper of `async.pcall`: the caller's frames start at 3.
+    for level in 3.. {
         match getinfo.call::<Option<Table>>(level)? {
             Some(info) => list.push(info)?,
             None => break,

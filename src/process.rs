@@ -124,7 +124,7 @@ fn text_of(lua: &Lua, value: Value, what: &str) -> Result<LuaString> {
     match value {
         Value::String(s) => Ok(s),
         v @ (Value::Integer(_) | Value::Number(_)) => number_text(lua, v),
-        v => boundary::fail(format!("{what} must be a string (got {})", v.type_name())),
+        v => boundary::fail(format!("{what} must be a string (got {})", boundary::lua_type_name(&v))),
     }
 }
 
@@ -163,7 +163,9 @@ fn command_of(lua: &Lua, function: &str, path: &[u8], args: Option<&Table>) -> R
                         entry.extend_from_slice(&text_of(lua, value, "an env value")?.as_bytes());
                         entry
                     }
-                    other => return boundary::fail(format!("env names must be strings (got {})", other.type_name())),
+                    other => {
+                        return boundary::fail(format!("env names must be strings (got {})", boundary::lua_type_name(&other)));
+                    }
                 };
                 list.push(c_string(&entry, "an env entry")?);
             }

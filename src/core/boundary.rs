@@ -100,6 +100,18 @@ pub fn plain_message(error: &Error) -> String {
     }
 }
 
+/// The name of a value's type as Lua's `type()` says it: mlua tells
+/// integers and light userdata apart, Lua 5.1 does not; a cdata is
+/// LuaJIT's FFI value.
+pub fn lua_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Integer(_) => "number",
+        Value::LightUserData(_) => "userdata",
+        Value::Other(_) => "cdata",
+        other => other.type_name(),
+    }
+}
+
 /// The wording of an argument error, as Lua's own library puts it.
 pub fn bad_argument(i: usize, function: &str, expected: &str, got: &str) -> String {
     format!("bad argument #{i} to '{function}' ({expected} expected, got {got})")
@@ -480,9 +492,7 @@ impl Args {
     pub fn bad<T>(&self, i: usize, expected: &str) -> Result<T> {
         let got = match self.get(i) {
             Value::Nil if i > self.len() => "no value",
-            // Lua 5.1 has one number type; mlua tells integers apart.
-            Value::Integer(_) => "number",
-            v => v.type_name(),
+            v => lua_type_name(&v),
         };
         fail(bad_argument(i, self.name, expected, got))
     }

@@ -19,14 +19,6 @@ pub struct OptionTable<'a> {
     function: &'a str,
 }
 
-/// What a field holds, in the words of the error messages.
-fn type_of(value: &Value) -> &'static str {
-    match value {
-        Value::Integer(_) => "number",
-        other => other.type_name(),
-    }
-}
-
 /// A number, or a string Lua reads as one.
 fn number_of(value: &Value) -> Option<f64> {
     match value {
@@ -75,7 +67,7 @@ impl<'a> OptionTable<'a> {
 
     /// The error for field `name`, which is not `expected`.
     pub fn bad<T>(&self, name: &str, expected: &str) -> Result<T> {
-        let got = type_of(&self.value(name)?);
+        let got = crate::core::boundary::lua_type_name(&self.value(name)?);
         fail(format!("{}: {name} must be {expected}, got {got}", self.function))
     }
 

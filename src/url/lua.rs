@@ -162,7 +162,7 @@ fn lua_build_path(lua: &Lua, args: Args) -> Result<LuaString> {
         let segment: Value = table.get(i)?;
         match as_text(lua, &segment)? {
             Some(text) => path.segments.push(text),
-            None => return element_error(&args, 1, &format!("element {i}"), segment.type_name()),
+            None => return element_error(&args, 1, &format!("element {i}"), crate::core::boundary::lua_type_name(&segment)),
         }
     }
     lua.create_string(build_path(&path, truthy(&args.get(2))))
@@ -194,7 +194,7 @@ fn text_field(lua: &Lua, args: &Args, arg: usize, what: &str, value: Value) -> R
     }
     match as_text(lua, &value)? {
         Some(text) => Ok(Some(text)),
-        None => element_error(args, arg, what, value.type_name()),
+        None => element_error(args, arg, what, crate::core::boundary::lua_type_name(&value)),
     }
 }
 
