@@ -597,7 +597,7 @@ fn many(lua: &Lua, json: &Rc<Json>, args: &Args, kind: Kind) -> Result<()> {
                 return boundary::fail(format!(
                     "{function}: urls[{}] must be a string or a table (got {})",
                     i + 1,
-                    boundary::lua_type_name(&other)
+                    boundary::lua_type_name(other)
                 ));
             }
         }

@@ -30,7 +30,7 @@ pub fn domain_of(
         Value::String(s) => parse_url(&s.to_str()?, function, default_host, default_port),
         other => fail(format!(
             "bad argument #1 to '{function}' (table or string expected, got {})",
-            crate::core::boundary::lua_type_name(&other)
+            crate::core::boundary::lua_type_name(other)
         )),
     }
 }

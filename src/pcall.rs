@@ -55,7 +55,7 @@ fn call_value(f: &Value, args: MultiValue) -> Result<MultiValue> {
         Value::UserData(u) if u.metatable().is_ok_and(|mt| mt.contains("__call").unwrap_or(false)) => u.call(args),
         other => {
             // Lua's name of the type: LuaJIT has no separate integers.
-            let name = boundary::lua_type_name(&other);
+            let name = boundary::lua_type_name(other);
             Err(mlua::Error::runtime(format!("attempt to call a {name} value")))
         }
     }
