@@ -162,7 +162,7 @@ describe('re-entrancy', function()
       ]]
    end)
 
-   it("lets a finalizer queue a call on a ratelimiter while it queues another", function()
+   it("lets a finalizer queue a call on a ratelimiter while it queues another #novalgrind", function()
       assert_ok [[
          local limit = async.flow.ratelimiter(100000)
          local calls, queued = 0, 0

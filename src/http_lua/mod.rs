@@ -12,7 +12,7 @@ mod server;
 
 use std::ffi::{CStr, c_int};
 
-use mlua::{Lua, Result, Table, ffi};
+use mlua::{IntoLua, Lua, Result, Table, ffi};
 
 use crate::core::boundary;
 use crate::http;
@@ -41,45 +41,55 @@ pub type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
 /// let the line write headers of its own).
 pub fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<HeaderPairs> {
     let mut pairs = Vec::new();
-    let mut problem = None;
-    // One protected call walks the whole table with the Lua C API: through
-    // mlua, each step of `pairs` was a protected call of its own, and its
-    // garbage made a headers table cost ten times what `res` does without.
-    // SAFETY: exec_raw pushed the table at index 1 and runs this protected
-    // (an allocation failing in lua_tolstring is a Lua error it catches);
-    // lua_next walks it with the key left on the stack, each value is read
-    // and popped, nothing is written to the table, and the stack is emptied
-    // at the end. Nothing here panics.
-    unsafe {
-        lua.exec_raw::<()>(table, |state| {
-            ffi::lua_pushnil(state);
-            while ffi::lua_next(state, 1) != 0 {
-                let step = match ffi::lua_type(state, -2) {
-                    ffi::LUA_TSTRING => {
-                        let name = bytes_at(state, -2).to_vec();
-                        header_values(state, &name, &mut pairs)
-                    }
-                    ffi::LUA_TNUMBER => match ffi::lua_type(state, -1) {
-                        ffi::LUA_TSTRING => raw_line(bytes_at(state, -1)).map(|pair| pairs.push(pair)),
-                        other => Err(format!(
-                            "a raw header line must be a string, got {}",
-                            CStr::from_ptr(ffi::lua_typename(state, other)).to_string_lossy()
-                        )),
-                    },
-                    _ => Err("header names must be strings (or raw lines at number keys)".to_string()),
-                };
-                ffi::lua_pop(state, 1);
-                if let Err(message) = step {
-                    problem = Some(message);
-                    break;
+    // The walk uses the Lua C API without a protected call: through mlua,
+    // each step of `pairs` was a protected call of its own (a C closure of
+    // garbage each), and a headers table cost ten times what `res` does
+    // without one. Nothing below can raise a Lua error: lua_next on keys it
+    // gave itself, raw reads, and strings read as they are (a number's
+    // text is made in Rust, never by lua_tolstring, which allocates).
+    // SAFETY: three stack slots are checked for; the table is pushed from
+    // mlua's reference, walked with the key left on the stack, each value
+    // read and popped, nothing written, and the stack put back as it was.
+    let walked = lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        if ffi::lua_checkstack(state, 4) == 0 {
+            return Err("too many nested calls to read the headers".to_string());
+        }
+        let top = ffi::lua_gettop(state);
+        if table.push_into_stack(raw).is_err() {
+            ffi::lua_settop(state, top);
+            return Err("the headers table could not be read".to_string());
+        }
+        let at = ffi::lua_gettop(state);
+        ffi::lua_pushnil(state);
+        let mut outcome = Ok(());
+        while ffi::lua_next(state, at) != 0 {
+            let step = match ffi::lua_type(state, -2) {
+                ffi::LUA_TSTRING => {
+                    let name = bytes_at(state, -2).to_vec();
+                    header_values(state, &name, &mut pairs)
                 }
+                ffi::LUA_TNUMBER => match ffi::lua_type(state, -1) {
+                    ffi::LUA_TSTRING => raw_line(bytes_at(state, -1)).map(|pair| pairs.push(pair)),
+                    other => Err(format!(
+                        "a raw header line must be a string, got {}",
+                        CStr::from_ptr(ffi::lua_typename(state, other)).to_string_lossy()
+                    )),
+                },
+                _ => Err("header names must be strings (or raw lines at number keys)".to_string()),
+            };
+            ffi::lua_pop(state, 1);
+            if step.is_err() {
+                outcome = step;
+                break;
             }
-            ffi::lua_settop(state, 0);
-        })?
-    };
-    match problem {
-        Some(message) => boundary::fail(format!("{function}: {message}")),
-        None => Ok(pairs),
+        }
+        ffi::lua_settop(state, top);
+        outcome
+    });
+    match walked {
+        Err(message) => boundary::fail(format!("{function}: {message}")),
+        Ok(()) => Ok(pairs),
     }
 }
 
@@ -101,8 +111,8 @@ unsafe fn bytes_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
 /// stack: a string, number or boolean, or an array of them.
 ///
 /// # Safety
-/// Called inside a protected call with the value on top and two free
-/// stack slots; the stack is left as it was.
+/// The value is on top with two free stack slots above it; the stack is
+/// left as it was.
 unsafe fn header_values(state: *mut ffi::lua_State, name: &[u8], pairs: &mut HeaderPairs) -> std::result::Result<(), String> {
     // SAFETY: per the contract; each array element is pushed, read and
     // popped.
@@ -134,22 +144,36 @@ fn bad_value(name: &[u8]) -> String {
 /// boolean; None for anything else.
 ///
 /// # Safety
-/// Called inside a protected call (a number's text is a new string) with
-/// one free stack slot; the stack is left as it was.
+/// The value at `index` stays on the stack while this runs; nothing is
+/// pushed.
 unsafe fn value_text(state: *mut ffi::lua_State, index: c_int) -> Option<Vec<u8>> {
-    // SAFETY: per the contract; a number is converted on a copy, never in
-    // the table being walked.
+    // SAFETY: per the contract; nothing here allocates in Lua.
     unsafe {
         match ffi::lua_type(state, index) {
             ffi::LUA_TSTRING => Some(bytes_at(state, index).to_vec()),
-            ffi::LUA_TNUMBER => {
-                ffi::lua_pushvalue(state, index);
-                let text = bytes_at(state, -1).to_vec();
-                ffi::lua_pop(state, 1);
-                Some(text)
-            }
+            ffi::LUA_TNUMBER => Some(number_text(ffi::lua_tonumber(state, index))),
             ffi::LUA_TBOOLEAN => Some(if ffi::lua_toboolean(state, index) != 0 { b"true".to_vec() } else { b"false".to_vec() }),
             _ => None,
+        }
+    }
+}
+
+/// A number as LuaJIT's `tostring` writes it (`%.14g`, `inf`, `nan`).
+fn number_text(x: f64) -> Vec<u8> {
+    match x {
+        x if x.is_nan() => b"nan".to_vec(),
+        x if x.is_infinite() => {
+            if x > 0.0 {
+                b"inf".to_vec()
+            } else {
+                b"-inf".to_vec()
+            }
+        }
+        x => {
+            let mut text = Vec::new();
+            // Writing into a Vec cannot fail.
+            let _ = crate::json_numbers::write_g(&mut text, x, 14);
+            text
         }
     }
 }
