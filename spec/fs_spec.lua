@@ -396,6 +396,17 @@ describe('fs', function()
          end)
       end)
 
+      it('round-trip a big file whose size is no multiple of the read parts or of a huge page', function()
+         local data = string.rep('0123456789abcdef', 17 * 65536) .. 'end'
+         local path = dir .. '/odd'
+         run(function()
+            assert.is_nil(sync.writeFile(path, data))
+            local back, err = sync.readFile(path)
+            assert.is_nil(err)
+            assert.is_true(back == data)
+         end)
+      end)
+
       it('read an empty file as an empty string, and files the kernel does not size', function()
          local path = put('empty', '')
          run(function()
