@@ -10,7 +10,12 @@ local seen = {}
 local server = http.listen({host = '127.0.0.1', port = 0}, function(req, res, client)
    if not seen[client] then seen[client] = true; connections = connections + 1 end
    if req.url.path == '/chunked' then
-      res({'in ', 'three ', 'chunks'}, {['Transfer-Encoding'] = 'chunked'})
+      -- Chunked by hand, as the original had it: res sends the head and
+      -- the body as given (here the first chunk, framed); the handler
+      -- writes the other chunks and the last one on the connection.
+      res('3\r\nin \r\n', {['Transfer-Encoding'] = 'chunked'})
+      client.write('6\r\nthree \r\n')
+      client.write('6\r\nchunks\r\n0\r\n\r\n')
    elseif req.url.path == '/never' then
       -- No answer: the client's timeout fires.
    else
