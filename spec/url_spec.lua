@@ -338,7 +338,7 @@ describe('async.url', function()
       local here = debug.getinfo(1, 'S').source:match('^@(.-)[^/]*$')
       local cases = assert(loadfile(here .. 'data/url_original.lua'))()
       -- The kinds of `absolute` answers where async.url gives RFC 3986's
-      -- instead of the original's (README.md, "URLs").
+      -- instead of the original's (docs/url.md, "Differs from the original").
       local corrections = {
          ['a base with an authority and an empty path'] = true,
          ['.. above the root'] = true,

@@ -15,7 +15,7 @@
 -- 3986 resolution (section 5.2) corrects (`mistake` below: the merged
 -- path glued onto the host, or its root lost to `..`), async.url gives RFC
 -- 3986's answer: such a case carries it as `rfc` next to the original's
--- answer, with `why` naming the mistake (README.md, "URLs", lists them).
+-- answer, with `why` naming the mistake (docs/url.md, "Differs from the original", lists them).
 -- This file computes the RFC answer itself (`rfc_absolute`) and writes the
 -- URL with the original's `build`.
 
@@ -380,7 +380,7 @@ io.write([[
 -- A case is { function, arguments (with n), results (with n) }, or
 -- error = the original's message when it raised. ]], differ, [[ `absolute`
 -- cases also carry `rfc`, the RFC 3986 answer async.url gives instead of
--- the original's, and `why` (README.md, "URLs").
+-- the original's, and `why` (docs/url.md, "Differs from the original").
 return {
 ]])
 for _, case in ipairs(cases) do io.write(value(case), ',\n') end

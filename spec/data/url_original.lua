@@ -7,7 +7,7 @@
 -- A case is { function, arguments (with n), results (with n) }, or
 -- error = the original's message when it raised. 129 `absolute`
 -- cases also carry `rfc`, the RFC 3986 answer async.url gives instead of
--- the original's, and `why` (README.md, "URLs").
+-- the original's, and `why` (docs/url.md, "Differs from the original").
 return {
 {"escape",{"\221jb\216]\031pA/j\1431"},{"%ddjb%d8%5d%1fpA%2fj%8f1"}},
 {"escape",{":\164D3]\210\239\006%"},{"%3a%a4D3%5d%d2%ef%06%25"}},

@@ -301,7 +301,7 @@ fn rfind(s: &[u8], b: u8) -> Option<usize> {
 /// `/`) and rid of its dot segments.
 ///
 /// Two things differ from the original, where its answer is wrong by RFC
-/// 3986 (README.md, "URLs"): a base with an authority and an empty path
+/// 3986 (docs/url.md, "Differs from the original"): a base with an authority and an empty path
 /// has `/` for its directory (section 5.2.3), where the original glued the
 /// reference onto the host (`http://a` and `b` gave `http://ab`); and
 /// `remove_dot_segments` keeps the root.
