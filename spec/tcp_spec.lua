@@ -556,6 +556,49 @@ print(data.decode(), end='')
       assert.are.equal('HELLO\nFROM PYTHON\n', result)
    end)
 
+   it('sends what onend writes before closing, to a peer that half-closed (Python)', function()
+      if os.execute('command -v python3 >/dev/null 2>&1') ~= 0 then pending('python3 is not installed') return end
+      local server; server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+         local got = {}
+         client.ondata(function(chunk) got[#got + 1] = chunk end)
+         client.onend(function() client.write('got ' .. table.concat(got) .. ', bye\n') end)
+      end)
+      local script = os.tmpname()
+      local f = io.open(script, 'w')
+      f:write(string.format([[
+import socket
+s = socket.create_connection(('127.0.0.1', %d))
+s.sendall(b'question')
+s.shutdown(socket.SHUT_WR)
+data = b''
+while True:
+    more = s.recv(100)
+    if not more:
+        break
+    data += more
+s.close()
+print(data.decode(), end='')
+]], server.sockname.port))
+      f:close()
+      os.execute('python3 ' .. script .. ' > ' .. script .. '.out 2>&1 &')
+      local result
+      run(10, function(done)
+         local poll
+         poll = async.setInterval(10, function()
+            local r = io.open(script .. '.out')
+            local text = r and r:read('*a')
+            if r then r:close() end
+            if text and text:find('\n') then
+               result = text
+               poll.clear()
+               server.close(done)
+            end
+         end)
+      end)
+      os.remove(script); os.remove(script .. '.out')
+      assert.are.equal('got question, bye\n', result)
+   end)
+
    it('leaves memory flat and nothing open after 10,000 connect/close cycles #novalgrind', function()
       local server = echo_server()
       local port = server.sockname.port

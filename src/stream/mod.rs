@@ -400,16 +400,20 @@ impl Stream {
     }
 
     /// The peer finished: tell the consumer and Lua, then close (flushing
-    /// our writes).
+    /// our writes, those made by `onend` included, as a Node.js socket
+    /// ends after its 'end' listeners ran).
     fn finish_end(&self, lua: &Lua, object: &Table) -> Result<()> {
         if self.done() {
             return Ok(());
         }
+        let told = match self.consumer() {
+            Some(consumer) => consumer.end(lua),
+            None => Ok(()),
+        };
+        let told = told.and_then(|()| notify(lua, object, &ON_END, ()).map(drop));
+        // A handler that closed or destroyed the stream already did this.
         self.close_gracefully();
-        if let Some(consumer) = self.consumer() {
-            consumer.end(lua)?;
-        }
-        notify(lua, object, &ON_END, ())?;
+        told?;
         wake(object)
     }
 
