@@ -240,4 +240,24 @@ describe('the HTTP server reads requests strictly', function()
       -- Socket buffers take a few MiB at most; the rest waits in the client.
       assert.is_true(queued > 40 * 1024 * 1024, 'server read on: ' .. tostring(queued) .. ' bytes left queued')
    end)
+   it('lets a handler that takes an upgraded connection over read it (client.ondata)', function()
+      local reply = ''
+      run(10, function(done)
+         local server
+         server = http.listen({host = '127.0.0.1', port = 0}, function(req, res, client)
+            assert(req.upgrade)
+            client.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n')
+            client.ondata(function(data) client.write('echo:' .. data) end)
+         end)
+         tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c)
+            c.write('GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n')
+            c.ondata(function(data)
+               reply = reply .. data
+               if reply:find('\r\n\r\n$') then c.write('ping') end
+               if reply:find('echo:ping') then c.close(); server.close(); done() end
+            end)
+         end)
+      end)
+      assert.matches('^HTTP/1.1 101 Switching Protocols\r\n.*\r\n\r\necho:ping$', reply)
+   end)
 end)

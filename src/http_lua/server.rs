@@ -215,12 +215,15 @@ impl ServerConn {
     /// the responses in: a peer that pipelines without reading holds only
     /// its own connection's buffers.
     fn update_reading(&self) -> Result<()> {
-        let parser = self.parser.borrow();
-        let waiting = !self.slots.borrow().is_empty() && parser.has_events();
-        // After an upgrade or CONNECT, what the peer sends belongs to a
-        // protocol nobody here reads: left in the socket, it costs nothing.
-        let hold = self.backed_up.get() || waiting || parser.is_upgraded();
-        drop(parser);
+        let (waiting, upgraded) = {
+            let parser = self.parser.borrow();
+            (!self.slots.borrow().is_empty() && parser.has_events(), parser.is_upgraded())
+        };
+        // After an upgrade or CONNECT, what the peer sends belongs to
+        // another protocol: left in the socket, it costs nothing, unless the
+        // handler reads it (`client.ondata`, taking the data over).
+        let unread = upgraded && self.socket.with_stream(Stream::reads_for_consumer)?.unwrap_or(false);
+        let hold = self.backed_up.get() || waiting || unread;
         if hold != self.paused.get() && !self.stopped.get() {
             self.paused.set(hold);
             // The stream itself, never a method the user may have replaced.

@@ -341,6 +341,13 @@ impl Stream {
         self.update_reading();
     }
 
+    /// Whether the Rust consumer still gets the data (no Lua reader took
+    /// it over): the HTTP server stops reading an upgraded connection only
+    /// while nobody else reads it.
+    pub(crate) fn reads_for_consumer(&self) -> bool {
+        self.mode.get() == Mode::Consumer
+    }
+
     /// Whether Lua reads this stream (a data handler or fiber reads were
     /// set up): process.rs closes a child's unread pipes once it exits.
     pub fn has_reader(&self) -> bool {
