@@ -518,25 +518,14 @@ describe('tcp', function()
       assert.are.same({true, true, true}, results)
    end)
 
-   it('talks to a client written without this library (Python)', function()
-      if os.execute('command -v python3 >/dev/null 2>&1') ~= 0 then pending('python3 is not installed') return end
-      local server; server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
-         client.onsplitdata('\n', function(line) client.write(line:upper() .. '\n') end)
-      end)
+   -- Runs `source` (Python, `%d` standing for the server's port) in the
+   -- background while the loop serves it; once its output satisfies
+   -- `finished`, closes the server and returns that output.
+   local function python_peer(server, source, finished)
       local script = os.tmpname()
       local f = io.open(script, 'w')
-      f:write(string.format([[
-import socket
-s = socket.create_connection(('127.0.0.1', %d))
-s.sendall(b'hello\nfrom python\n')
-data = b''
-while data.count(b'\n') < 2:
-    data += s.recv(100)
-s.close()
-print(data.decode(), end='')
-]], server.sockname.port))
+      f:write(string.format(source, server.sockname.port))
       f:close()
-      -- Python runs in the background while the loop serves it.
       os.execute('python3 ' .. script .. ' > ' .. script .. '.out 2>&1 &')
       local result
       run(10, function(done)
@@ -545,7 +534,7 @@ print(data.decode(), end='')
             local r = io.open(script .. '.out')
             local text = r and r:read('*a')
             if r then r:close() end
-            if text and text ~= '' then
+            if text and finished(text) then
                result = text
                poll.clear()
                server.close(done)
@@ -553,19 +542,35 @@ print(data.decode(), end='')
          end)
       end)
       os.remove(script); os.remove(script .. '.out')
+      return result
+   end
+
+   it('talks to a client written without this library (Python)', function()
+      if os.execute('command -v python3 >/dev/null 2>&1') ~= 0 then pending('python3 is not installed') return end
+      local server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+         client.onsplitdata('\n', function(line) client.write(line:upper() .. '\n') end)
+      end)
+      local result = python_peer(server, [[
+import socket
+s = socket.create_connection(('127.0.0.1', %d))
+s.sendall(b'hello\nfrom python\n')
+data = b''
+while data.count(b'\n') < 2:
+    data += s.recv(100)
+s.close()
+print(data.decode(), end='')
+]], function(text) return text ~= '' end)
       assert.are.equal('HELLO\nFROM PYTHON\n', result)
    end)
 
    it('sends what onend writes before closing, to a peer that half-closed (Python)', function()
       if os.execute('command -v python3 >/dev/null 2>&1') ~= 0 then pending('python3 is not installed') return end
-      local server; server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+      local server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
          local got = {}
          client.ondata(function(chunk) got[#got + 1] = chunk end)
          client.onend(function() client.write('got ' .. table.concat(got) .. ', bye\n') end)
       end)
-      local script = os.tmpname()
-      local f = io.open(script, 'w')
-      f:write(string.format([[
+      local result = python_peer(server, [[
 import socket
 s = socket.create_connection(('127.0.0.1', %d))
 s.sendall(b'question')
@@ -578,24 +583,7 @@ while True:
     data += more
 s.close()
 print(data.decode(), end='')
-]], server.sockname.port))
-      f:close()
-      os.execute('python3 ' .. script .. ' > ' .. script .. '.out 2>&1 &')
-      local result
-      run(10, function(done)
-         local poll
-         poll = async.setInterval(10, function()
-            local r = io.open(script .. '.out')
-            local text = r and r:read('*a')
-            if r then r:close() end
-            if text and text:find('\n') then
-               result = text
-               poll.clear()
-               server.close(done)
-            end
-         end)
-      end)
-      os.remove(script); os.remove(script .. '.out')
+]], function(text) return text:find('\n') ~= nil end)
       assert.are.equal('got question, bye\n', result)
    end)
 

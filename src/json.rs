@@ -45,7 +45,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::core::boundary;
-use crate::core::lua_raw::MAX_STRING_BYTES;
+use crate::core::lua_raw::{MAX_STRING_BYTES, bytes_at};
 use crate::core::memory;
 use crate::json_config::{self, Settings, Switch};
 use crate::json_numbers;
@@ -298,18 +298,6 @@ struct StackValue<'e> {
     encoder: &'e Encoder,
     index: c_int,
     depth: usize,
-}
-
-/// The bytes of the string at `index`.
-///
-/// # Safety
-/// `index` holds a string on the live `state`'s stack; the slice must not
-/// be used after that slot is popped or overwritten.
-unsafe fn bytes_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
-    let mut len = 0;
-    // SAFETY: per the contract, lua_tolstring returns `len` valid bytes,
-    // which LuaJIT never moves while the string is on the stack.
-    unsafe { std::slice::from_raw_parts(ffi::lua_tolstring(state, index, &mut len) as *const u8, len) }
 }
 
 /// The name of the type of the value at `index`.

@@ -154,6 +154,19 @@ unsafe extern "C-unwind" fn handler_call(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
+/// The bytes of the string at `index`.
+///
+/// # Safety
+/// `index` holds a string on the live `state`'s stack (lua_tolstring then
+/// neither converts nor allocates); the slice must not be used after that
+/// slot is popped or overwritten.
+pub unsafe fn bytes_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
+    let mut len = 0;
+    // SAFETY: per the contract, lua_tolstring returns `len` valid bytes,
+    // which LuaJIT never moves while the string is on the stack.
+    unsafe { std::slice::from_raw_parts(ffi::lua_tolstring(state, index, &mut len) as *const u8, len) }
+}
+
 /// The text of the error value at `index` without any call that can raise:
 /// a string as it is (so the out-of-memory error, "not enough memory"),
 /// any other value by its type.
@@ -161,12 +174,10 @@ unsafe extern "C-unwind" fn handler_call(state: *mut ffi::lua_State) -> c_int {
 /// # Safety
 /// `index` is a valid stack index of the live `state`.
 unsafe fn plain_string_at(state: *mut ffi::lua_State, index: i32) -> String {
-    let mut len = 0;
     // SAFETY: per the contract; a string value converts without allocating.
     unsafe {
         if ffi::lua_type(state, index) == ffi::LUA_TSTRING {
-            let text = ffi::lua_tolstring(state, index, &mut len);
-            return String::from_utf8_lossy(std::slice::from_raw_parts(text as *const u8, len)).into_owned();
+            return String::from_utf8_lossy(bytes_at(state, index)).into_owned();
         }
         let kind = CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index)));
         format!("(error object is a {} value)", kind.to_string_lossy())
@@ -255,6 +266,37 @@ impl Drop for NoUnwind {
             std::process::abort();
         }
     }
+}
+
+/// Runs `read` on the calling thread's stack with `table` pushed on top
+/// (at the absolute index `read` is given), without a protected call, and
+/// puts the stack back: for reads on the hot paths, where mlua's
+/// `exec_raw` would make a C closure of garbage per call. None when the
+/// table's state is gone or the stack cannot take `room` more values.
+///
+/// # Safety
+/// `read` must not raise a Lua error (nothing that allocates or calls a
+/// metamethod) and uses at most `room - 1` slots above the table.
+pub unsafe fn read_table<R>(table: &mlua::Table, room: c_int, read: impl FnOnce(*mut ffi::lua_State, c_int) -> R) -> Option<R> {
+    use mlua::IntoLua;
+    let lua = table.weak_lua().try_upgrade()?;
+    // SAFETY: `room` slots are checked for before anything is pushed; the
+    // table is pushed from mlua's reference (no allocation); per the
+    // contract `read` raises nothing, so the top is always restored.
+    lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        if ffi::lua_checkstack(state, room) == 0 {
+            return None;
+        }
+        let top = ffi::lua_gettop(state);
+        if table.push_into_stack(raw).is_err() {
+            ffi::lua_settop(state, top);
+            return None;
+        }
+        let result = read(state, top + 1);
+        ffi::lua_settop(state, top);
+        Some(result)
+    })
 }
 
 /// Whether Lua code is running in a coroutine (a fiber) rather than the

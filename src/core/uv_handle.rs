@@ -26,10 +26,10 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 
 use libuv_sys2 as uv;
-use mlua::{Function, IntoLua, Lua, Result, Table, Value, ffi};
+use mlua::{Function, Lua, Result, Table, Value, ffi};
 
 use crate::core::errors::UvError;
-use crate::core::lua_raw::PrivateKey;
+use crate::core::lua_raw::{self, PrivateKey};
 use crate::core::runtime::Runtime;
 
 /// The part of every handle state that this core manages.
@@ -212,30 +212,17 @@ pub unsafe fn token_state<S: 'static>(state: *mut ffi::lua_State, index: c_int) 
 /// The state of the handle behind a handle object, unless it is closed or
 /// the object holds no token of kind `S`.
 pub fn state_of<S: HandleState>(object: &Table) -> Result<Option<&S>> {
-    let Some(lua) = object.weak_lua().try_upgrade() else { return Ok(None) };
-    // Read without a protected call: mlua's `exec_raw` makes a C closure
-    // per call (garbage on every request of the hot paths), and nothing
-    // here can raise a Lua error (a raw read with a light userdata key
-    // neither allocates nor calls a metamethod).
-    // SAFETY: two stack slots are checked for; the object is pushed from
-    // mlua's reference, its state key read raw and checked, and the stack
-    // put back as it was. Only the checked pointer leaves.
-    let found: *const S = lua.exec_raw_lua(|raw| unsafe {
-        let state = raw.state();
-        if ffi::lua_checkstack(state, 2) == 0 {
-            return std::ptr::null();
-        }
-        let top = ffi::lua_gettop(state);
-        if object.push_into_stack(raw).is_err() {
-            ffi::lua_settop(state, top);
-            return std::ptr::null();
-        }
-        ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
-        ffi::lua_rawget(state, -2);
-        let found = token_state::<S>(state, -1);
-        ffi::lua_settop(state, top);
-        found
-    });
+    // SAFETY: a raw read with a light userdata key neither allocates nor
+    // calls a metamethod, so nothing here raises; it uses one slot above
+    // the object. Only the checked pointer leaves.
+    let found: *const S = unsafe {
+        lua_raw::read_table(object, 2, |state, at| {
+            ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
+            ffi::lua_rawget(state, at);
+            token_state::<S>(state, -1)
+        })
+    }
+    .unwrap_or(std::ptr::null());
     // SAFETY: a live token's pointer (see token_state); the close callback
     // that frees the state cannot run while the caller, on this thread,
     // uses the reference during one call.

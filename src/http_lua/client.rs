@@ -329,7 +329,7 @@ fn request(lua: &Lua, pool: &Rc<Pool>, options: Table, callback: Function) -> Re
     let method = read.text("method")?.map_or_else(|| "GET".to_string(), |m| m.to_ascii_uppercase());
     let given = match read.table("headers")? {
         None => Vec::new(),
-        Some(t) => header_table_pairs(lua, &t, "request")?,
+        Some(t) => header_table_pairs(&t, "request")?,
     };
     let body = read.string("body")?;
     let timeout = read.positive("timeout")?.map_or(DEFAULT_TIMEOUT_MS, |ms| ms.ceil() as u64);

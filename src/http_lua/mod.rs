@@ -12,9 +12,10 @@ mod server;
 
 use std::ffi::{CStr, c_int};
 
-use mlua::{IntoLua, Lua, Result, Table, ffi};
+use mlua::{Lua, Result, Table, ffi};
 
 use crate::core::boundary;
+use crate::core::lua_raw::{self, bytes_at};
 use crate::http;
 
 /// `async.http`: `listen`, `codes`, and the client's functions.
@@ -39,7 +40,7 @@ pub type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
 /// number key is a raw line `"Name: value"`, as the original async wrote
 /// them, split at its first colon (a CR or LF in it is refused: it would
 /// let the line write headers of its own).
-pub fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<HeaderPairs> {
+pub fn header_table_pairs(table: &Table, function: &str) -> Result<HeaderPairs> {
     let mut pairs = Vec::new();
     // The walk uses the Lua C API without a protected call: through mlua,
     // each step of `pairs` was a protected call of its own (a C closure of
@@ -47,63 +48,41 @@ pub fn header_table_pairs(lua: &Lua, table: &Table, function: &str) -> Result<He
     // without one. Nothing below can raise a Lua error: lua_next on keys it
     // gave itself, raw reads, and strings read as they are (a number's
     // text is made in Rust, never by lua_tolstring, which allocates).
-    // SAFETY: three stack slots are checked for; the table is pushed from
-    // mlua's reference, walked with the key left on the stack, each value
-    // read and popped, nothing written, and the stack put back as it was.
-    let walked = lua.exec_raw_lua(|raw| unsafe {
-        let state = raw.state();
-        if ffi::lua_checkstack(state, 4) == 0 {
-            return Err("too many nested calls to read the headers".to_string());
-        }
-        let top = ffi::lua_gettop(state);
-        if table.push_into_stack(raw).is_err() {
-            ffi::lua_settop(state, top);
-            return Err("the headers table could not be read".to_string());
-        }
-        let at = ffi::lua_gettop(state);
-        ffi::lua_pushnil(state);
-        let mut outcome = Ok(());
-        while ffi::lua_next(state, at) != 0 {
-            let step = match ffi::lua_type(state, -2) {
-                ffi::LUA_TSTRING => {
-                    let name = bytes_at(state, -2).to_vec();
-                    header_values(state, &name, &mut pairs)
+    // SAFETY: per the above nothing raises; the walk uses three slots
+    // above the table (key, value, an array element), reads each value and
+    // pops it, and writes nothing.
+    let walked = unsafe {
+        lua_raw::read_table(table, 4, |state, at| {
+            ffi::lua_pushnil(state);
+            let mut outcome = Ok(());
+            while ffi::lua_next(state, at) != 0 {
+                let step = match ffi::lua_type(state, -2) {
+                    ffi::LUA_TSTRING => {
+                        let name = bytes_at(state, -2).to_vec();
+                        header_values(state, &name, &mut pairs)
+                    }
+                    ffi::LUA_TNUMBER => match ffi::lua_type(state, -1) {
+                        ffi::LUA_TSTRING => raw_line(bytes_at(state, -1)).map(|pair| pairs.push(pair)),
+                        other => Err(format!(
+                            "a raw header line must be a string, got {}",
+                            CStr::from_ptr(ffi::lua_typename(state, other)).to_string_lossy()
+                        )),
+                    },
+                    _ => Err("header names must be strings (or raw lines at number keys)".to_string()),
+                };
+                ffi::lua_pop(state, 1);
+                if step.is_err() {
+                    outcome = step;
+                    break;
                 }
-                ffi::LUA_TNUMBER => match ffi::lua_type(state, -1) {
-                    ffi::LUA_TSTRING => raw_line(bytes_at(state, -1)).map(|pair| pairs.push(pair)),
-                    other => Err(format!(
-                        "a raw header line must be a string, got {}",
-                        CStr::from_ptr(ffi::lua_typename(state, other)).to_string_lossy()
-                    )),
-                },
-                _ => Err("header names must be strings (or raw lines at number keys)".to_string()),
-            };
-            ffi::lua_pop(state, 1);
-            if step.is_err() {
-                outcome = step;
-                break;
             }
-        }
-        ffi::lua_settop(state, top);
-        outcome
-    });
+            outcome
+        })
+    }
+    .unwrap_or_else(|| Err("the headers table could not be read".to_string()));
     match walked {
         Err(message) => boundary::fail(format!("{function}: {message}")),
         Ok(()) => Ok(pairs),
-    }
-}
-
-/// The bytes of the string at `index`.
-///
-/// # Safety
-/// The value at `index` is a string, which stays on the stack while the
-/// bytes are used.
-unsafe fn bytes_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
-    // SAFETY: per the contract; lua_tolstring does not convert a string.
-    unsafe {
-        let mut len = 0;
-        let data = ffi::lua_tolstring(state, index, &mut len);
-        std::slice::from_raw_parts(data as *const u8, len)
     }
 }
 

@@ -489,7 +489,7 @@ impl ServerConn {
         let texts = body_pieces(lua, args)?;
         let bytes: Vec<mlua::BorrowedBytes> = texts.iter().map(|s| s.as_bytes()).collect();
         let body: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
-        let given = header_pairs(lua, args)?;
+        let given = header_pairs(args)?;
         let headers: Vec<(&[u8], &[u8])> = match &given {
             Some(pairs) => pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect(),
             None => Vec::new(),
@@ -594,10 +594,10 @@ fn body_pieces(lua: &Lua, args: &Args) -> Result<Vec<LuaString>> {
     }
 }
 
-fn header_pairs(lua: &Lua, args: &Args) -> Result<Option<HeaderPairs>> {
+fn header_pairs(args: &Args) -> Result<Option<HeaderPairs>> {
     match args.get(2) {
         Value::Nil => Ok(None),
-        Value::Table(table) => header_table_pairs(lua, &table, "res").map(Some),
+        Value::Table(table) => header_table_pairs(&table, "res").map(Some),
         _ => args.bad(2, "table"),
     }
 }
