@@ -113,6 +113,57 @@ describe('soundness', function()
       ]]
    end)
 
+   it("gives Lua no way to forge what an HTTP server's res finds its server by", function()
+      -- `res` is a Lua closure over the server's raw res (a C closure whose
+      -- second upvalue holds the server): with `debug`, a program can swap
+      -- that upvalue for any value, or run its finalizer early and twice.
+      assert_ok [[
+         local async = require 'async'
+         local answers = {}
+         local raw_res
+         local server = async.http.listen({host = '127.0.0.1', port = 0}, function(req, res)
+            local _, raw = debug.getupvalue(res, 2)
+            raw_res = raw_res or raw
+            assert(type(raw) == 'function', 'the raw res is the closure upvalue')
+            local name, holder = debug.getupvalue(raw, 2)
+            assert(type(holder) == 'userdata', 'the server holder is a userdata')
+            local step = req.url.path
+            if step == '/other' then
+               debug.setupvalue(raw, 2, io.stdout)
+            elseif step == '/number' then
+               debug.setupvalue(raw, 2, 42)
+            elseif step == '/finalized' then
+               local gc = debug.getmetatable(holder).__gc
+               gc(holder); gc(holder)
+               -- The finalizer given another userdata leaves it alone.
+               gc(io.stdout)
+               assert(io.type(io.stdout) == 'file' and io.stdout:write(''))
+            end
+            res('answer to ' .. step, {['Content-Type'] = 'text/plain'})
+            debug.setupvalue(raw, 2, holder)
+            -- Still refused as before: a second answer.
+            local ok, err = pcall(res, 'again', {})
+            assert(not ok and err:find('already answered'), tostring(err))
+         end)
+         local port = server.sockname.port
+         local paths = {'/plain', '/other', '/number', '/finalized', '/after'}
+         local function ask(i)
+            if i > #paths then server.close(); return end
+            async.http.get('http://127.0.0.1:' .. port .. paths[i], function(res)
+               answers[#answers + 1] = res.body
+               ask(i + 1)
+            end)
+         end
+         ask(1)
+         async.go()
+         assert(#answers == 5, #answers)
+         for i, path in ipairs(paths) do
+            assert(answers[i] == 'answer to ' .. path, answers[i])
+         end
+         print('ok')
+      ]]
+   end)
+
    it('writes an array of 100,000 pieces, to a socket and as an HTTP body', function()
       assert_ok [[
          local async = require 'async'

@@ -41,49 +41,56 @@ pub type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
 /// them, split at its first colon (a CR or LF in it is refused: it would
 /// let the line write headers of its own).
 pub fn header_table_pairs(table: &Table, function: &str) -> Result<HeaderPairs> {
-    let mut pairs = Vec::new();
     // The walk uses the Lua C API without a protected call: through mlua,
     // each step of `pairs` was a protected call of its own (a C closure of
     // garbage each), and a headers table cost ten times what `res` does
-    // without one. Nothing below can raise a Lua error: lua_next on keys it
-    // gave itself, raw reads, and strings read as they are (a number's
-    // text is made in Rust, never by lua_tolstring, which allocates).
-    // SAFETY: per the above nothing raises; the walk uses three slots
-    // above the table (key, value, an array element), reads each value and
-    // pops it, and writes nothing.
-    let walked = unsafe {
-        lua_raw::read_table(table, 4, |state, at| {
-            ffi::lua_pushnil(state);
-            let mut outcome = Ok(());
-            while ffi::lua_next(state, at) != 0 {
-                let step = match ffi::lua_type(state, -2) {
-                    ffi::LUA_TSTRING => {
-                        let name = bytes_at(state, -2).to_vec();
-                        header_values(state, &name, &mut pairs)
-                    }
-                    ffi::LUA_TNUMBER => match ffi::lua_type(state, -1) {
-                        ffi::LUA_TSTRING => raw_line(bytes_at(state, -1)).map(|pair| pairs.push(pair)),
-                        other => Err(format!(
-                            "a raw header line must be a string, got {}",
-                            CStr::from_ptr(ffi::lua_typename(state, other)).to_string_lossy()
-                        )),
-                    },
-                    _ => Err("header names must be strings (or raw lines at number keys)".to_string()),
-                };
-                ffi::lua_pop(state, 1);
-                if step.is_err() {
-                    outcome = step;
-                    break;
+    // without one.
+    // SAFETY: walk_header_table raises nothing and uses three slots above
+    // the table.
+    let walked = unsafe { lua_raw::read_table(table, 4, |state, at| walk_header_table(state, at)) }
+        .unwrap_or_else(|| Err("the headers table could not be read".to_string()));
+    walked.or_else(|message| boundary::fail(format!("{function}: {message}")))
+}
+
+/// The header lines of the table at stack index `at` (see
+/// `header_table_pairs`), or what is wrong with it. Nothing here can
+/// raise a Lua error: lua_next on keys it gave itself, raw reads, and
+/// strings read as they are (a number's text is made in Rust, never by
+/// lua_tolstring, which allocates).
+///
+/// # Safety
+/// `at` is an absolute index of a table on the live `state`, with three
+/// free slots above the top; each value is read and popped, nothing is
+/// written, and the stack is left as it was.
+pub unsafe fn walk_header_table(state: *mut ffi::lua_State, at: c_int) -> std::result::Result<HeaderPairs, String> {
+    let mut pairs = Vec::new();
+    // SAFETY: per the contract.
+    unsafe {
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, at) != 0 {
+            let step = match ffi::lua_type(state, -2) {
+                ffi::LUA_TSTRING => {
+                    let name = bytes_at(state, -2).to_vec();
+                    header_values(state, &name, &mut pairs)
                 }
+                ffi::LUA_TNUMBER => match ffi::lua_type(state, -1) {
+                    ffi::LUA_TSTRING => raw_line(bytes_at(state, -1)).map(|pair| pairs.push(pair)),
+                    other => Err(format!(
+                        "a raw header line must be a string, got {}",
+                        CStr::from_ptr(ffi::lua_typename(state, other)).to_string_lossy()
+                    )),
+                },
+                _ => Err("header names must be strings (or raw lines at number keys)".to_string()),
+            };
+            ffi::lua_pop(state, 1);
+            if let Err(message) = step {
+                // The key lua_next left.
+                ffi::lua_pop(state, 1);
+                return Err(message);
             }
-            outcome
-        })
+        }
     }
-    .unwrap_or_else(|| Err("the headers table could not be read".to_string()));
-    match walked {
-        Err(message) => boundary::fail(format!("{function}: {message}")),
-        Ok(()) => Ok(pairs),
-    }
+    Ok(pairs)
 }
 
 /// Adds the line or lines of header `name`, whose value is on top of the

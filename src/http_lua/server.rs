@@ -38,11 +38,11 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::{CStr, c_char, c_int};
 use std::rc::Rc;
 
-use mlua::{Function, Lua, LuaString, Result, Table, Value, ffi};
+use mlua::{Function, Lua, LuaString, Result, Table, Value, WeakLua, ffi};
 
 use crate::core::boundary::{self, Args};
-use crate::core::lua_raw;
 use crate::core::lua_raw::PrivateKey;
+use crate::core::lua_raw::{self, bytes_at};
 use crate::core::memory;
 use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
@@ -50,7 +50,7 @@ use crate::core::uv_handle;
 use crate::http::{
     self, CONTINUE_RESPONSE, ChunkedBody, DateCache, Event, Limits, ReplyContext, Request, RequestParser, multipart,
 };
-use crate::http_lua::{HeaderPairs, header_table_pairs};
+use crate::http_lua::{HeaderPairs, header_table_pairs, walk_header_table};
 use crate::stream::socket_ref::SocketRef;
 use crate::stream::{Consumer, Stream};
 
@@ -163,6 +163,8 @@ struct Shared {
     next_conn: Cell<u64>,
     /// The server was closed: connections close once nothing is owed.
     closed: Cell<bool>,
+    /// For `respond_fast`, which Lua calls with nothing but the state.
+    lua: WeakLua,
 }
 
 /// A response owed, in request order.
@@ -450,7 +452,12 @@ impl ServerConn {
     }
 
     /// `res(...)` for request `number`.
-    fn respond(self: &Rc<Self>, lua: &Lua, number: u64, args: &Args) -> Result<()> {
+    fn respond(
+        self: &Rc<Self>,
+        lua: &Lua,
+        number: u64,
+        serialize: impl FnOnce(&Self, u64, ReplyContext) -> Result<After>,
+    ) -> Result<()> {
         let index = number.wrapping_sub(self.first_slot.get());
         let context = match self.slots.borrow().get(index as usize) {
             Some(ResponseSlot::Owed(context)) => *context,
@@ -461,7 +468,7 @@ impl ServerConn {
             // The connection went away; the answer has nowhere to go.
             None => return Ok(()),
         };
-        let after = match self.serialize_answer(lua, index, context, args) {
+        let after = match serialize(self, index, context) {
             Ok(after) => after,
             Err(error) => {
                 self.answer_failed(lua, number)?;
@@ -483,24 +490,39 @@ impl ServerConn {
         self.update_timer(Runtime::of(lua)?.now())
     }
 
-    /// Serializes `res`'s answer to the request in slot `index`: written at
-    /// once when it is first in line, else kept in its slot.
-    fn serialize_answer(&self, lua: &Lua, index: u64, context: ReplyContext, args: &Args) -> Result<After> {
+    /// `res`'s arguments as the general path reads them (any body form,
+    /// any headers table, a status), serialized by `serialize_answer`.
+    fn serialize_arguments(&self, lua: &Lua, index: u64, context: ReplyContext, args: &Args) -> Result<After> {
         let texts = body_pieces(lua, args)?;
         let bytes: Vec<mlua::BorrowedBytes> = texts.iter().map(|s| s.as_bytes()).collect();
         let body: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
         let given = header_pairs(args)?;
-        let headers: Vec<(&[u8], &[u8])> = match &given {
-            Some(pairs) => pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect(),
-            None => Vec::new(),
-        };
-        let headers = if given.is_some() { &headers[..] } else { DEFAULT_HEADERS };
         let status = match args.opt_number(3)? {
             None => 200,
             Some(n) if (100.0..=999.0).contains(&n) && n.fract() == 0.0 => n as u16,
             Some(_) => return args.bad(3, "status code (100 to 999)"),
         };
-        let written = with_response(status, headers, &body, context, |pieces, after| -> Result<After> {
+        self.serialize_answer(lua, index, context, status, given.as_ref(), &body)
+    }
+
+    /// Serializes an answer to the request in slot `index`: written at
+    /// once when it is first in line, else kept in its slot. No headers
+    /// table is `DEFAULT_HEADERS`.
+    fn serialize_answer(
+        &self,
+        lua: &Lua,
+        index: u64,
+        context: ReplyContext,
+        status: u16,
+        given: Option<&HeaderPairs>,
+        body: &[&[u8]],
+    ) -> Result<After> {
+        let headers: Vec<(&[u8], &[u8])> = match given {
+            Some(pairs) => pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect(),
+            None => Vec::new(),
+        };
+        let headers = if given.is_some() { &headers[..] } else { DEFAULT_HEADERS };
+        let written = with_response(status, headers, body, context, |pieces, after| -> Result<After> {
             if index == 0 {
                 self.slots.borrow_mut().pop_front();
                 self.first_slot.set(self.first_slot.get() + 1);
@@ -539,10 +561,11 @@ impl ServerConn {
 
 /// The raw body of the server's `res` functions (bound to their client
 /// and request in `dispatch`): the client object and the request number
-/// first, then the caller's arguments.
+/// first, then the caller's arguments. It is `respond_fast` over the
+/// general path (upvalue 1) and the server (upvalue 2, see `push_server`).
 fn respond_function(lua: &Lua, shared: &Rc<Shared>) -> Result<Function> {
-    let shared = Rc::downgrade(shared);
-    boundary::raw_function(lua, "res", 2, move |lua, args| {
+    let server = Rc::downgrade(shared);
+    let general = boundary::raw_function(lua, "res", 2, move |lua, args| {
         let number = match args.bound_nth(1) {
             Value::Integer(n) => n as f64,
             Value::Number(n) => n,
@@ -550,16 +573,169 @@ fn respond_function(lua: &Lua, shared: &Rc<Shared>) -> Result<Function> {
         };
         let Value::Table(client) = args.bound_nth(0) else { return boundary::fail("res: bad request") };
         let id = client.raw_get::<Option<f64>>(CONN_ID.value())?;
-        let conn = match (shared.upgrade(), id) {
+        let conn = match (server.upgrade(), id) {
             (Some(shared), Some(id)) => shared.conns.borrow().get(&(id as u64)).cloned(),
             _ => None,
         };
         match conn {
-            Some(conn) => conn.respond(lua, number as u64, &args),
+            Some(conn) => {
+                conn.respond(lua, number as u64, |conn, index, context| conn.serialize_arguments(lua, index, context, &args))
+            }
             // The connection went away; the answer has nowhere to go.
             None => Ok(()),
         }
-    })
+    })?;
+    let server = Rc::downgrade(shared);
+    // SAFETY: exec_raw pushed `general`; push_server pushes one value, and
+    // the closure takes both.
+    unsafe {
+        lua.exec_raw(general, |state| {
+            push_server(state, server);
+            ffi::lua_pushcclosure(state, respond_fast, 2);
+        })
+    }
+}
+
+/// Registry key of the metatable of server userdata (see `push_server`).
+static SERVER_META: PrivateKey = PrivateKey::new();
+
+/// Pushes a full userdata holding `server`, for `respond_fast` to find
+/// its server by: a Weak, so that a `res` kept by the program does not
+/// keep the server's state. Its metatable (one for all, in the registry)
+/// drops the Weak when the userdata is collected, and marks the userdata
+/// as ours: `server_at` trusts no other (`debug.setupvalue` can put any
+/// value in an upvalue).
+///
+/// # Safety
+/// Runs inside a protected call (it allocates), with four free slots.
+unsafe fn push_server(state: *mut ffi::lua_State, server: std::rc::Weak<Shared>) {
+    // SAFETY: the userdata is sized and aligned for a Weak (Lua aligns
+    // userdata for any scalar), written once here before anything else
+    // can see it; if making the metatable raises, the Weak is leaked,
+    // never read uninitialised.
+    unsafe {
+        let slot = ffi::lua_newuserdata(state, std::mem::size_of::<std::rc::Weak<Shared>>()) as *mut std::rc::Weak<Shared>;
+        std::ptr::write(slot, server);
+        ffi::lua_pushlightuserdata(state, SERVER_META.pointer());
+        ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
+        if ffi::lua_type(state, -1) != ffi::LUA_TTABLE {
+            ffi::lua_pop(state, 1);
+            ffi::lua_createtable(state, 0, 2);
+            ffi::lua_pushcfunction(state, drop_server);
+            ffi::lua_setfield(state, -2, c"__gc".as_ptr());
+            ffi::lua_pushboolean(state, 0);
+            ffi::lua_setfield(state, -2, c"__metatable".as_ptr());
+            ffi::lua_pushlightuserdata(state, SERVER_META.pointer());
+            ffi::lua_pushvalue(state, -2);
+            ffi::lua_rawset(state, ffi::LUA_REGISTRYINDEX);
+        }
+        ffi::lua_setmetatable(state, -2);
+    }
+}
+
+/// The Weak inside the server userdata at `index`, unless the value there
+/// is anything else.
+///
+/// # Safety
+/// `index` is a valid index (not a pseudo-index other than an upvalue's)
+/// of the live `state`, with two free slots; nothing here raises.
+unsafe fn server_at<'a>(state: *mut ffi::lua_State, index: c_int) -> Option<&'a std::rc::Weak<Shared>> {
+    // SAFETY: per the contract; a raw read of the registry with a light
+    // userdata key neither allocates nor calls a metamethod. A userdata
+    // with our metatable was made by push_server, and its size is checked
+    // too, so the pointer is to a live Weak (drop_server leaves an empty
+    // one behind) for as long as the userdata is on the stack.
+    unsafe {
+        if ffi::lua_type(state, index) != ffi::LUA_TUSERDATA
+            || ffi::lua_objlen(state, index) != std::mem::size_of::<std::rc::Weak<Shared>>()
+            || ffi::lua_getmetatable(state, index) == 0
+        {
+            return None;
+        }
+        ffi::lua_pushlightuserdata(state, SERVER_META.pointer());
+        ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
+        let ours = ffi::lua_rawequal(state, -1, -2) != 0;
+        ffi::lua_pop(state, 2);
+        ours.then(|| &*(ffi::lua_touserdata(state, index) as *const std::rc::Weak<Shared>))
+    }
+}
+
+/// `__gc` of server userdata: drops its Weak, leaving an empty one (a
+/// second call, which only `debug` can make, drops nothing).
+unsafe extern "C-unwind" fn drop_server(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: server_at checks that argument 1 is a server userdata; the
+    // Weak is replaced, not dropped in place, so it is never dropped twice.
+    unsafe {
+        if server_at(state, 1).is_some() {
+            let slot = ffi::lua_touserdata(state, 1) as *mut std::rc::Weak<Shared>;
+            drop(std::ptr::replace(slot, std::rc::Weak::new()));
+        }
+    }
+    0
+}
+
+/// `res` on its hot path, against the Lua C API: a string body, and a
+/// headers table or none (what nearly every handler passes). It skips
+/// mlua's generic call (a value for each argument, each dropped after:
+/// about a tenth of a request's instructions); anything else goes to the
+/// general path (upvalue 1), whose results it returns as they are. Either
+/// way it returns what a raw function does (`true` or `false, message,
+/// level`), which the binder's Lua closure turns into an error.
+unsafe extern "C-unwind" fn respond_fast(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: Lua calls this as the C closure made by respond_function
+    // (upvalue 1 the general path, upvalue 2 checked by server_at) with
+    // the binder's arguments. Argument types are checked before anything
+    // is read; the body string and headers table stay on the stack (so
+    // alive) while their bytes are used. Nothing on the fast path raises a
+    // Lua error: walk_header_table raises nothing, respond's Lua work runs
+    // under protected calls, and a panic is caught before it could reach
+    // Lua. The general path's call may raise (out of memory): it unwinds
+    // through this frame, which owns nothing then.
+    unsafe {
+        let top = ffi::lua_gettop(state);
+        let simple = (3..=4).contains(&top)
+            && ffi::lua_type(state, 1) == ffi::LUA_TTABLE
+            && ffi::lua_type(state, 2) == ffi::LUA_TNUMBER
+            && ffi::lua_type(state, 3) == ffi::LUA_TSTRING
+            && (top == 3 || matches!(ffi::lua_type(state, 4), ffi::LUA_TTABLE | ffi::LUA_TNIL));
+        let server = if simple { server_at(state, ffi::lua_upvalueindex(2)).and_then(|weak| weak.upgrade()) } else { None };
+        let Some((server, lua)) = server.and_then(|server| server.lua.try_upgrade().map(|lua| (server, lua))) else {
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+            ffi::lua_insert(state, 1);
+            ffi::lua_call(state, top, ffi::LUA_MULTRET);
+            return ffi::lua_gettop(state);
+        };
+        ffi::lua_pushlightuserdata(state, CONN_ID.pointer());
+        ffi::lua_rawget(state, 1);
+        let id = (ffi::lua_type(state, -1) == ffi::LUA_TNUMBER).then(|| ffi::lua_tonumber(state, -1) as u64);
+        ffi::lua_pop(state, 1);
+        let number = ffi::lua_tonumber(state, 2) as u64;
+        let body = [bytes_at(state, 3)];
+        let has_headers = top == 4 && ffi::lua_type(state, 4) == ffi::LUA_TTABLE;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let conn = id.and_then(|id| server.conns.borrow().get(&id).cloned());
+            let Some(conn) = conn else { return Ok(()) };
+            conn.respond(&lua, number, |conn, index, context| {
+                let given = match has_headers {
+                    true => Some(walk_header_table(state, 4).or_else(|message| boundary::fail(format!("res: {message}")))?),
+                    false => None,
+                };
+                conn.serialize_answer(&lua, index, context, 200, given.as_ref(), &body)
+            })
+        }));
+        let (message, level) = match outcome {
+            Ok(Ok(())) => {
+                ffi::lua_pushboolean(state, 1);
+                return 1;
+            }
+            Ok(Err(error)) => boundary::message_of(&error),
+            Err(panic) => (format!("internal error in 'res': {}", boundary::panic_text(&panic)), 2),
+        };
+        ffi::lua_pushboolean(state, 0);
+        ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
+        ffi::lua_pushinteger(state, level as ffi::lua_Integer);
+        3
+    }
 }
 
 /// The body argument of `res`: a string, an array of strings, or nil.
@@ -811,6 +987,7 @@ pub fn listen(lua: &Lua, args: Args) -> Result<Table> {
         conns: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
         closed: Cell::new(false),
+        lua: lua.weak(),
     });
     let _ = shared.respond.set(respond_function(lua, &shared)?);
     let accepting = shared.clone();
