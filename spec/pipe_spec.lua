@@ -124,6 +124,34 @@ describe('pipe', function()
       assert.is_true(client_ended)
    end)
 
+   it('holds writes to a paused reader (write gives false), then drains once it resumes', function()
+      local path = dir .. '/pause.sock'
+      local sent, total, drains, queued_when_refused = 0, 0, 0, 0
+      run(10, function(done)
+         local server
+         server = pipe.listen(path, function(client)
+            client.pause()
+            client.ondata(function(chunk) total = total + #chunk end)
+            async.setTimeout(50, client.resume)
+            client.onend(function() server.close(done) end)
+         end)
+         local client = pipe.connect(path)
+         client.ondrain(function()
+            drains = drains + 1
+            client.close()
+         end)
+         local piece = string.rep('p', 256 * 1024)
+         repeat
+            sent = sent + #piece
+         until not client.write(piece) or sent >= 256 * 1024 * 1024
+         queued_when_refused = client.writeQueueSize()
+      end)
+      assert.is_true(queued_when_refused > 0)
+      assert.is_true(sent < 16 * 1024 * 1024, 'write never said to wait')
+      assert.are.equal(1, drains)
+      assert.are.equal(sent, total)
+   end)
+
    it('sends what onend writes before closing, to a peer that half-closed (Python)', function()
       if not has_python then pending('python3 is not installed') return end
       local path = dir .. '/python.sock'
