@@ -124,4 +124,51 @@ function support.converse(command, steps, dir)
    return text
 end
 
+-- Runs the Python program `source` in the background while the loop
+-- serves it (through `server`); once its output satisfies `finished`,
+-- closes the server and returns that output.
+function support.python_peer(server, source, finished)
+   local async = require 'async'
+   local script = os.tmpname()
+   local f = io.open(script, 'w')
+   f:write(source)
+   f:close()
+   os.execute('python3 ' .. script .. ' > ' .. script .. '.out 2>&1 &')
+   local result
+   support.run(10, function(done)
+      local poll
+      poll = async.setInterval(10, function()
+         local r = io.open(script .. '.out')
+         local text = r and r:read('*a')
+         if r then r:close() end
+         if text and finished(text) then
+            result = text
+            poll.clear()
+            server.close(done)
+         end
+      end)
+   end)
+   os.remove(script); os.remove(script .. '.out')
+   return result
+end
+
+-- A Python peer (for python_peer) that connects with the expression
+-- `connect`, sends 'question', half-closes, and prints all it reads
+-- until the server closes.
+function support.python_half_close(connect)
+   return 'import socket\ns = ' .. connect .. [[
+
+s.sendall(b'question')
+s.shutdown(socket.SHUT_WR)
+data = b''
+while True:
+    more = s.recv(100)
+    if not more:
+        break
+    data += more
+s.close()
+print(data.decode(), end='')
+]]
+end
+
 return support

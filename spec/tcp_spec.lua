@@ -518,31 +518,10 @@ describe('tcp', function()
       assert.are.same({true, true, true}, results)
    end)
 
-   -- Runs `source` (Python, `%d` standing for the server's port) in the
-   -- background while the loop serves it; once its output satisfies
-   -- `finished`, closes the server and returns that output.
+   -- Runs `source` (Python, `%d` standing for the server's port) against
+   -- the server (see support.python_peer).
    local function python_peer(server, source, finished)
-      local script = os.tmpname()
-      local f = io.open(script, 'w')
-      f:write(string.format(source, server.sockname.port))
-      f:close()
-      os.execute('python3 ' .. script .. ' > ' .. script .. '.out 2>&1 &')
-      local result
-      run(10, function(done)
-         local poll
-         poll = async.setInterval(10, function()
-            local r = io.open(script .. '.out')
-            local text = r and r:read('*a')
-            if r then r:close() end
-            if text and finished(text) then
-               result = text
-               poll.clear()
-               server.close(done)
-            end
-         end)
-      end)
-      os.remove(script); os.remove(script .. '.out')
-      return result
+      return support.python_peer(server, string.format(source, server.sockname.port), finished)
    end
 
    it('talks to a client written without this library (Python)', function()
@@ -570,20 +549,8 @@ print(data.decode(), end='')
          client.ondata(function(chunk) got[#got + 1] = chunk end)
          client.onend(function() client.write('got ' .. table.concat(got) .. ', bye\n') end)
       end)
-      local result = python_peer(server, [[
-import socket
-s = socket.create_connection(('127.0.0.1', %d))
-s.sendall(b'question')
-s.shutdown(socket.SHUT_WR)
-data = b''
-while True:
-    more = s.recv(100)
-    if not more:
-        break
-    data += more
-s.close()
-print(data.decode(), end='')
-]], function(text) return text:find('\n') ~= nil end)
+      local result = python_peer(server, support.python_half_close("socket.create_connection(('127.0.0.1', %d))"),
+         function(text) return text:find('\n') ~= nil end)
       assert.are.equal('got question, bye\n', result)
    end)
 

@@ -24,6 +24,7 @@ local CLASS_OF_KIND = {
    timer = 'async.Timer',
    tcp = 'async.TcpSocket',
    ['tcp.server'] = 'async.TcpServer',
+   ['pipe.server'] = 'async.PipeServer',
    pipe = 'async.Pipe',
    file = 'async.File',
    tty = 'async.Tty',
@@ -265,6 +266,20 @@ describe('the type annotations in types/', function()
          async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(client)
             check(client, 'async.TcpSocket')
             client.write('x')
+            client.close()
+         end)
+
+         local pipe_path = os.tmpname()
+         os.remove(pipe_path)
+         local pipe_server
+         pipe_server = async.pipe.listen(pipe_path, function(client)
+            check(client, 'async.Pipe')
+            client.close()
+            pipe_server.close()
+         end)
+         check(pipe_server, 'async.PipeServer')
+         async.pipe.connect(pipe_path, function(client)
+            check(client, 'async.Pipe')
             client.close()
          end)
 

@@ -40,10 +40,9 @@ use crate::core::memory::{self, OutOfMemory};
 use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle::{self, HandleState, Tie};
-use crate::stream::{self, Consumer, Stream};
+use crate::stream::{Consumer, Stream};
 
 static PROCESS: Class = Class { kind: "process", methods: &[PROCESS_METHODS], lua_methods: None };
-static PIPE: Class = Class { kind: "pipe", methods: &[stream::METHODS], lua_methods: Some(stream::lua_methods) };
 
 static PROCESS_METHODS: &[(&str, Method)] = &[("kill", kill), ("onexit", onexit), ("onclose", onclose)];
 
@@ -233,17 +232,6 @@ fn resolve(command: &Command) -> std::result::Result<CString, UvError> {
     Err(UvError(if denied { uv::uv_errno_t_UV_EACCES } else { uv::uv_errno_t_UV_ENOENT }))
 }
 
-/// A new pipe handle: a stream handle object of kind "pipe".
-fn new_pipe(lua: &Lua) -> Result<(Table, &'static Stream)> {
-    let object = lua.create_table()?;
-    object.set_metatable(Some(PIPE.metatable(lua)?))?;
-    let stream = uv_handle::open::<Stream, uv::uv_pipe_t>(lua, &object, Stream::new(PIPE.kind), "pipe", |uv_loop, raw| {
-        // SAFETY: `raw` is a fresh handle for this loop.
-        unsafe { uv::uv_pipe_init(uv_loop, raw, 0) }
-    })?;
-    Ok((object, stream))
-}
-
 /// Starts `command` with its standard streams as `stdio` says. Returns the
 /// process object, or the error message if it cannot be started.
 fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result::Result<Table, String>> {
@@ -268,7 +256,7 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
     let mut pipes: Vec<(usize, Table, &'static Stream)> = Vec::new();
     for (fd, how) in stdio.iter().enumerate() {
         if *how == Stdio::Pipe {
-            match new_pipe(lua) {
+            match crate::pipe::new_pipe(lua) {
                 Ok((pipe, stream)) => pipes.push((fd, pipe, stream)),
                 Err(e) => {
                     pipes.iter().for_each(|(_, _, s)| s.destroy());

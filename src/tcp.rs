@@ -20,38 +20,40 @@ use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 use crate::core::boundary::{self, Args};
 use crate::core::class::{Class, Method};
 use crate::core::errors::{UvError, uv_message};
-use crate::core::lua_raw::PrivateKey;
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle::{self, HandleState, Tie};
-use crate::core::uv_request::{Callback, UvRequest};
+use crate::core::uv_request::Callback;
 use crate::dns::{self, Hints};
 use crate::domain::{Domain, domain_of, url_parts};
 use crate::socket_address::{self, address_table, c_socket_addr, socket_addr};
+use crate::stream::socket::{self, Server, SocketKind};
 use crate::stream::{self, Stream};
 
 static SOCKET: Class = Class { kind: "tcp", methods: &[stream::METHODS, SOCKET_METHODS], lua_methods: Some(stream::lua_methods) };
-static SERVER: Class = Class { kind: "tcp.server", methods: &[SERVER_METHODS], lua_methods: None };
+static SERVER: Class = Class { kind: "tcp.server", methods: &[socket::SERVER_METHODS], lua_methods: None };
 
 static SOCKET_METHODS: &[(&str, Method)] = &[("setNoDelay", set_no_delay), ("setKeepAlive", set_keep_alive)];
-static SERVER_METHODS: &[(&str, Method)] = &[("close", close_server), ("onclose", onclose_server)];
 
-/// Node's default listen backlog.
-const BACKLOG: c_int = 511;
+/// TCP for the shared server and connect code (stream/socket.rs).
+struct Tcp;
 
-// Private key of a server object: its connection callback.
-static ON_CONNECTION: PrivateKey = PrivateKey::new();
+impl SocketKind for Tcp {
+    type Target = SocketAddr;
+    const LISTEN: &'static str = "tcp.listen";
 
-struct Server {
-    tie: Tie,
-}
-
-impl HandleState for Server {
-    fn tie(&self) -> &Tie {
-        &self.tie
+    fn new_socket(lua: &Lua) -> Result<(Table, &'static Stream)> {
+        new_socket(lua)
     }
 
-    fn closed(&self, _: &Lua, _: &Table) -> Result<()> {
-        Ok(())
+    fn ready(_: &Lua, stream: &Stream, _: &Table) -> Result<std::result::Result<(), UvError>> {
+        let handle = tcp_handle(stream.tie());
+        // SAFETY: the socket is open and connected.
+        unsafe { uv::uv_tcp_nodelay(handle, 1) };
+        Ok(set_names(stream, handle))
+    }
+
+    fn describe(addr: &SocketAddr) -> String {
+        describe(addr)
     }
 }
 
@@ -171,13 +173,12 @@ fn bind_and_listen(server: &Server, addrs: &[SocketAddr], backlog: c_int) -> std
     let mut last = String::from("EADDRNOTAVAIL: no address to listen on");
     for addr in addrs {
         let c_addr = c_socket_addr(addr);
-        let raw = tcp_handle(&server.tie);
+        let raw = tcp_handle(server.tie());
         // SAFETY: the server handle is open; the address is a valid
         // sockaddr for its family, copied by the kernel.
         let mut rc = unsafe { uv::uv_tcp_bind(raw, &c_addr as *const _ as *const uv::sockaddr, 0) };
         if rc == 0 {
-            // SAFETY: as above; `on_connection` gets the server handle.
-            rc = unsafe { uv::uv_listen(raw as *mut uv::uv_stream_t, backlog, Some(on_connection)) };
+            rc = socket::start_listening::<Tcp>(server, backlog);
         }
         if rc == 0 {
             return Ok(tcp_address(raw, false).unwrap_or(*addr));
@@ -197,20 +198,11 @@ fn listen(lua: &Lua, args: Args) -> Result<Table> {
 /// A TCP server at `domain` calling `on_connection(client)`: shared by the
 /// servers built on TCP (HTTP, JSON, REPL).
 pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Result<Table> {
-    let object = lua.create_table()?;
-    object.set_metatable(Some(SERVER.metatable(lua)?))?;
-    object.raw_set(ON_CONNECTION.value(), on_connection)?;
-    let server = uv_handle::open::<Server, uv::uv_tcp_t>(
-        lua,
-        &object,
-        Server { tie: Tie::new(SERVER.kind) },
-        "listen",
-        |uv_loop, raw| {
-            // SAFETY: `raw` is a fresh handle for this loop.
-            unsafe { uv::uv_tcp_init(uv_loop, raw) }
-        },
-    )?;
-    let backlog = domain.backlog.unwrap_or(BACKLOG);
+    let (object, server) = socket::open_server::<uv::uv_tcp_t>(lua, &SERVER, on_connection, |uv_loop, raw| {
+        // SAFETY: `raw` is a fresh handle for this loop.
+        unsafe { uv::uv_tcp_init(uv_loop, raw) }
+    })?;
+    let backlog = domain.backlog.unwrap_or(socket::BACKLOG);
     let rt = Runtime::of(lua)?;
     if let Some(ip) = socket_address::ip_literal(&domain.host) {
         return match bind_and_listen(server, &[SocketAddr::new(ip, domain.port)], backlog) {
@@ -219,12 +211,12 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
                 Err(error) => {
                     // Out of memory: the caller never gets the server, so
                     // it must not stay open.
-                    server.tie.close();
+                    server.tie().close();
                     Err(error)
                 }
             },
             Err(message) => {
-                server.tie.close();
+                server.tie().close();
                 boundary::fail(format!("listen: {message}"))
             }
         };
@@ -234,7 +226,7 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
     let pending = match lua.create_registry_value(&object) {
         Ok(pending) => pending,
         Err(error) => {
-            server.tie.close();
+            server.tie().close();
             return Err(error);
         }
     };
@@ -243,13 +235,13 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
         rt.dispatch(|| {
             let pending: Table = lua.registry_value(&pending)?;
             // Closed while the name was being looked up: nothing to bind.
-            let Some(server) = uv_handle::state_of::<Server>(&pending)?.filter(|s| !s.tie.closing()) else {
+            let Some(server) = uv_handle::state_of::<Server>(&pending)?.filter(|s| !s.tie().closing()) else {
                 return Ok(());
             };
             match outcome.and_then(|addrs| bind_and_listen(server, &addrs, backlog)) {
                 Ok(local) => pending.raw_set("sockname", address_table(&lua, &local)?),
                 Err(message) => {
-                    server.tie.close();
+                    server.tie().close();
                     eprintln!("async: tcp.listen: {message}");
                     Ok(())
                 }
@@ -257,53 +249,6 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
         });
     });
     Ok(object)
-}
-
-extern "C" fn on_connection(raw: *mut uv::uv_stream_t, status: c_int) {
-    // SAFETY: listening started on an open server made by `listen_with`.
-    let server = unsafe { uv_handle::state_from::<Server>(raw as *const uv::uv_handle_t) };
-    // SAFETY: the loop is a runtime's; this runs inside uv_run.
-    let rt = unsafe { Runtime::from_loop((*raw).loop_) };
-    let Some(lua) = rt.lua() else { return };
-    if status < 0 {
-        eprintln!("async: tcp.listen: {}", uv_message(status, None));
-        return;
-    }
-    rt.dispatch(|| {
-        let Some(server_object) = server.tie.object(&lua)? else { return Ok(()) };
-        let (client, stream) = new_socket(&lua)?;
-        let handle = tcp_handle(stream.tie());
-        // SAFETY: both handles are open TCP handles of this loop.
-        let mut rc = unsafe { uv::uv_accept(raw, handle as *mut uv::uv_stream_t) };
-        if rc == 0 {
-            // SAFETY: the client is open and connected.
-            unsafe { uv::uv_tcp_nodelay(handle, 1) };
-            rc = set_names(stream, handle).err().map_or(0, |e| e.0);
-        }
-        if rc != 0 {
-            // Reset before we got to it (ENOTCONN): drop it quietly.
-            stream.tie().close();
-            return Ok(());
-        }
-        let on_connection: Function = server_object.raw_get(ON_CONNECTION.value())?;
-        rt.callback(&lua, on_connection, client).map(drop)
-    });
-}
-
-fn close_server(lua: &Lua, args: Args) -> Result<MultiValue> {
-    let this = args.this()?;
-    if let Some(callback) = args.opt_function(1)? {
-        uv_handle::when_closed(lua, &this, callback)?;
-    }
-    if let Some(server) = uv_handle::state_of::<Server>(&this)? {
-        server.tie.close();
-    }
-    Ok(MultiValue::new())
-}
-
-fn onclose_server(_: &Lua, args: Args) -> Result<MultiValue> {
-    uv_handle::set_onclose(&args.this()?, args.opt_function(1)?)?;
-    Ok(MultiValue::new())
 }
 
 // ---- clients ----
@@ -339,53 +284,14 @@ pub fn connect_with(lua: &Lua, domain: &Domain, on_connect: Option<Function>) ->
             };
             let c_addr = c_socket_addr(&addr);
             let handle = tcp_handle(stream.tie());
-            let started = UvRequest::<uv::uv_connect_t, (Option<Callback>, SocketAddr)>::start((on_connect, addr), |req| {
+            socket::connect::<Tcp>(&lua, &pending, stream, addr, on_connect, |req, on_connected| {
                 // SAFETY: the socket is open; libuv copies the address;
-                // `req` lives until `on_connect`.
-                unsafe { uv::uv_tcp_connect(req, handle, &c_addr as *const _ as *const uv::sockaddr, Some(on_connected)) }
-            });
-            match started {
-                Ok(()) => Ok(()),
-                Err((rc, _)) => stream.fail(&lua, &pending, uv_message(rc, Some(&describe(&addr)))),
-            }
+                // `req` lives until `on_connected`.
+                unsafe { uv::uv_tcp_connect(req, handle, &c_addr as *const _ as *const uv::sockaddr, on_connected) }
+            })
         });
     });
     Ok(object)
-}
-
-extern "C" fn on_connected(req: *mut uv::uv_connect_t, status: c_int) {
-    // SAFETY: started by `connect_with`; this is its completion.
-    let request = unsafe { UvRequest::<uv::uv_connect_t, (Option<Callback>, SocketAddr)>::finish(req) };
-    let raw = request.raw().handle;
-    // SAFETY: a connect completes (with ECANCELED if need be) before its
-    // handle's close callback, so the state is still there.
-    let stream = unsafe { uv_handle::state_from::<Stream>(raw as *const uv::uv_handle_t) };
-    // SAFETY: the loop is a runtime's; this runs inside uv_run.
-    let rt = unsafe { Runtime::from_loop((*raw).loop_) };
-    let (callback, addr) = request.state;
-    let Some(lua) = rt.lua() else { return };
-    if status == uv::uv_errno_t_UV_ECANCELED {
-        return;
-    }
-    let ready = rt.dispatch(|| {
-        let Some(object) = stream.tie().object(&lua)? else { return Ok(()) };
-        if status < 0 {
-            return stream.fail(&lua, &object, uv_message(status, Some(&describe(&addr))));
-        }
-        let handle = raw as *mut uv::uv_tcp_t;
-        // SAFETY: the socket is open and connected.
-        unsafe { uv::uv_tcp_nodelay(handle, 1) };
-        if let Err(error) = set_names(stream, handle) {
-            return stream.fail(&lua, &object, error.message(Some(&describe(&addr))));
-        }
-        stream.connected(&lua)
-    });
-    if ready
-        && status >= 0
-        && let Some(callback) = callback
-    {
-        callback.call(rt, |_| stream.tie().object(&lua));
-    }
 }
 
 // ---- socket options ----

@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,6 +119,19 @@ static inline int connect_local(int port, int nonblock) {
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && !(nonblock && errno == EINPROGRESS))
     die("connect to 127.0.0.1:%d: %s", port, strerror(errno));
+  return fd;
+}
+
+/* A blocking Unix domain socket connected to PATH (bench/pipe). */
+static inline int connect_unix(const char *path) {
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sa.sun_path) die("socket path too long: %s", path);
+  strcpy(sa.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) die("socket: %s", strerror(errno));
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) die("connect to %s: %s", path, strerror(errno));
   return fd;
 }
 

@@ -1,5 +1,6 @@
 /* Reference TCP echo server on plain libuv: the denominator of the ratios.
  * Usage: echo PORT   (binds 127.0.0.1:PORT, runs until killed)
+ *        echo PATH   (a Unix domain socket at PATH, starting with '/': bench/pipe)
  * One shared read buffer; each chunk is written back with uv_try_write, and
  * whatever the socket does not take at once is copied into a uv_write, and
  * reading stops until that write is done (backpressure: at most one pending
@@ -55,26 +56,34 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static void on_connection(uv_stream_t *server, int status) {
   if (status < 0) return;
-  uv_tcp_t *client = malloc(sizeof *client);
+  int is_pipe = server->type == UV_NAMED_PIPE;
+  uv_stream_t *client = malloc(is_pipe ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
   if (!client) abort();
-  uv_tcp_init(server->loop, client);
-  if (uv_accept(server, (uv_stream_t *)client) != 0) {
+  if (is_pipe) uv_pipe_init(server->loop, (uv_pipe_t *)client, 0);
+  else uv_tcp_init(server->loop, (uv_tcp_t *)client);
+  if (uv_accept(server, client) != 0) {
     uv_close((uv_handle_t *)client, on_closed);
     return;
   }
-  uv_tcp_nodelay(client, 1);
-  uv_read_start((uv_stream_t *)client, on_alloc, on_read);
+  if (!is_pipe) uv_tcp_nodelay((uv_tcp_t *)client, 1);
+  uv_read_start(client, on_alloc, on_read);
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) { fprintf(stderr, "usage: %s PORT\n", argv[0]); return 2; }
+  if (argc < 2) { fprintf(stderr, "usage: %s PORT|PATH\n", argv[0]); return 2; }
   uv_loop_t *loop = uv_default_loop();
-  uv_tcp_t server;
-  struct sockaddr_in addr;
-  uv_tcp_init(loop, &server);
-  uv_ip4_addr("127.0.0.1", atoi(argv[1]), &addr);
-  int err = uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0);
+  union { uv_tcp_t tcp; uv_pipe_t pipe; } server;
+  int err;
+  if (argv[1][0] == '/') {
+    uv_pipe_init(loop, &server.pipe, 0);
+    err = uv_pipe_bind(&server.pipe, argv[1]);
+  } else {
+    struct sockaddr_in addr;
+    uv_tcp_init(loop, &server.tcp);
+    uv_ip4_addr("127.0.0.1", atoi(argv[1]), &addr);
+    err = uv_tcp_bind(&server.tcp, (const struct sockaddr *)&addr, 0);
+  }
   if (!err) err = uv_listen((uv_stream_t *)&server, 1024, on_connection);
-  if (err) { fprintf(stderr, "echo: port %s: %s\n", argv[1], uv_strerror(err)); return 1; }
+  if (err) { fprintf(stderr, "echo: %s: %s\n", argv[1], uv_strerror(err)); return 1; }
   return uv_run(loop, UV_RUN_DEFAULT);
 }

@@ -1,19 +1,22 @@
 -- TCP echo server on luv (Debian package lua-luv). Usage: luajit luv.lua PORT
+-- (or PATH, a Unix domain socket to listen at, for bench/pipe).
 -- Like echo.c: each chunk is written back with try_write; what the socket
 -- does not take at once goes to a write, and reading stops until it is done.
 
 -- This file is named like the module: keep `require` from loading ./luv.lua.
 package.path = package.path:gsub('%./%?%.lua;?', '')
 local uv = require 'luv'
-local port = assert(tonumber(arg[1]), 'usage: luajit luv.lua PORT')
+local where = assert(arg[1], 'usage: luajit luv.lua PORT|PATH')
+local port = tonumber(where)
+local new_socket = port and uv.new_tcp or function() return uv.new_pipe(false) end
 
-local server = uv.new_tcp()
-assert(server:bind('127.0.0.1', port))
+local server = new_socket()
+if port then assert(server:bind('127.0.0.1', port)) else assert(server:bind(where)) end
 assert(server:listen(1024, function(err)
   if err then return end
-  local client = uv.new_tcp()
+  local client = new_socket()
   if not server:accept(client) then client:close() return end
-  client:nodelay(true)
+  if port then client:nodelay(true) end
 
   local on_read
   local function on_written(err)

@@ -1,4 +1,5 @@
-/* Ping-pong load: CONNS connections to 127.0.0.1:PORT, each with exactly one
+/* Ping-pong load: CONNS connections to 127.0.0.1:PORT (or to the Unix domain
+ * socket at PORT when it is a path starting with '/'), each with exactly one
  * 64-byte message in flight (send, wait for the whole 64-byte echo, check it,
  * send the next). After WARMUP seconds it measures for SECONDS: round trips,
  * and the CPU time of the server process SERVER_PID (/proc/PID/stat).
@@ -33,7 +34,8 @@ static void send_message(conn *c) {
 int main(int argc, char **argv) {
   prog = "pingpong";
   if (argc < 3) die("usage: pingpong PORT SERVER_PID [CONNS] [SECONDS] [WARMUP]");
-  int port = (int)arg_long(argc, argv, 1, 0);
+  const char *unix_path = argv[1][0] == '/' ? argv[1] : NULL;
+  int port = unix_path ? 0 : (int)arg_long(argc, argv, 1, 0);
   int pid = (int)arg_long(argc, argv, 2, 0);
   int nconns = (int)arg_long(argc, argv, 3, 100);
   double seconds = arg_double(argc, argv, 4, 4.0);
@@ -46,7 +48,8 @@ int main(int argc, char **argv) {
   if (ep < 0) die("epoll_create1: %s", strerror(errno));
   for (int i = 0; i < nconns; i++) {
     conn *c = &conns[i];
-    c->fd = connect_local(port, 0); /* blocking: done when the kernel has queued it */
+    /* blocking: done when the kernel has queued it */
+    c->fd = unix_path ? connect_unix(unix_path) : connect_local(port, 0);
     set_nonblocking(c->fd);
     for (int k = 0; k < MSG; k++) c->out[k] = (unsigned char)('a' + (i + k) % 26);
     epoll_set(ep, EPOLL_CTL_ADD, c->fd, EPOLLIN, (uint32_t)i);

@@ -1,14 +1,15 @@
-//! The stream layer: what every TCP socket and process pipe offers Lua
-//! (`async.handle` in the contract). Reading in one of several modes
-//! (`ondata` strings, `onrawdata` buffers, `onsplitdata` pieces, fiber
-//! reads after `sync()`), ordered writes with backpressure, an idle
-//! timeout, and a close that flushes what is queued.
+//! The stream layer: what every TCP socket, Unix domain socket and process
+//! pipe offers Lua (`async.handle` in the contract). Reading in one of
+//! several modes (`ondata` strings, `onrawdata` buffers, `onsplitdata`
+//! pieces, fiber reads after `sync()`), ordered writes with
+//! backpressure, an idle timeout, and a close that flushes what is queued.
 //!
 //! The state of a stream is `Stream`, held in the handle allocation of
 //! `core/uv_handle.rs`; its Lua callbacks are kept in its Lua object under
 //! private keys, so they are visible to the garbage collector and go with
-//! the object. A kind of stream (tcp.rs, process.rs's pipes) makes the
-//! libuv handle and a `Stream`, and lists `METHODS` in its class.
+//! the object. A kind of stream (tcp.rs, pipe.rs, process.rs's pipes)
+//! makes the libuv handle and a `Stream`, and lists `METHODS` in its class;
+//! the sockets share their servers and connects (`socket.rs`).
 //!
 //! Every callback into Lua goes through the runtime's dispatch (an error
 //! stops the loop); a stream's own failure (reset, broken pipe) goes to its
@@ -30,7 +31,9 @@
 //! failure, close); the rest is split along its seams: `read.rs`,
 //! `write.rs`, `idle.rs` (the idle timeout), `fiber_reads.rs` (the
 //! primitives `lua/stream.lua` suspends fibers around), `methods.rs` (the
-//! Lua methods) and `socket_ref.rs` (how protocols hold a socket's object).
+//! Lua methods), `socket.rs` (the servers and connects of TCP and Unix
+//! domain sockets) and `socket_ref.rs` (how protocols hold a socket's
+//! object).
 //!
 //! May touch: libuv streams and their requests; the stream's Lua object.
 
@@ -46,6 +49,7 @@ mod fiber_reads;
 mod idle;
 mod methods;
 mod read;
+pub mod socket;
 pub mod socket_ref;
 mod write;
 

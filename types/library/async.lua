@@ -2,7 +2,7 @@
 
 -- The `async` module: the event loop, timers, system information and the
 -- submodules. Handle kinds shared by several modules (streams, sockets)
--- are declared in stream.lua and tcp.lua.
+-- are declared in stream.lua, tcp.lua and pipe.lua.
 
 ---Where to listen or connect: a table, or a URL such as
 ---`'tcp://127.0.0.1:8080/'` (IPv6 as `[::1]`; a missing port comes from
@@ -55,6 +55,7 @@
 ---@field flow async.flow pacing helpers
 ---@field url async.url URL parsing and building
 ---@field tcp async.tcp TCP servers and clients
+---@field pipe async.pipe Unix domain socket servers and clients
 ---@field handle async.handlelib what every stream offers
 ---@field process async.process child processes
 ---@field json async.json JSON and JSON-lines messaging

@@ -65,9 +65,11 @@ local async = {}
 ---@field readsplit fun(separator: string|async.Splitter): string?, string? inside a fiber: the next piece up to the separator
 ---@field readline fun(): string?, string? inside a fiber: the next line
 
----A process pipe (`proc.stdin`, `proc.stdout`, `proc.stderr`), or a
----standard stream that is a pipe.
+---A process pipe (`proc.stdin`, `proc.stdout`, `proc.stderr`), a
+---standard stream that is a pipe, or a Unix domain socket (`async.pipe`).
 ---@class async.Pipe: async.Stream
+---@field sockname string? a socket's own path (nil if unbound, and for process pipes)
+---@field peername string? the path of a socket's peer (nil if unbound, and for process pipes)
 
 ---A standard stream that is a file (copied by a thread through a pipe).
 ---@class async.File: async.Stream
