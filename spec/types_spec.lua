@@ -24,6 +24,7 @@ local CLASS_OF_KIND = {
    timer = 'async.Timer',
    tcp = 'async.TcpSocket',
    ['tcp.server'] = 'async.TcpServer',
+   udp = 'async.UdpSocket',
    pipe = 'async.Pipe',
    file = 'async.File',
    tty = 'async.Tty',
@@ -135,7 +136,7 @@ local function rust_kinds()
    for _, path in ipairs(list('find src -name "*.rs"')) do sources[#sources + 1] = read_file(path) end
    local groups = {}
    for _, text in ipairs(sources) do
-      for name, body in text:gmatch('static ([%u%d_]+): &%[%(&str, Method%)%] = &(%b[])') do
+      for name, body in text:gmatch('static ([%u%d_]+): &%[%(&str, Method%)%] =%s*&(%b[])') do
          local names = {}
          for method in body:gmatch('%("([%w_]+)",') do names[#names + 1] = method end
          groups[name] = names
@@ -262,6 +263,10 @@ describe('the type annotations in types/', function()
             end)
          end)
          check(server, 'async.TcpServer')
+         local datagrams = async.udp.bind({host = '127.0.0.1', port = 0})
+         check(datagrams, 'async.UdpSocket')
+         seen.udp = tostring(datagrams):match('^([%w.]+):')
+         datagrams.close()
          async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(client)
             check(client, 'async.TcpSocket')
             client.write('x')
@@ -287,5 +292,6 @@ describe('the type annotations in types/', function()
       assert.are.same({}, absent)
       assert.are.equal('timer', seen.timer)
       assert.are.equal('pipe', seen.pipe)
+      assert.are.equal('udp', seen.udp)
    end)
 end)

@@ -33,6 +33,7 @@ mod system;
 mod tcp;
 mod time;
 mod tty;
+mod udp;
 mod url;
 
 #[cfg(test)]
@@ -93,6 +94,7 @@ fn open(lua: &Lua) -> Result<Table> {
     dns::install(lua, &module)?;
     stream::install(lua, &module)?;
     tcp::install(lua, &module)?;
+    udp::install(lua, &module)?;
     process::install(lua, &module)?;
     json::install(lua, &module)?;
     json_rpc::install(lua, &module.get::<Table>("json")?)?;
@@ -180,6 +182,7 @@ submodules! {
     luaopen_async_pcall => "pcall",
     luaopen_async_url => "url",
     luaopen_async_tcp => "tcp",
+    luaopen_async_udp => "udp",
     luaopen_async_handle => "handle",
     luaopen_async_process => "process",
     luaopen_async_json => "json",
