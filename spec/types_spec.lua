@@ -130,7 +130,8 @@ end
 -- The methods of each kind of handle, from the Rust sources: the groups
 -- (`static NAME: &[(&str, Method)] = &[("name", f), ...]`) and the
 -- classes (`Class { kind: "k", methods: &[GROUP, ...], lua_methods: ... }`);
--- a class with Lua methods has the stream's (`async.handle.methods`).
+-- a class with the stream's Lua methods has all of the stream's
+-- (`async.handle.methods`).
 local function rust_kinds()
    local sources = {}
    for _, path in ipairs(list('find src -name "*.rs"')) do sources[#sources + 1] = read_file(path) end
@@ -153,7 +154,7 @@ local function rust_kinds()
             for group in methods:gmatch('([%u%d_]+)') do
                for _, method in ipairs(groups[group] or {}) do set[method] = true end
             end
-            if body:match('lua_methods: Some') then
+            if body:match('lua_methods: Some%(stream::lua_methods%)') then
                for _, method in ipairs(async.handle.methods) do set[method] = true end
             end
             kinds[kind] = set

@@ -88,6 +88,28 @@ describe('udp', function()
       assert.are.equal('127.0.0.1', names.client().address)
    end)
 
+   it('reads every form of destination the same way', function()
+      local got = {}
+      run(5, function(done)
+         local server, client = bound(), bound()
+         local port = server.sockname.port
+         local forms = {
+            {address = '127.0.0.1', port = port},                          -- an onmessage `from`
+            {host = '127.0.0.1', address = '10.255.255.1', port = port},   -- host comes first
+            {host = '127.0.0.1', port = tostring(port)},                   -- a numeric string
+            setmetatable({}, {__index = {host = '127.0.0.1', port = port}}), -- fields from __index
+            {port = port},                                                 -- 127.0.0.1 by default
+         }
+         server.onmessage(function(data)
+            got[#got + 1] = data
+            if #got == #forms then close_all(done, server, client) end
+         end)
+         for i, to in ipairs(forms) do assert.is_true(client.send(tostring(i), to)) end
+      end)
+      table.sort(got)
+      assert.are.same({'1', '2', '3', '4', '5'}, got)
+   end)
+
    it('reports a datagram too large to its callback, else to onerr', function()
       local errs = {}
       run(5, function(done)

@@ -37,7 +37,7 @@ use crate::domain::{Domain, domain_of};
 use crate::socket_address::{self, address_table, c_socket_addr, push_address_table, read_address, socket_addr};
 use crate::stream::{Data, pieces_of};
 
-static SOCKET: Class = Class { kind: "udp", methods: &[UDP_METHODS], lua_methods: None };
+static SOCKET: Class = Class { kind: "udp", methods: &[UDP_METHODS], lua_methods: Some(lua_methods) };
 
 static UDP_METHODS: &[(&str, Method)] = &[
     ("send", send),
@@ -151,12 +151,18 @@ impl Socket {
         if self.tie.closing() || self.local.get().is_none() {
             return false;
         }
-        let bufs: Vec<uv::uv_buf_t> = pieces.iter().map(|p| uv::uv_buf_t { base: p.as_ptr() as *mut _, len: p.len() }).collect();
+        let buf = |p: &&[u8]| uv::uv_buf_t { base: p.as_ptr() as *mut _, len: p.len() };
         let c_addr = c_socket_addr(to);
+        let addr = &c_addr as *const _ as *const uv::sockaddr;
         // SAFETY: the socket is open and bound; the bufs point at bytes
         // that outlive this call, and try_send keeps no pointer to them.
         let rc = unsafe {
-            uv::uv_udp_try_send(self.raw(), bufs.as_ptr(), bufs.len() as c_uint, &c_addr as *const _ as *const uv::sockaddr)
+            if let [piece] = pieces {
+                uv::uv_udp_try_send(self.raw(), &buf(piece), 1, addr)
+            } else {
+                let bufs: Vec<uv::uv_buf_t> = pieces.iter().map(buf).collect();
+                uv::uv_udp_try_send(self.raw(), bufs.as_ptr(), bufs.len() as c_uint, addr)
+            }
         };
         rc >= 0
     }
@@ -387,6 +393,98 @@ fn send(lua: &Lua, args: Args) -> Result<MultiValue> {
         });
     });
     true.into_lua_multi(lua)
+}
+
+/// The methods this module makes itself: `send`, a raw hot path over the
+/// general method.
+fn lua_methods(lua: &Lua) -> Result<Table> {
+    const KEY: &str = "async.udp.lua_methods";
+    if let Ok(methods) = lua.named_registry_value::<Table>(KEY) {
+        return Ok(methods);
+    }
+    let methods = lua.create_table()?;
+    let general = boundary::raw_function(lua, "send", 1, send)?;
+    methods.raw_set("send", boundary::self_binding(lua, send_fast, general)?)?;
+    lua.set_named_registry_value(KEY, &methods)?;
+    Ok(methods)
+}
+
+/// `send` on its hot path, against the Lua C API: a string to a plain
+/// table holding an IP address and a numeric port (the `from` of
+/// `onmessage`: an echo's reply), no callback, the socket bound and no
+/// send queued. That is one try_send and no mlua call. Anything else, and
+/// a datagram the kernel does not take at once, goes to the general
+/// method (upvalue 1), which does the same checks and more.
+unsafe extern "C-unwind" fn send_fast(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: the whole block runs only in the bound form made by
+    // `boundary::bind` (upvalue 1 the general method, upvalue 2 the socket
+    // object), with the caller's arguments; a state pointer comes only from
+    // a live token of a UDP socket (see uv_handle::token_state). Each push
+    // uses one of the LUA_MINSTACK slots and is popped before the next. A
+    // Lua error (out of memory in a push, or one call_bound raises)
+    // unwinds through frames that own nothing.
+    unsafe {
+        let object = ffi::lua_upvalueindex(2);
+        let simple = ffi::lua_gettop(state) == 2
+            && ffi::lua_type(state, 1) == ffi::LUA_TSTRING
+            && ffi::lua_type(state, 2) == ffi::LUA_TTABLE
+            && ffi::lua_type(state, object) == ffi::LUA_TTABLE;
+        if simple {
+            ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
+            ffi::lua_rawget(state, object);
+            let socket = uv_handle::token_state::<Socket>(state, -1);
+            ffi::lua_pop(state, 1);
+            if let Some(socket) = socket.as_ref()
+                && let Some(to) = literal_destination(state, 2)
+                && socket.try_send(&[lua_raw::bytes_at(state, 1)], &to)
+            {
+                ffi::lua_pushboolean(state, 1);
+                return 1;
+            }
+        }
+        boundary::call_bound(state)
+    }
+}
+
+/// The destination in the table at `index` if `destination` would read it
+/// as an IP literal and a port, with no lookup and no metamethod: a table
+/// without a metatable whose `host` (or, without one, `address`) is an IP
+/// string and whose `port` is a whole number from 0 to 65535.
+///
+/// # Safety
+/// `index` (positive) holds a table on the live `state`'s stack, with two
+/// free slots; a push may raise out of memory (a Lua error).
+unsafe fn literal_destination(state: *mut ffi::lua_State, index: c_int) -> Option<SocketAddr> {
+    // SAFETY: per the contract; every value pushed is popped before this
+    // returns, and the host's bytes are read while it is on the stack.
+    unsafe {
+        if ffi::lua_getmetatable(state, index) != 0 {
+            ffi::lua_pop(state, 1);
+            return None;
+        }
+        let field = |name: &str| {
+            ffi::lua_pushlstring(state, name.as_ptr() as *const _, name.len());
+            ffi::lua_rawget(state, index);
+        };
+        field("host");
+        if ffi::lua_type(state, -1) == ffi::LUA_TNIL {
+            ffi::lua_pop(state, 1);
+            field("address");
+        }
+        let ip = match ffi::lua_type(state, -1) {
+            ffi::LUA_TSTRING => std::str::from_utf8(lua_raw::bytes_at(state, -1)).ok().and_then(socket_address::ip_literal),
+            _ => None,
+        };
+        ffi::lua_pop(state, 1);
+        field("port");
+        let port = match ffi::lua_type(state, -1) {
+            ffi::LUA_TNUMBER => Some(ffi::lua_tonumber(state, -1)),
+            _ => None,
+        };
+        ffi::lua_pop(state, 1);
+        let port = port.filter(|p| p.fract() == 0.0 && (0.0..=65535.0).contains(p))?;
+        Some(SocketAddr::new(ip?, port as u16))
+    }
 }
 
 extern "C" fn on_sent(req: *mut uv::uv_udp_send_t, status: c_int) {
