@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nsocks; i++) close(fds[i]);
 
   double wall = m.wall, cpu = m.server_cpu_s;
-  if (m.counted == 0) die("no echo in %.1f s", wall);
+  if (m.counted == 0) die("no echo in %.1f s (%llu stalls, %llu echoes in all)", wall, (unsigned long long)stalls, (unsigned long long)count);
   printf("result mode=echo sockets=%d window=%d seconds=%.3f echoes=%llu dg_per_s=%.0f "
          "server_cpu_s=%.2f us_per_dg=%.3f server_cpu_pct=%.0f client_cpu_pct=%.0f stalls=%llu\n",
          nsocks, window, wall, (unsigned long long)m.counted, (double)m.counted / wall, cpu,
