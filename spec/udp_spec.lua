@@ -251,6 +251,7 @@ describe('udp', function()
       local sock = bound()
       local to = {host = '127.0.0.1', port = 9}
       local errs = {
+         error_of(function() udp.bind() end),
          error_of(function() udp.bind(5) end),
          error_of(function() udp.bind({host = '127.0.0.1'}) end),
          error_of(function() udp.bind({host = '127.0.0.1', port = 70000}) end),
@@ -271,6 +272,7 @@ describe('udp', function()
       sock.close()
       async.go()
       assert.are.same({
+         "bad argument #1 to 'bind' (table or string expected, got nil)",
          "bad argument #1 to 'bind' (table or string expected, got number)",
          'bind: the domain needs a port',
          'bind: port must be a whole number from 0 to 65535, got 70000',

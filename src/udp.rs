@@ -239,21 +239,17 @@ fn report_later(lua: &Lua, object: &Table, callback: Option<Function>, message: 
 
 // ---- binding ----
 
-/// `udp.bind([domain])` -> socket: bound to `domain` (`{host=, port=,
-/// reuseAddr=}` or `'udp://host:port'`; by default 0.0.0.0, port 0).
+/// `udp.bind(domain)` -> socket: bound to `domain` (`{host=, port=,
+/// reuseAddr=}`, host 0.0.0.0 by default, or `'udp://host:port'`).
 fn bind(lua: &Lua, args: Args) -> Result<Table> {
-    let (domain, flags) = match args.get(1) {
-        Value::Nil => (Domain { host: "0.0.0.0".into(), port: 0, backlog: None }, 0),
-        value => {
-            let options = match &value {
-                Value::Table(t) => Some(t),
-                _ => None,
-            };
-            let reuse = OptionTable::new(options, "bind").boolean("reuseAddr")?.unwrap_or(false);
-            let flags = if reuse { uv::uv_udp_flags_UV_UDP_REUSEADDR } else { 0 };
-            (domain_of(&value, "bind", "0.0.0.0", |_| None)?, flags)
-        }
+    let value = args.get(1);
+    let domain = domain_of(&value, "bind", "0.0.0.0", |_| None)?;
+    let options = match &value {
+        Value::Table(t) => Some(t),
+        _ => None,
     };
+    let reuse = OptionTable::new(options, "bind").boolean("reuseAddr")?.unwrap_or(false);
+    let flags = if reuse { uv::uv_udp_flags_UV_UDP_REUSEADDR } else { 0 };
     let object = lua.create_table()?;
     object.set_metatable(Some(SOCKET.metatable(lua)?))?;
     let state = Socket {

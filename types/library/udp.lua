@@ -33,11 +33,10 @@ local async = {}
 ---@class async.udp
 async.udp = {}
 
----A UDP socket bound to `domain` (by default 0.0.0.0, a port the system
----picks). An IP literal is bound at once (an error is raised); a host
+---A UDP socket bound to `domain` (port 0: one the system picks). An IP literal is bound at once (an error is raised); a host
 ---name is looked up first, and a failure goes to `onerr` (or stderr) and
 ---closes the socket.
----@param domain? async.udp.BindOptions|string
+---@param domain async.udp.BindOptions|string
 ---@return async.UdpSocket
 function async.udp.bind(domain) end
 
