@@ -316,6 +316,24 @@ describe('udp', function()
       assert.are.same({'a', 'b'}, got)
    end)
 
+   it('drops a datagram that waited for the next go() if the socket closed meanwhile', function()
+      local server, client = bound(), bound()
+      local calls = 0
+      server.onmessage(function()
+         calls = calls + 1
+         error('handler failed')
+      end)
+      client.send('a', {host = '127.0.0.1', port = server.sockname.port})
+      client.send('b', {host = '127.0.0.1', port = server.sockname.port})
+      local watchdog = async.setTimeout(5000, function() error('test timed out') end)
+      assert.is_false(pcall(async.go))
+      watchdog.clear()
+      server.close()
+      client.close()
+      async.go()
+      assert.are.equal(1, calls)
+   end)
+
    it('has a fiber form of send: fiber.sync(sock.send)', function()
       local got = {}
       run(5, function(done)
