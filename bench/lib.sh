@@ -1,5 +1,6 @@
 # Shared by the benchmark runners (sourced, not run): make `require 'async'`
-# work for luajit, and make sure a Lua module from Debian is loadable.
+# work for luajit, make sure a Lua module from Debian is loadable, and
+# report the best of several interleaved rounds (tcp, udp).
 # The runner sets BENCH (its name, for messages) and TMP (a scratch folder
 # it removes on exit) before sourcing this.
 
@@ -42,4 +43,30 @@ find_async() {
     link_module "$repo/target/release/libasync.so"
   fi
   err=$(luajit -e "require 'async'" 2>&1) || die "cannot load async: $err"
+}
+
+# The rounds of a measurement: `vals["impl metric"]` holds the values of
+# every round, space-separated (`add impl metric value`).
+declare -A vals
+add() { vals["$1 $2"]="${vals["$1 $2"]:-} $3"; }
+field() { sed -nE "s/.* $1=([^ ]+).*/\1/p" <<<"$2"; } # $1=VALUE in a result line
+
+best() { # $1: "impl metric", $2: max|min -> best value of the rounds, or nothing
+  awk -v d="$2" '{ for (i = 1; i <= NF; i++) { v = $i + 0
+      if (i == 1 || (d == "max" && v > b) || (d == "min" && v < b)) b = v }
+    if (NF) print b }' <<<"${vals[$1]:-}"
+}
+spread() { # $1: "impl metric" -> (max - min) / best, as a percentage
+  awk -v d="$2" '{ if (NF < 2) { print "-"; exit }
+    lo = hi = $1 + 0; for (i = 2; i <= NF; i++) { v = $i + 0; if (v < lo) lo = v; if (v > hi) hi = v }
+    b = d == "max" ? hi : lo
+    if (b == 0) print "-"; else printf "%.0f%%\n", 100 * (hi - lo) / b }' <<<"${vals[$1]:-}"
+}
+fmt() { # $1: printf format, $2: value (empty: n/a)
+  if [ -n "$2" ]; then awk -v f="$1" -v v="$2" 'BEGIN { printf f, v }'; else printf 'n/a'; fi
+}
+ratio() { # $1 / $2, or n/a
+  if [ -n "$1" ] && [ -n "$2" ] && awk -v b="$2" 'BEGIN { exit !(b > 0) }'; then
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+  else printf 'n/a'; fi
 }

@@ -3,7 +3,7 @@ local async = require 'async'
 describe('the module', function()
    it('is one table, whatever the route to it', function()
       assert.are.equal(async, require 'async')
-      for _, name in ipairs({'time', 'fiber', 'flow', 'pcall', 'url', 'tcp', 'handle', 'json'}) do
+      for _, name in ipairs({'time', 'fiber', 'flow', 'pcall', 'url', 'tcp', 'udp', 'handle', 'json'}) do
          assert.are.equal(async[name], require('async.' .. name), name)
          assert.is_not_nil(async[name], name)
       end

@@ -25,6 +25,7 @@ local CLASS_OF_KIND = {
    tcp = 'async.TcpSocket',
    ['tcp.server'] = 'async.TcpServer',
    ['pipe.server'] = 'async.PipeServer',
+   udp = 'async.UdpSocket',
    pipe = 'async.Pipe',
    file = 'async.File',
    tty = 'async.Tty',
@@ -130,13 +131,14 @@ end
 -- The methods of each kind of handle, from the Rust sources: the groups
 -- (`static NAME: &[(&str, Method)] = &[("name", f), ...]`) and the
 -- classes (`Class { kind: "k", methods: &[GROUP, ...], lua_methods: ... }`);
--- a class with Lua methods has the stream's (`async.handle.methods`).
+-- a class with the stream's Lua methods has all of the stream's
+-- (`async.handle.methods`).
 local function rust_kinds()
    local sources = {}
    for _, path in ipairs(list('find src -name "*.rs"')) do sources[#sources + 1] = read_file(path) end
    local groups = {}
    for _, text in ipairs(sources) do
-      for name, body in text:gmatch('static ([%u%d_]+): &%[%(&str, Method%)%] = &(%b[])') do
+      for name, body in text:gmatch('static ([%u%d_]+): &%[%(&str, Method%)%] =%s*&(%b[])') do
          local names = {}
          for method in body:gmatch('%("([%w_]+)",') do names[#names + 1] = method end
          groups[name] = names
@@ -153,7 +155,7 @@ local function rust_kinds()
             for group in methods:gmatch('([%u%d_]+)') do
                for _, method in ipairs(groups[group] or {}) do set[method] = true end
             end
-            if body:match('lua_methods: Some') then
+            if body:match('lua_methods: Some%(stream::lua_methods%)') then
                for _, method in ipairs(async.handle.methods) do set[method] = true end
             end
             kinds[kind] = set
@@ -263,6 +265,10 @@ describe('the type annotations in types/', function()
             end)
          end)
          check(server, 'async.TcpServer')
+         local datagrams = async.udp.bind({host = '127.0.0.1', port = 0})
+         check(datagrams, 'async.UdpSocket')
+         seen.udp = tostring(datagrams):match('^([%w.]+):')
+         datagrams.close()
          async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(client)
             check(client, 'async.TcpSocket')
             client.write('x')
@@ -302,5 +308,6 @@ describe('the type annotations in types/', function()
       assert.are.same({}, absent)
       assert.are.equal('timer', seen.timer)
       assert.are.equal('pipe', seen.pipe)
+      assert.are.equal('udp', seen.udp)
    end)
 end)

@@ -34,6 +34,7 @@ mod system;
 mod tcp;
 mod time;
 mod tty;
+mod udp;
 mod url;
 
 #[cfg(test)]
@@ -95,6 +96,7 @@ fn open(lua: &Lua) -> Result<Table> {
     stream::install(lua, &module)?;
     tcp::install(lua, &module)?;
     pipe::install(lua, &module)?;
+    udp::install(lua, &module)?;
     process::install(lua, &module)?;
     json::install(lua, &module)?;
     json_rpc::install(lua, &module.get::<Table>("json")?)?;
@@ -183,6 +185,7 @@ submodules! {
     luaopen_async_url => "url",
     luaopen_async_tcp => "tcp",
     luaopen_async_pipe => "pipe",
+    luaopen_async_udp => "udp",
     luaopen_async_handle => "handle",
     luaopen_async_process => "process",
     luaopen_async_json => "json",

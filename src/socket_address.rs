@@ -3,11 +3,15 @@
 //! `sockname` and `peername`, and IP literals.
 //!
 //! May touch: the C structures it is handed; Lua tables it makes.
+//! Calls no libuv function itself (`read_address` runs the caller's).
 
-use std::ffi::c_int;
+use std::ffi::{c_char, c_int};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use mlua::{Lua, Result, Table, Value};
+use libuv_sys2 as uv;
+use mlua::{Lua, Result, Table, ffi};
+
+use crate::core::errors::UvError;
 
 /// A socket address read from C.
 ///
@@ -64,12 +68,43 @@ pub fn c_socket_addr(addr: &SocketAddr) -> libc::sockaddr_storage {
 /// `{address=, port=, family=}` as sockname/peername carry it (family the
 /// numeric address family, as the original gave it).
 pub fn address_table(lua: &Lua, addr: &SocketAddr) -> Result<Table> {
+    // SAFETY: exec_raw runs the pushes protected, with room for them, and
+    // takes the one table they leave as its result.
+    unsafe { lua.exec_raw((), |state| push_address_table(state, addr)) }
+}
+
+/// Pushes the table `address_table` makes, with the Lua C API: for the
+/// hot path of a UDP socket's `onmessage`, which runs under its own
+/// protected call.
+///
+/// # Safety
+/// `state` is a live state with two free stack slots, running under a
+/// protected call (the pushes allocate, and may raise out of memory).
+pub unsafe fn push_address_table(state: *mut ffi::lua_State, addr: &SocketAddr) {
     let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    lua.create_table_from([
-        ("address", Value::String(lua.create_string(addr.ip().to_string())?)),
-        ("port", Value::Integer(addr.port() as _)),
-        ("family", Value::Integer(family as _)),
-    ])
+    let ip = addr.ip().to_string();
+    // SAFETY: per the contract; Lua copies the address text, and the field
+    // names are static C strings.
+    unsafe {
+        ffi::lua_createtable(state, 0, 3);
+        ffi::lua_pushlstring(state, ip.as_ptr() as *const c_char, ip.len());
+        ffi::lua_setfield(state, -2, c"address".as_ptr());
+        ffi::lua_pushinteger(state, addr.port() as _);
+        ffi::lua_setfield(state, -2, c"port".as_ptr());
+        ffi::lua_pushinteger(state, family as _);
+        ffi::lua_setfield(state, -2, c"family".as_ptr());
+    }
+}
+
+/// The address a libuv `get*name` call writes: `get(target, len)` is that
+/// call, given storage large enough for any family.
+pub fn read_address(get: impl FnOnce(*mut uv::sockaddr, *mut c_int) -> c_int) -> std::result::Result<SocketAddr, UvError> {
+    // SAFETY: zeroed storage is valid; the call writes at most `len` bytes.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as c_int;
+    UvError::check(get(&mut storage as *mut _ as *mut uv::sockaddr, &mut len))?;
+    // SAFETY: the call filled a socket address of its family.
+    unsafe { socket_addr(&storage as *const _ as *const libc::sockaddr) }.ok_or(UvError(uv::uv_errno_t_UV_EAFNOSUPPORT))
 }
 
 /// An IP literal, with or without IPv6 brackets.

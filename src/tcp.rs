@@ -25,7 +25,7 @@ use crate::core::uv_handle::{self, HandleState, Tie};
 use crate::core::uv_request::Callback;
 use crate::dns::{self, Hints};
 use crate::domain::{Domain, domain_of, url_parts};
-use crate::socket_address::{self, address_table, c_socket_addr, socket_addr};
+use crate::socket_address::{self, address_table, c_socket_addr, read_address};
 use crate::stream::socket::{self, Server, SocketKind};
 use crate::stream::{self, Stream};
 
@@ -68,17 +68,19 @@ pub fn domain(lua: &Lua, args: &Args, default_host: &str) -> Result<Domain> {
     domain_of(&args.get(1), args.name(), default_host, |scheme| protocol_port(lua, scheme))
 }
 
-/// Resolves `domain` (at once for an IP literal), then calls `then` with
-/// the addresses, IPv4 first, or the error.
-fn resolve_then(
+/// Resolves `domain` (at once for an IP literal) for sockets of
+/// `socktype` (`SOCK_STREAM`, `SOCK_DGRAM`), then calls `then` with the
+/// addresses, IPv4 first, or the error. Also udp.rs's.
+pub fn resolve_then(
     rt: &Runtime,
     domain: &Domain,
+    socktype: c_int,
     then: impl FnOnce(&Runtime, std::result::Result<Vec<SocketAddr>, String>) + 'static,
 ) {
     if let Some(ip) = socket_address::ip_literal(&domain.host) {
         return then(rt, Ok(vec![SocketAddr::new(ip, domain.port)]));
     }
-    let hints = Hints { socktype: libc::SOCK_STREAM, ..Hints::default() };
+    let hints = Hints { socktype, ..Hints::default() };
     dns::resolve(
         rt,
         Some(&domain.host),
@@ -104,17 +106,11 @@ fn describe(addr: &SocketAddr) -> String {
 
 /// The local or remote address of a TCP handle.
 fn tcp_address(handle: *const uv::uv_tcp_t, peer: bool) -> std::result::Result<SocketAddr, UvError> {
-    // SAFETY: zeroed storage is valid; libuv writes at most `len` bytes.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as c_int;
-    let target = &mut storage as *mut _ as *mut uv::sockaddr;
-    // SAFETY: `handle` is an open TCP handle; storage is large enough.
-    let rc = unsafe {
-        if peer { uv::uv_tcp_getpeername(handle, target, &mut len) } else { uv::uv_tcp_getsockname(handle, target, &mut len) }
-    };
-    UvError::check(rc)?;
-    // SAFETY: libuv filled a socket address of its family.
-    unsafe { socket_addr(&storage as *const _ as *const libc::sockaddr) }.ok_or(UvError(uv::uv_errno_t_UV_EAFNOSUPPORT))
+    read_address(|target, len| {
+        // SAFETY: `handle` is an open TCP handle; `target` has room for
+        // `len` bytes.
+        unsafe { if peer { uv::uv_tcp_getpeername(handle, target, len) } else { uv::uv_tcp_getsockname(handle, target, len) } }
+    })
 }
 
 /// Keeps the addresses of a connected socket for `sockname`/`peername`.
@@ -205,32 +201,17 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
     let backlog = domain.backlog.unwrap_or(socket::BACKLOG);
     let rt = Runtime::of(lua)?;
     if let Some(ip) = socket_address::ip_literal(&domain.host) {
-        return match bind_and_listen(server, &[SocketAddr::new(ip, domain.port)], backlog) {
-            Ok(local) => match address_table(lua, &local).and_then(|name| object.raw_set("sockname", name)) {
-                Ok(()) => Ok(object),
-                Err(error) => {
-                    // Out of memory: the caller never gets the server, so
-                    // it must not stay open.
-                    server.tie().close();
-                    Err(error)
-                }
-            },
-            Err(message) => {
-                server.tie().close();
-                boundary::fail(format!("listen: {message}"))
-            }
-        };
+        return uv_handle::or_close(server.tie(), || {
+            let local = bind_and_listen(server, &[SocketAddr::new(ip, domain.port)], backlog)
+                .or_else(|message| boundary::fail(format!("listen: {message}")))?;
+            object.raw_set("sockname", address_table(lua, &local)?)?;
+            Ok(object.clone())
+        });
     }
     // A registry key, not a Table: a Table held in Rust takes one of mlua's
     // few thousand reference slots for as long as the lookup lasts.
-    let pending = match lua.create_registry_value(&object) {
-        Ok(pending) => pending,
-        Err(error) => {
-            server.tie().close();
-            return Err(error);
-        }
-    };
-    resolve_then(&rt, domain, move |rt, outcome| {
+    let pending = uv_handle::or_close(server.tie(), || lua.create_registry_value(&object))?;
+    resolve_then(&rt, domain, libc::SOCK_STREAM, move |rt, outcome| {
         let Some(lua) = rt.lua() else { return };
         rt.dispatch(|| {
             let pending: Table = lua.registry_value(&pending)?;
@@ -268,7 +249,7 @@ pub fn connect_with(lua: &Lua, domain: &Domain, on_connect: Option<Function>) ->
     let on_connect = on_connect.map(|f| Callback::new(lua, f)).transpose()?;
     let pending = lua.create_registry_value(&object)?;
     let rt = Runtime::of(lua)?;
-    resolve_then(&rt, domain, move |rt, outcome| {
+    resolve_then(&rt, domain, libc::SOCK_STREAM, move |rt, outcome| {
         let Some(lua) = rt.lua() else { return }; // the Lua state is closing
         rt.dispatch(|| {
             let pending: Table = lua.registry_value(&pending)?;

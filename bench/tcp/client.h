@@ -1,4 +1,5 @@
-/* What the TCP benchmark clients (pingpong.c, stream.c, idle.c) share.
+/* What the TCP benchmark clients (pingpong.c, stream.c, idle.c) and the UDP
+ * one (../udp/load.c) share.
  * Linux only: plain sockets and epoll, so that the load generator stays
  * cheap and does not depend on the library under test. */
 #ifndef BENCH_TCP_CLIENT_H
@@ -148,6 +149,54 @@ static inline void epoll_set(int ep, int op, int fd, uint32_t events, uint32_t t
   ev.events = events;
   ev.data.u32 = tag;
   if (epoll_ctl(ep, op, fd, &ev) < 0) die("epoll_ctl: %s", strerror(errno));
+}
+
+/* The measured part of a run: WARMUP seconds unmeasured, then SECONDS
+ * measured; the events counted and the CPU time of the server SERVER_PID
+ * and of this process over that part. */
+typedef struct {
+  int pid, measuring;
+  double seconds, t_measure, t_end, t0, cpu0, self0;
+  uint64_t count0;
+  /* results, from measure_end */
+  double wall, server_cpu_s, client_cpu_s;
+  uint64_t counted;
+} measurement;
+
+static inline void measure_begin(measurement *m, int pid, double warmup, double seconds) {
+  memset(m, 0, sizeof *m);
+  m->pid = pid;
+  m->seconds = seconds;
+  m->t_measure = now_s() + warmup;
+  m->t_end = m->t_measure + seconds;
+}
+
+/* Called at each turn with the events so far: starts measuring once the
+ * warm-up is over; returns 1 once the measured time is over. */
+static inline int measure_turn(measurement *m, uint64_t count) {
+  double t = now_s();
+  if (!m->measuring && t >= m->t_measure) {
+    m->measuring = 1;
+    m->count0 = count;
+    m->t0 = t;
+    m->cpu0 = proc_cpu_s(m->pid);
+    m->self0 = self_cpu_s();
+    m->t_end = t + m->seconds;
+  }
+  return m->measuring && t >= m->t_end;
+}
+
+/* Milliseconds until the end of the warm-up or of the measured time. */
+static inline int measure_wait_ms(const measurement *m) {
+  return (int)(((m->measuring ? m->t_end : m->t_measure) - now_s()) * 1000) + 1;
+}
+
+/* Ends the measurement with the final count of events. */
+static inline void measure_end(measurement *m, uint64_t count) {
+  m->wall = now_s() - m->t0;
+  m->server_cpu_s = proc_cpu_s(m->pid) - m->cpu0;
+  m->client_cpu_s = self_cpu_s() - m->self0;
+  m->counted = count - m->count0;
 }
 
 #endif

@@ -59,24 +59,13 @@ int main(int argc, char **argv) {
     send_message(&conns[i]);
   }
 
-  uint64_t count = 0, count0 = 0;
-  double t_start = now_s(), t0 = 0, cpu0 = 0, self0 = 0;
-  double t_measure = t_start + warmup, t_end = t_measure + seconds;
-  int measuring = 0;
+  uint64_t count = 0;
+  measurement m;
+  measure_begin(&m, pid, warmup, seconds);
   struct epoll_event evs[256];
-  for (;;) {
+  while (!measure_turn(&m, count)) {
     double t = now_s();
-    if (!measuring && t >= t_measure) {
-      measuring = 1;
-      count0 = count;
-      t0 = t;
-      cpu0 = proc_cpu_s(pid);
-      self0 = self_cpu_s();
-      t_end = t0 + seconds;
-    }
-    if (measuring && t >= t_end) break;
-    double until = measuring ? t_end : t_measure;
-    int n = epoll_wait(ep, evs, 256, (int)((until - t) * 1000) + 1);
+    int n = epoll_wait(ep, evs, 256, measure_wait_ms(&m));
     if (n < 0) {
       if (errno == EINTR) continue;
       die("epoll_wait: %s", strerror(errno));
@@ -100,15 +89,15 @@ int main(int argc, char **argv) {
       send_message(c);
     }
   }
-  double t1 = now_s(), cpu1 = proc_cpu_s(pid), self1 = self_cpu_s();
+  measure_end(&m, count);
   for (int i = 0; i < nconns; i++) close(conns[i].fd);
 
-  double wall = t1 - t0, cpu = cpu1 - cpu0;
-  uint64_t rts = count - count0;
+  double wall = m.wall, cpu = m.server_cpu_s;
+  uint64_t rts = m.counted;
   if (rts == 0) die("no round trips completed in %.1f s", wall);
   printf("result mode=pingpong conns=%d seconds=%.3f round_trips=%llu rt_per_s=%.0f "
          "server_cpu_s=%.2f us_per_rt=%.3f server_cpu_pct=%.0f client_cpu_pct=%.0f\n",
          nconns, wall, (unsigned long long)rts, (double)rts / wall, cpu, cpu * 1e6 / (double)rts,
-         100 * cpu / wall, 100 * (self1 - self0) / wall);
+         100 * cpu / wall, 100 * m.client_cpu_s / wall);
   return 0;
 }

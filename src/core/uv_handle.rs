@@ -19,6 +19,8 @@
 //! under the key is no state at all. The close callback also drops the
 //! object's reference, so the object is collected once Lua lets go of it.
 //!
+//! Also the `close` and `onclose` methods shared by handle kinds.
+//!
 //! May touch: libuv handles, the registry, the object's state key.
 
 use std::any::TypeId;
@@ -26,7 +28,9 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 
 use libuv_sys2 as uv;
-use mlua::{Function, Lua, Result, Table, Value, ffi};
+use mlua::{Function, Lua, MultiValue, Result, Table, Value, ffi};
+
+use crate::core::boundary::Args;
 
 use crate::core::errors::UvError;
 use crate::core::lua_raw::{self, PrivateKey};
@@ -332,4 +336,34 @@ pub fn when_closed(lua: &Lua, object: &Table, f: Function) -> Result<()> {
 /// `h.onclose(cb)`: `cb()` once the handle is closed.
 pub fn set_onclose(object: &Table, f: Option<Function>) -> Result<()> {
     object.raw_set(ON_CLOSE.value(), f)
+}
+
+/// Runs the rest of a new handle's setup (binding it, naming it, keeping
+/// it for a lookup): if that fails, the caller never gets the handle, so
+/// it is closed rather than left open.
+pub fn or_close<T>(tie: &Tie, setup: impl FnOnce() -> Result<T>) -> Result<T> {
+    let done = setup();
+    if done.is_err() {
+        tie.close();
+    }
+    done
+}
+
+/// The `close([cb])` method of a handle kind whose state is `S` and whose
+/// close has nothing to flush (a server, a UDP socket): `cb()` once closed.
+pub fn close_method<S: HandleState>(lua: &Lua, args: Args) -> Result<MultiValue> {
+    let this = args.this()?;
+    if let Some(callback) = args.opt_function(1)? {
+        when_closed(lua, &this, callback)?;
+    }
+    if let Some(state) = state_of::<S>(&this)? {
+        state.tie().close();
+    }
+    Ok(MultiValue::new())
+}
+
+/// The `onclose(cb)` method of any handle kind.
+pub fn onclose_method(_: &Lua, args: Args) -> Result<MultiValue> {
+    set_onclose(&args.this()?, args.opt_function(1)?)?;
+    Ok(MultiValue::new())
 }

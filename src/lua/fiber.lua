@@ -124,9 +124,19 @@ function fiber.sleep(ms)
    yield()
 end
 
+-- The fiber form of `fn`, an asynchronous function whose callback comes
+-- last: it waits and returns what the callback was given.
+local function synced(fn)
+   return function(...)
+      return fiber.wait(fn, pack(...))
+   end
+end
+
 -- fiber.sync.NAME(...): wait on async.NAME, async.process.NAME,
 -- async.fs.NAME, async.curl.NAME or async.http.NAME, whichever exists
--- first (sync.request is http.request).
+-- first (sync.request is http.request). fiber.sync(fn)(...): wait on any
+-- such function, a handle's method among them (`sync(sock.send)`): a
+-- method's name alone would not say whose it is.
 fiber.sync = setmetatable({}, {
    __index = function(sync, name)
       local fn = async[name]
@@ -137,11 +147,15 @@ fiber.sync = setmetatable({}, {
       if type(fn) ~= 'function' then
          error("async.fiber.sync: no asynchronous function named '" .. tostring(name) .. "'", 2)
       end
-      local synced = function(...)
-         return fiber.wait(fn, pack(...))
+      local form = synced(fn)
+      rawset(sync, name, form)
+      return form
+   end,
+   __call = function(_, fn)
+      if type(fn) ~= 'function' then
+         error("bad argument #1 to 'sync' (function expected, got " .. type(fn) .. ")", 2)
       end
-      rawset(sync, name, synced)
-      return synced
+      return synced(fn)
    end,
 })
 

@@ -101,7 +101,7 @@ pub(super) fn ondrain(_: &Lua, args: Args) -> Result<MultiValue> {
 pub const MAX_HELD_PIECES: usize = 256;
 
 /// A write's data as read from its argument.
-pub(super) enum Data {
+pub enum Data {
     Pieces(Vec<Source>),
     Joined(Vec<u8>),
 }
@@ -113,7 +113,9 @@ pub(super) enum Data {
 /// nothing and report success.
 const WRITABLE: &str = "string, buffer or array of strings";
 
-pub(super) fn pieces_of(lua: &Lua, args: &Args) -> Result<Data> {
+/// The data of argument 1 of a write: also what a UDP datagram (udp.rs) is
+/// made of.
+pub fn pieces_of(lua: &Lua, args: &Args) -> Result<Data> {
     let list = match args.get(1) {
         Value::Table(table) if !buffer::is_buffer_object(&table)? => table,
         single => {

@@ -54,7 +54,7 @@ pub mod socket_ref;
 mod write;
 
 use fiber_reads::wake;
-pub use methods::{MAX_HELD_PIECES, METHODS, lua_methods};
+pub use methods::{Data, MAX_HELD_PIECES, METHODS, lua_methods, pieces_of};
 use write::on_shutdown;
 
 use crate::buffer::Buffer;

@@ -12,9 +12,8 @@
 use std::ffi::c_int;
 
 use libuv_sys2 as uv;
-use mlua::{Function, Lua, MultiValue, Result, Table};
+use mlua::{Function, Lua, Result, Table};
 
-use crate::core::boundary::Args;
 use crate::core::class::{Class, Method};
 use crate::core::errors::{UvError, uv_message};
 use crate::core::lua_raw::PrivateKey;
@@ -63,7 +62,8 @@ impl HandleState for Server {
 }
 
 /// The methods of every server handle.
-pub static SERVER_METHODS: &[(&str, Method)] = &[("close", close_server), ("onclose", onclose_server)];
+pub static SERVER_METHODS: &[(&str, Method)] =
+    &[("close", uv_handle::close_method::<Server>), ("onclose", uv_handle::onclose_method)];
 
 // Private key of a server object: its connection callback.
 static ON_CONNECTION: PrivateKey = PrivateKey::new();
@@ -121,22 +121,6 @@ extern "C" fn on_connection<K: SocketKind>(raw: *mut uv::uv_stream_t, status: c_
         let on_connection: Function = server_object.raw_get(ON_CONNECTION.value())?;
         rt.callback(&lua, on_connection, client).map(drop)
     });
-}
-
-fn close_server(lua: &Lua, args: Args) -> Result<MultiValue> {
-    let this = args.this()?;
-    if let Some(callback) = args.opt_function(1)? {
-        uv_handle::when_closed(lua, &this, callback)?;
-    }
-    if let Some(server) = uv_handle::state_of::<Server>(&this)? {
-        server.tie.close();
-    }
-    Ok(MultiValue::new())
-}
-
-fn onclose_server(_: &Lua, args: Args) -> Result<MultiValue> {
-    uv_handle::set_onclose(&args.this()?, args.opt_function(1)?)?;
-    Ok(MultiValue::new())
 }
 
 /// The state a connect request keeps: the callback, and the target.

@@ -11,8 +11,11 @@ local async = {}
 ---`fiber.sync.NAME(...)`: `async.NAME`, `async.process.NAME`,
 ---`async.fs.NAME`, `async.curl.NAME` or `async.http.NAME` (the first that
 ---exists), called with a callback; the fiber waits and gets what the
----callback was given. `sync.request` is `http.request`.
+---callback was given. `sync.request` is `http.request`. `fiber.sync(fn)`
+---is the same for any such function, a handle's method among them
+---(`fiber.sync(sock.send)`).
 ---@class async.fiber.sync
+---@overload fun(fn: function): fun(...: any): ...
 ---@field request fun(options: async.http.RequestOptions): async.http.Response?, string?
 ---@field exec fun(path: string, args?: async.process.Args): string?, integer|string|nil, integer?
 ---@field readFile fun(path: string): string?, string?
