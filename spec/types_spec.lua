@@ -28,6 +28,8 @@ local CLASS_OF_KIND = {
    file = 'async.File',
    tty = 'async.Tty',
    process = 'async.Process',
+   signal = 'async.Signal',
+   immediate = 'async.Immediate',
 }
 
 local function read_file(path)
@@ -135,7 +137,7 @@ local function rust_kinds()
    for _, path in ipairs(list('find src -name "*.rs"')) do sources[#sources + 1] = read_file(path) end
    local groups = {}
    for _, text in ipairs(sources) do
-      for name, body in text:gmatch('static ([%u%d_]+): &%[%(&str, Method%)%] = &(%b[])') do
+      for name, body in text:gmatch('static ([%u%d_]+): &%[%(&str, Method%)%] =%s*&(%b[])') do
          local names = {}
          for method in body:gmatch('%("([%w_]+)",') do names[#names + 1] = method end
          groups[name] = names
@@ -241,6 +243,13 @@ describe('the type annotations in types/', function()
          seen.timer = tostring(timer):match('^([%w.]+):')
          check(timer, 'async.Timer')
          timer.clear()
+
+         local immediate = async.setImmediate(function() end)
+         check(immediate, 'async.Immediate')
+         immediate.clear()
+         local signal = async.signal('SIGUSR2', function() end)
+         check(signal, 'async.Signal')
+         signal.close()
 
          local fiber = async.fiber(function() async.fiber.context().yield() end)
          check(fiber, 'async.Fiber')
