@@ -4,7 +4,10 @@
 //!
 //! Every immediate of a Lua state waits in one queue, run by one libuv
 //! check handle: a Lua table `queue[number] = handle`, numbered in the
-//! order they were set. A run takes the immediates set before it began;
+//! order they were set (numbers are Lua numbers, exact to 2^53: a
+//! program that sets a million a second runs for centuries). Setting
+//! and running one go through the Lua C API: through mlua, each costs
+//! several times more. A run takes the immediates set before it began;
 //! those set meanwhile wait for the next iteration, so an immediate that
 //! sets another cannot starve the loop. While any is pending an idle
 //! handle runs too: libuv does not wait for I/O while an idle handle is
@@ -15,15 +18,16 @@
 //! after it wait for the next `go()`).
 
 use std::cell::Cell;
+use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
-use mlua::{Function, Lua, MultiValue, Result, Table, Value};
+use mlua::{Function, LightUserData, Lua, MultiValue, Result, Table, Value, ffi};
 
 use crate::core::boundary::{self, Args};
 use crate::core::class::{self, Class};
 use crate::core::errors::uv_message;
-use crate::core::lua_raw::PrivateKey;
+use crate::core::lua_raw::{self, PrivateKey};
 use crate::core::runtime::Runtime;
 
 static IMMEDIATE: Class = Class { kind: "immediate", methods: &[&[("clear", clear)]], lua_methods: None };
@@ -37,9 +41,9 @@ struct Immediates {
     queue: Table,
     metatable: Table,
     /// No immediate numbered below this one is pending.
-    first: Cell<i64>,
+    first: Cell<f64>,
     /// The number the next immediate takes.
-    next: Cell<i64>,
+    next: Cell<f64>,
     pending: Cell<usize>,
     /// Never freed, as the runtime's loop is not (they belong to it).
     check: *mut uv::uv_check_t,
@@ -76,24 +80,12 @@ impl Immediates {
         Ok(Immediates {
             queue: lua.create_table()?,
             metatable: IMMEDIATE.metatable(lua)?,
-            first: Cell::new(1),
-            next: Cell::new(1),
+            first: Cell::new(1.0),
+            next: Cell::new(1.0),
             pending: Cell::new(0),
             check,
             idle,
         })
-    }
-
-    fn add(&self, lua: &Lua, callback: Function) -> Result<Table> {
-        let handle = lua.create_table()?;
-        handle.raw_set(ON_RUN.value(), callback)?;
-        let number = self.next.get();
-        handle.raw_set(class::STATE.value(), number)?;
-        handle.set_metatable(Some(self.metatable.clone()))?;
-        self.queue.raw_set(number, &handle)?;
-        self.next.set(number + 1);
-        self.counted(1);
-        Ok(handle)
     }
 
     /// Counts `change` more (or fewer) pending immediates; the check and
@@ -117,20 +109,46 @@ impl Immediates {
     }
 
     /// Runs the immediates set before this run began, in order, until one
-    /// fails (this one or another callback of the turn).
-    fn run(&self, lua: &Lua, rt: &Runtime) -> Result<()> {
+    /// fails (this one or another callback of the turn); returns the
+    /// error message, traceback included.
+    ///
+    /// # Safety
+    /// `state` is a live Lua state whose stack holds exactly the queue
+    /// table, where a Lua error may unwind (a protected call).
+    unsafe fn run(&self, rt: &Runtime, state: *mut ffi::lua_State) -> Option<String> {
+        const QUEUE: c_int = 1;
         let end = self.next.get();
-        while self.first.get() < end && !rt.failing() {
-            let number = self.first.get();
-            self.first.set(number + 1);
-            let Some(handle) = self.queue.raw_get::<Option<Table>>(number)? else { continue };
-            self.queue.raw_set(number, Value::Nil)?;
-            self.counted(-1);
-            if let Some(callback) = handle.raw_get::<Option<Function>>(ON_RUN.value())? {
-                rt.callback(lua, callback, handle)?;
+        // SAFETY: (the whole block) each turn pushes the handle, takes it
+        // out of the queue (setting nil allocates nothing) and calls its
+        // callback with it, leaving the stack at the queue again; no Rust
+        // borrow is held across the call, which may set or clear
+        // immediates (they only touch Cells).
+        unsafe {
+            if ffi::lua_checkstack(state, 4) == 0 {
+                return Some("stack overflow (no room to call an immediate)".into());
+            }
+            while self.first.get() < end && !rt.failing() {
+                let number = self.first.get();
+                self.first.set(number + 1.0);
+                ffi::lua_pushnumber(state, number);
+                ffi::lua_rawget(state, QUEUE);
+                if ffi::lua_type(state, -1) != ffi::LUA_TTABLE {
+                    ffi::lua_settop(state, QUEUE);
+                    continue;
+                }
+                ffi::lua_pushnumber(state, number);
+                ffi::lua_pushnil(state);
+                ffi::lua_rawset(state, QUEUE);
+                self.counted(-1);
+                ffi::lua_pushlightuserdata(state, ON_RUN.pointer());
+                ffi::lua_rawget(state, -2);
+                ffi::lua_insert(state, -2);
+                if let Err(message) = lua_raw::call_protected(state, 1) {
+                    return Some(message);
+                }
             }
         }
-        Ok(())
+        None
     }
 }
 
@@ -139,23 +157,64 @@ extern "C" fn on_check(check: *mut uv::uv_check_t) {
     // inside uv_run, while the Runtime is alive.
     let rt = unsafe { Runtime::from_loop((*check).loop_) };
     let Some(lua) = rt.lua() else { return };
-    rt.dispatch(|| Immediates::of(&lua)?.run(&lua, rt));
+    rt.dispatch(|| {
+        let immediates = Immediates::of(&lua)?;
+        let mut failure = None;
+        // SAFETY: `run` keeps to the stack discipline stated there.
+        unsafe { lua.exec_raw::<()>(&immediates.queue, |state| failure = immediates.run(rt, state))? };
+        failure.map_or(Ok(()), |message| Err(mlua::Error::RuntimeError(message)))
+    });
 }
 
 /// Does nothing: an active idle handle only keeps libuv from waiting.
 extern "C" fn on_idle(_: *mut uv::uv_idle_t) {}
 
-/// `async.setImmediate(cb)` -> handle.
-fn set_immediate(lua: &Lua, args: Args) -> Result<Table> {
-    let callback = args.function(1)?;
-    Immediates::of(lua)?.add(lua, callback)
+/// `async.setImmediate(cb)` -> handle, against the Lua C API (see the
+/// module doc). Upvalues: 1 the `Immediates` (light userdata), 2 the
+/// queue, 3 the metatable. Returns `true, handle` or `false, message, 2`
+/// (see core/boundary.rs).
+unsafe extern "C-unwind" fn set_immediate_raw(state: *mut ffi::lua_State) -> c_int {
+    const CALLBACK: c_int = 1;
+    const HANDLE: c_int = 2;
+    // SAFETY: (the whole block) the indices are the call's argument and
+    // the closure's upvalues as made in `install`; upvalue 1 points at the
+    // `Immediates` that the app data keeps as long as the Lua state. Only
+    // out of memory can raise here, and every push that can comes before
+    // the immediate is counted, so a raise leaves no count without its
+    // queue entry; this frame owns nothing that needs dropping.
+    unsafe {
+        if ffi::lua_type(state, CALLBACK) != ffi::LUA_TFUNCTION {
+            return boundary::raise_bad_argument(state, CALLBACK, "setImmediate", "function");
+        }
+        let immediates = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Immediates);
+        let number = immediates.next.get();
+        ffi::lua_settop(state, CALLBACK);
+        ffi::lua_createtable(state, 0, 2);
+        ffi::lua_pushlightuserdata(state, ON_RUN.pointer());
+        ffi::lua_pushvalue(state, CALLBACK);
+        ffi::lua_rawset(state, HANDLE);
+        ffi::lua_pushlightuserdata(state, class::STATE.pointer());
+        ffi::lua_pushnumber(state, number);
+        ffi::lua_rawset(state, HANDLE);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
+        ffi::lua_setmetatable(state, HANDLE);
+        ffi::lua_pushnumber(state, number);
+        ffi::lua_pushvalue(state, HANDLE);
+        ffi::lua_rawset(state, ffi::lua_upvalueindex(2));
+        immediates.next.set(number + 1.0);
+        immediates.counted(1);
+        ffi::lua_pushboolean(state, 1);
+        ffi::lua_insert(state, HANDLE);
+        2
+    }
 }
 
 /// `handle.clear()`: harmless when repeated or after the immediate ran.
 fn clear(lua: &Lua, args: Args) -> Result<MultiValue> {
     let this = args.this()?;
     let number = match class::raw_state::<Value>(&this)? {
-        Value::Integer(n) => n,
+        Value::Integer(n) => n as f64,
+        Value::Number(n) => n,
         _ => return boundary::fail("clear: bad immediate (not one that setImmediate made)"),
     };
     let immediates = Immediates::of(lua)?;
@@ -173,8 +232,12 @@ pub fn pending(lua: &Lua) -> Result<usize> {
 
 /// `async.setImmediate`, also in `async.time`.
 pub fn install(lua: &Lua, module: &Table) -> Result<()> {
-    lua.set_app_data(Rc::new(Immediates::make(lua)?));
-    let set_immediate = boundary::function(lua, "setImmediate", set_immediate)?;
+    let immediates = Rc::new(Immediates::make(lua)?);
+    lua.set_app_data(immediates.clone());
+    let upvalues = (LightUserData(Rc::as_ptr(&immediates) as *mut c_void), &immediates.queue, &immediates.metatable);
+    // SAFETY: pushcclosure takes the three upvalues exec_raw pushed.
+    let raw: Function = unsafe { lua.exec_raw(upvalues, |s| ffi::lua_pushcclosure(s, set_immediate_raw, 3)) }?;
+    let set_immediate = boundary::wrap(lua, raw)?;
     module.get::<Table>("time")?.set("setImmediate", &set_immediate)?;
     module.set("setImmediate", set_immediate)
 }
