@@ -85,12 +85,14 @@ describe('every function given wrong arguments', function()
       assert.are.same({}, bad)
    end)
 
-   it('including the methods of sockets, servers, timers and processes', function()
+   it('including the methods of sockets, servers, timers, immediates, signals and processes', function()
       local bad, calls = {}, 0
       local function fuzz(kind, handle)
          local names = {}
          for _, name in ipairs(async.handle.methods) do names[#names + 1] = name end
-         for _, name in ipairs({'setNoDelay', 'setKeepAlive', 'clear', 'kill', 'onexit'}) do names[#names + 1] = name end
+         for _, name in ipairs({'setNoDelay', 'setKeepAlive', 'clear', 'kill', 'onexit', 'ref', 'unref', 'hasRef'}) do
+            names[#names + 1] = name
+         end
          for _, name in ipairs(names) do
             local ok_index, method = pcall(function() return handle[name] end)
             if ok_index and type(method) == 'function' then
@@ -110,6 +112,10 @@ describe('every function given wrong arguments', function()
          client.destroy()
       end)
       fuzz('timer', async.setTimeout(10, function() end))
+      fuzz('immediate', async.setImmediate(function() end))
+      local signal = async.signal('SIGUSR2', function() end)
+      fuzz('signal', signal)
+      signal.close()
       local proc = async.process.spawn('sleep', {'5'}, function() end)
       fuzz('process', proc)
       fuzz('pipe', proc.stdout)

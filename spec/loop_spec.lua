@@ -249,3 +249,109 @@ describe('the loop', function()
       end)
    end)
 end)
+
+describe('async.loop', function()
+   it('is reachable as a submodule too', function()
+      assert.are.equal(async.loop, require 'async.loop')
+   end)
+
+   it('alive() says whether anything keeps the loop running', function()
+      assert.is_false(async.loop.alive())
+      local timer = async.setTimeout(1000, function() end)
+      assert.is_true(async.loop.alive())
+      timer.clear()
+      local server = async.tcp.listen({host = '127.0.0.1', port = 0}, function() end)
+      assert.is_true(async.loop.alive())
+      server.close()
+      async.go()
+      assert.is_false(async.loop.alive())
+   end)
+
+   it('now() is the cached loop time; updateTime() refreshes and returns it', function()
+      local before = async.loop.now()
+      assert.are.equal('number', type(before))
+      local spin = async.hrtime() + 20
+      while async.hrtime() < spin do end
+      assert.are.equal(before, async.loop.now()) -- cached: no loop ran
+      local updated = async.loop.updateTime()
+      assert.is_true(updated >= before + 15)
+      assert.are.equal(updated, async.loop.now())
+      local seen
+      async.setTimeout(30, function() seen = async.loop.now() end)
+      async.go()
+      assert.is_true(seen >= updated + 30)
+   end)
+
+   it('metrics() counts iterations, events and idle time', function()
+      local first = async.loop.metrics()
+      for _, field in ipairs({'idleTime', 'iterations', 'events', 'eventsWaiting'}) do
+         assert.are.equal('number', type(first[field]))
+         assert.is_true(first[field] >= 0)
+      end
+      local server, client
+      server = async.tcp.listen({host = '127.0.0.1', port = 0}, function(c)
+         c.ondata(function() c.close(); server.close() end)
+      end)
+      async.setTimeout(50, function()
+         client = async.tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c)
+            c.write('x')
+            c.close()
+         end)
+      end)
+      async.go()
+      local second = async.loop.metrics()
+      assert.is_true(second.iterations > first.iterations)
+      assert.is_true(second.events > first.events)
+      -- The loop waited some 50 ms for the timer with nothing to do.
+      assert.is_true(second.idleTime - first.idleTime >= 40)
+      assert.is_true(client ~= nil)
+   end)
+end)
+
+describe('async.handles', function()
+   it('with {list = true} lists every libuv handle with its state', function()
+      local server = async.tcp.listen({host = '127.0.0.1', port = 0}, function() end)
+      local sig = async.signal('SIGUSR2', function() end)
+      local list = async.handles({list = true})
+      local by_kind = {}
+      for _, h in ipairs(list) do
+         assert.are.equal('string', type(h.type))
+         assert.are.equal('boolean', type(h.active))
+         assert.are.equal('boolean', type(h.ref))
+         assert.are.equal('boolean', type(h.closing))
+         by_kind[h.kind] = by_kind[h.kind] or h
+      end
+      local s = by_kind['tcp.server']
+      assert.are.equal('tcp', s.type)
+      assert.is_true(s.active and s.ref and not s.closing)
+      assert.are.equal('number', type(s.fd))
+      local g = by_kind.signal
+      assert.are.equal('signal', g.type)
+      assert.is_true(g.active)
+      assert.is_false(g.ref)
+      assert.is_nil(g.fd)
+      assert.is_not_nil(by_kind.internal) -- the timer driver's timer, at least
+      server.close()
+      sig.close()
+      local closing = 0
+      for _, h in ipairs(async.handles({list = true})) do
+         if h.kind ~= 'internal' then
+            assert.is_true(h.closing)
+            closing = closing + 1
+         end
+      end
+      assert.are.equal(2, closing)
+      async.go()
+      for _, h in ipairs(async.handles({list = true})) do assert.are.equal('internal', h.kind) end
+      -- The counting form is unchanged.
+      assert.is_nil(next(async.handles()))
+      assert.is_nil(next(async.handles({list = false})))
+   end)
+
+   it('rejects a bad option', function()
+      assert.are.equal("bad argument #1 to 'handles' (table expected, got string)",
+         support.error_of('loop_spec.lua', function() async.handles('list') end))
+      assert.matches('^handles: list must be a boolean',
+         support.error_of('loop_spec.lua', function() async.handles({list = 1}) end))
+   end)
+end)

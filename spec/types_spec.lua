@@ -30,6 +30,8 @@ local CLASS_OF_KIND = {
    file = 'async.File',
    tty = 'async.Tty',
    process = 'async.Process',
+   signal = 'async.Signal',
+   immediate = 'async.Immediate',
 }
 
 local function read_file(path)
@@ -244,6 +246,13 @@ describe('the type annotations in types/', function()
          seen.timer = tostring(timer):match('^([%w.]+):')
          check(timer, 'async.Timer')
          timer.clear()
+
+         local immediate = async.setImmediate(function() end)
+         check(immediate, 'async.Immediate')
+         immediate.clear()
+         local signal = async.signal('SIGUSR2', function() end)
+         check(signal, 'async.Signal')
+         signal.close()
 
          local fiber = async.fiber(function() async.fiber.context().yield() end)
          check(fiber, 'async.Fiber')

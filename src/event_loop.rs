@@ -1,11 +1,14 @@
-//! `async.go`, `async.run`, `async.stop`, `async.handles`: the Lua face of
-//! the event loop that `core/runtime.rs` owns.
+//! `async.go`, `async.run`, `async.stop`, `async.handles` and the
+//! `async.loop` table (`alive`, `now`, `updateTime`, `metrics`): the Lua
+//! face of the event loop that `core/runtime.rs` owns.
 //!
-//! May touch: the Runtime; the `fiber` table (for `run`).
+//! May touch: the Runtime; the `fiber` table (for `run`); the count of
+//! pending immediates (`immediate.rs`).
 
-use mlua::{Function, Lua, Result, Table};
+use mlua::{Function, Lua, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
+use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
 
 pub fn install(lua: &Lua, module: &Table) -> Result<()> {
@@ -25,15 +28,64 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
             Runtime::of(lua)?.go(lua, None)
         })?,
     )?;
-    module.set(
-        "handles",
-        boundary::function(lua, "handles", |lua, _| {
-            let open = lua.create_table()?;
-            for (kind, n) in Runtime::of(lua)?.open_handles() {
-                open.set(kind, n)?;
-            }
-            Ok(open)
+    module.set("handles", boundary::function(lua, "handles", handles)?)?;
+    module.set("loop", loop_table(lua)?)
+}
+
+/// `async.handles([{list = true}])`: counts by kind, or a list of every
+/// libuv handle of the loop.
+fn handles(lua: &Lua, args: Args) -> Result<Table> {
+    let options = args.opt_table(1)?;
+    let rt = Runtime::of(lua)?;
+    if OptionTable::new(options.as_ref(), "handles").boolean("list")?.unwrap_or(false) {
+        let list = lua.create_table()?;
+        for info in rt.walk_handles() {
+            let entry = lua.create_table()?;
+            entry.set("kind", info.kind.unwrap_or("internal"))?;
+            entry.set("type", info.libuv_type)?;
+            entry.set("active", info.active)?;
+            entry.set("ref", info.referenced)?;
+            entry.set("closing", info.closing)?;
+            entry.set("fd", info.fd)?;
+            list.raw_push(entry)?;
+        }
+        return Ok(list);
+    }
+    let open = lua.create_table()?;
+    for (kind, n) in rt.open_handles() {
+        open.set(kind, n)?;
+    }
+    let immediates = crate::immediate::pending(lua)?;
+    if immediates > 0 {
+        open.set("immediate", immediates)?;
+    }
+    Ok(open)
+}
+
+/// `async.loop`: what the loop is doing.
+fn loop_table(lua: &Lua) -> Result<Table> {
+    let table = lua.create_table()?;
+    table.set("alive", boundary::function(lua, "alive", |lua, _| Ok(Runtime::of(lua)?.alive()))?)?;
+    table.set("now", boundary::function(lua, "now", |lua, _| Ok(Runtime::of(lua)?.now()))?)?;
+    table.set(
+        "updateTime",
+        boundary::function(lua, "updateTime", |lua, _| {
+            let rt = Runtime::of(lua)?;
+            rt.update_time();
+            Ok(rt.now())
         })?,
     )?;
-    Ok(())
+    table.set(
+        "metrics",
+        boundary::function(lua, "metrics", |lua, _| {
+            let metrics = Runtime::of(lua)?.metrics();
+            let table = lua.create_table()?;
+            table.set("idleTime", metrics.idle_ns as f64 / 1e6)?;
+            table.set("iterations", metrics.iterations)?;
+            table.set("events", metrics.events)?;
+            table.set("eventsWaiting", metrics.events_waiting)?;
+            Ok(Value::Table(table))
+        })?,
+    )?;
+    Ok(table)
 }

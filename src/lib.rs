@@ -19,6 +19,7 @@ mod flow;
 mod fs;
 mod http;
 mod http_lua;
+mod immediate;
 mod json;
 mod json_config;
 mod json_numbers;
@@ -27,6 +28,7 @@ mod pcall;
 mod pipe;
 mod process;
 mod repl;
+mod signal;
 mod socket_address;
 mod split;
 mod stream;
@@ -86,6 +88,7 @@ fn open(lua: &Lua) -> Result<Table> {
     ignore_sigpipe();
     let module = lua.create_table()?;
     time::install(lua, &module)?;
+    immediate::install(lua, &module)?;
     system::install(lua, &module)?;
     fiber::install(lua, &module)?;
     event_loop::install(lua, &module)?;
@@ -98,6 +101,7 @@ fn open(lua: &Lua) -> Result<Table> {
     pipe::install(lua, &module)?;
     udp::install(lua, &module)?;
     process::install(lua, &module)?;
+    signal::install(lua, &module)?;
     json::install(lua, &module)?;
     json_rpc::install(lua, &module.get::<Table>("json")?)?;
     http_lua::install(lua, &module)?;
@@ -141,8 +145,9 @@ fn reserve_references(lua: &Lua) -> Result<()> {
 /// Writing to a socket the peer has reset raises SIGPIPE, whose default
 /// action kills the process; Rust programs ignore it at start-up, but a
 /// library loaded into `luajit` must do it itself. A handler the host
-/// program installed is left alone.
-fn ignore_sigpipe() {
+/// program installed is left alone. Called again when a SIGPIPE handle of
+/// `async.signal` closes (libuv then restores the default action).
+pub(crate) fn ignore_sigpipe() {
     // SAFETY: reading and setting the disposition of one signal; no
     // handler code of ours is involved.
     unsafe {
@@ -194,4 +199,6 @@ submodules! {
     luaopen_async_curl => "curl",
     luaopen_async_repl => "repl",
     luaopen_async_tty => "tty",
+    luaopen_async_signal => "signal",
+    luaopen_async_loop => "loop",
 }

@@ -377,61 +377,13 @@ fn release_pipes(object: &Table) -> Result<()> {
 
 // ---- methods ----
 
-/// Signal names, with or without "SIG".
-const SIGNALS: &[(&str, c_int)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("CHLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("PWR", libc::SIGPWR),
-    ("SYS", libc::SIGSYS),
-];
-
-fn signal_number(name: &str) -> Option<c_int> {
-    let upper = name.to_ascii_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNALS.iter().find(|(n, _)| *n == bare).map(|(_, number)| *number)
-}
-
-/// Linux's highest real-time signal.
-const MAX_SIGNAL: i64 = 64;
-
 /// `proc.kill([signal])`: true, or nil and the error (e.g. once exited).
 fn kill(lua: &Lua, args: Args) -> Result<MultiValue> {
     let this = args.this()?;
     let signal = match args.get(1) {
         Value::Nil => libc::SIGTERM,
         // 0 asks only whether the process is there, as kill(2) does.
-        Value::Integer(_) | Value::Number(_) => args.whole_in(1, 0, MAX_SIGNAL, "signal name or number (0 to 64)")? as c_int,
-        Value::String(name) => match signal_number(&name.to_string_lossy()) {
-            Some(number) => number,
-            None => return boundary::fail(format!("kill: unknown signal '{}'", name.to_string_lossy())),
-        },
-        _ => return args.bad(1, "signal name or number"),
+        _ => crate::signal::number_arg(&args, 1, 0)?,
     };
     let process = uv_handle::state_of::<Process>(&this)?.filter(|p| !p.tie.closing());
     let Some(process) = process else {
@@ -685,13 +637,6 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signals_by_name_with_or_without_sig() {
-        assert_eq!(signal_number("SIGKILL"), Some(libc::SIGKILL));
-        assert_eq!(signal_number("term"), Some(libc::SIGTERM));
-        assert_eq!(signal_number("SIGNOPE"), None);
-    }
 
     #[test]
     fn substitutes_known_names_only() {

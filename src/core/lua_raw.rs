@@ -47,7 +47,7 @@ impl PrivateKey {
 /// `state` is a live Lua state with a function and `nargs` values on top,
 /// where a Lua error may unwind (a protected call or a C function called
 /// by Lua): growing the stack and making the handler can raise.
-unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result<(), String> {
+pub unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result<(), String> {
     // SAFETY: per the contract; the handler goes below the function and is
     // removed again, leaving the stack as it was before the function.
     unsafe {

@@ -23,7 +23,7 @@
 //! `TimerSink` trait, the Lua side of the timers.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ffi::c_int;
 use std::mem::ManuallyDrop;
 use std::os::fd::AsRawFd;
@@ -72,8 +72,9 @@ pub struct Runtime {
     pub timers: TimerDriver,
     timer_sink: OnceCell<Box<dyn TimerSink>>,
     observers: RefCell<Vec<Rc<dyn LoopObserver>>>,
-    /// Open handles by kind, for `async.handles()`.
-    open: RefCell<BTreeMap<&'static str, usize>>,
+    /// The kind of each open handle of the handle core, by the address
+    /// of its libuv handle, for `async.handles()`.
+    open: RefCell<HashMap<usize, &'static str>>,
     /// The buffer every stream reads into. A read callback consumes the
     /// bytes before it returns, and libuv makes one read at a time, so one
     /// buffer serves all streams (as Node's slab does): idle connections
@@ -171,6 +172,13 @@ impl Runtime {
         if rc != 0 {
             return fail(crate::core::errors::uv_message(rc, None));
         }
+        // Idle-time accounting must be asked for before the loop first
+        // runs; it costs two clock reads per wait for I/O.
+        // SAFETY: the loop is initialised and has not run.
+        let rc = unsafe { uv::uv_loop_configure(uv_loop, uv::uv_loop_option_UV_METRICS_IDLE_TIME) };
+        if rc != 0 {
+            return fail(crate::core::errors::uv_message(rc, None));
+        }
         // The loop is never closed: these stay open, and held, for good.
         held().extend(startup_fds);
         Ok(Runtime {
@@ -182,7 +190,7 @@ impl Runtime {
             timers: TimerDriver::new(),
             timer_sink: OnceCell::new(),
             observers: RefCell::new(Vec::new()),
-            open: RefCell::new(BTreeMap::new()),
+            open: RefCell::new(HashMap::new()),
             // Never freed, like the loop: it lives as long as the process.
             read_buffer: Box::into_raw(vec![0u8; READ_BUFFER_SIZE].into_boxed_slice()) as *mut u8,
         })
@@ -348,21 +356,84 @@ impl Runtime {
 
     /// Open handles by kind (pending user timers as "timer").
     pub fn open_handles(&self) -> Vec<(&'static str, usize)> {
-        let mut open: Vec<_> = self.open.borrow().iter().filter(|(_, n)| **n > 0).map(|(k, n)| (*k, *n)).collect();
+        let mut open = BTreeMap::new();
+        for kind in self.open.borrow().values() {
+            *open.entry(*kind).or_insert(0) += 1;
+        }
         let timers = self.timers.live();
         if timers > 0 {
-            open.push(("timer", timers));
+            open.insert("timer", timers);
         }
-        open
+        open.into_iter().collect()
     }
 
-    pub fn opened(&self, kind: &'static str) {
-        *self.open.borrow_mut().entry(kind).or_insert(0) += 1;
+    /// A handle of the handle core was opened (`uv_handle::open`).
+    pub fn opened(&self, kind: &'static str, handle: *const uv::uv_handle_t) {
+        self.open.borrow_mut().insert(handle as usize, kind);
     }
 
-    pub fn closed(&self, kind: &'static str) {
-        if let Some(n) = self.open.borrow_mut().get_mut(kind) {
-            *n = n.saturating_sub(1);
+    /// Its close callback ran.
+    pub fn closed(&self, handle: *const uv::uv_handle_t) {
+        self.open.borrow_mut().remove(&(handle as usize));
+    }
+
+    /// Every libuv handle of the loop now, the module's own internal ones
+    /// (the timer driver's timer, setImmediate's check and idle handles,
+    /// ...) included, those of libuv itself not.
+    pub fn walk_handles(&self) -> Vec<HandleInfo> {
+        let mut found: Vec<*mut uv::uv_handle_t> = Vec::new();
+        // SAFETY: uv_walk calls `collect_handle` with `found`, alive for the
+        // call, for each live handle of the initialised loop.
+        unsafe { uv::uv_walk(self.uv_loop, Some(collect_handle), &mut found as *mut _ as *mut std::ffi::c_void) };
+        let open = self.open.borrow();
+        found
+            .into_iter()
+            .map(|handle| {
+                // SAFETY: `handle` is live: nothing ran on the loop since
+                // the walk. These calls only read it; the type name is a
+                // static C string.
+                unsafe {
+                    let mut fd: uv::uv_os_fd_t = -1;
+                    let kind_name = std::ffi::CStr::from_ptr(uv::uv_handle_type_name(uv::uv_handle_get_type(handle)));
+                    HandleInfo {
+                        kind: open.get(&(handle as usize)).copied(),
+                        libuv_type: kind_name.to_str().unwrap_or("unknown"),
+                        active: uv::uv_is_active(handle) != 0,
+                        referenced: uv::uv_has_ref(handle) != 0,
+                        closing: uv::uv_is_closing(handle) != 0,
+                        fd: (uv::uv_fileno(handle, &mut fd) == 0).then_some(fd),
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// Whether the loop has anything that keeps it running (`uv_loop_alive`).
+    pub fn alive(&self) -> bool {
+        // SAFETY: the loop is initialised and lives as long as the process.
+        unsafe { uv::uv_loop_alive(self.uv_loop) != 0 }
+    }
+
+    /// Updates the loop's cached time to the clock (`uv_update_time`).
+    pub fn update_time(&self) {
+        // SAFETY: as for `alive`; it only reads the clock into the loop.
+        unsafe { uv::uv_update_time(self.uv_loop) }
+    }
+
+    /// The loop's counters: idle time (the loop was made with
+    /// UV_METRICS_IDLE_TIME), iterations and events.
+    pub fn metrics(&self) -> LoopMetrics {
+        // SAFETY: as for `alive`; a zeroed uv_metrics_t is valid output
+        // space for uv_metrics_info, which fills it.
+        unsafe {
+            let mut info = std::mem::zeroed::<uv::uv_metrics_t>();
+            uv::uv_metrics_info(self.uv_loop, &mut info);
+            LoopMetrics {
+                idle_ns: uv::uv_metrics_idle_time(self.uv_loop),
+                iterations: info.loop_count,
+                events: info.events,
+                events_waiting: info.events_waiting,
+            }
         }
     }
 
@@ -415,6 +486,32 @@ impl Runtime {
     fn take_failure(&self) -> Option<Error> {
         self.failures.borrow_mut().pop_front().map(boundary::reraise)
     }
+}
+
+/// One libuv handle of the loop, as `walk_handles` saw it.
+pub struct HandleInfo {
+    /// The module's kind (`tcp`, `signal`, ...) for a handle of the handle
+    /// core; none for the module's internal handles.
+    pub kind: Option<&'static str>,
+    /// libuv's name of its type (`tcp`, `timer`, `check`, ...).
+    pub libuv_type: &'static str,
+    pub active: bool,
+    pub referenced: bool,
+    pub closing: bool,
+    pub fd: Option<uv::uv_os_fd_t>,
+}
+
+/// The loop's counters (`uv_metrics_info`, `uv_metrics_idle_time`).
+pub struct LoopMetrics {
+    pub idle_ns: u64,
+    pub iterations: u64,
+    pub events: u64,
+    pub events_waiting: u64,
+}
+
+extern "C" fn collect_handle(handle: *mut uv::uv_handle_t, found: *mut std::ffi::c_void) {
+    // SAFETY: `found` is the vector of `walk_handles`, alive for the walk.
+    unsafe { (*(found as *mut Vec<*mut uv::uv_handle_t>)).push(handle) };
 }
 
 extern "C" fn fileno_is(handle: *mut uv::uv_handle_t, arg: *mut std::ffi::c_void) {

@@ -175,7 +175,7 @@ pub fn open<S: HandleState, H>(
         tie.close();
         return Err(error);
     }
-    rt.opened(tie.kind);
+    rt.opened(tie.kind, handle);
     Ok(state)
 }
 
@@ -255,7 +255,7 @@ extern "C" fn on_close<S: HandleState, H>(handle: *mut uv::uv_handle_t) {
     // SAFETY: the loop is a runtime's; this runs inside uv_run.
     let rt = unsafe { Runtime::from_loop((*handle).loop_) };
     let tie = owned.state.tie();
-    rt.closed(tie.kind);
+    rt.closed(handle);
     let reference = tie.object.replace(ffi::LUA_NOREF);
     let token = tie.token.replace(ffi::LUA_NOREF);
     let Some(lua) = rt.lua() else {

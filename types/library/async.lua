@@ -64,6 +64,7 @@
 ---@field curl async.curl requests made by the curl program
 ---@field repl async.repl the REPL and the standard streams
 ---@field tty async.tty the standard streams and terminal modes
+---@field loop async.loop what the event loop is doing
 local async = {}
 
 ---Runs the event loop until nothing is left to do. With `fn`, calls
@@ -80,9 +81,20 @@ function async.run(fn) end
 ---Makes the running `go()` return after the current callback.
 function async.stop() end
 
----The handles still open, by kind: `{timer = 2, tcp = 1}`.
----@return table<string, integer>
-function async.handles() end
+---One libuv handle of the loop, as `async.handles({list = true})` lists it.
+---@class async.HandleInfo
+---@field kind string the module's kind (`tcp`, `tcp.server`, `signal`, ...), or `internal` for the module's own handles
+---@field type string libuv's type name (`tcp`, `pipe`, `timer`, `check`, `signal`, ...)
+---@field active boolean
+---@field ref boolean whether it keeps the loop running
+---@field closing boolean
+---@field fd? integer its file descriptor, if it has one
+
+---The handles still open, by kind: `{timer = 2, tcp = 1}`; with
+---`{list = true}`, a list of every libuv handle of the loop instead.
+---@param options? {list?: boolean}
+---@return table<string, integer>|async.HandleInfo[]
+function async.handles(options) end
 
 ---Calls `cb(timer)` once, after `ms` milliseconds (a negative, NaN or
 ---missing delay counts as 0).
@@ -96,6 +108,19 @@ function async.setTimeout(ms, cb) end
 ---@param cb fun(timer: async.Timer)
 ---@return async.Timer
 function async.setInterval(ms, cb) end
+
+---Calls `cb(immediate)` once, after the I/O of this loop iteration.
+---@param cb fun(immediate: async.Immediate)
+---@return async.Immediate
+function async.setImmediate(cb) end
+
+---Calls `cb(name, number)` each time the process receives the signal
+---(`'SIGINT'`, `'int'`, `2`, ...). The handle does not keep the loop
+---running unless `handle.ref()` is called.
+---@param signal string|integer
+---@param cb fun(name: string, number: integer)
+---@return async.Signal
+function async.signal(signal, cb) end
 
 ---A monotonic clock in milliseconds (a float).
 ---@return number

@@ -6,6 +6,10 @@ local async = {}
 ---@class async.Timer: async.Handle
 ---@field clear fun() stops the timer; harmless when repeated or after it fired
 
+---An immediate of `setImmediate`.
+---@class async.Immediate: async.Handle
+---@field clear fun() cancels it; harmless when repeated or after it ran
+
 ---`require 'async.time'`: the timer functions.
 ---@class async.time
 async.time = {}
@@ -21,5 +25,10 @@ function async.time.setTimeout(ms, cb) end
 ---@param cb fun(timer: async.Timer)
 ---@return async.Timer
 function async.time.setInterval(ms, cb) end
+
+---Calls `cb(immediate)` once, after the I/O of this loop iteration.
+---@param cb fun(immediate: async.Immediate)
+---@return async.Immediate
+function async.time.setImmediate(cb) end
 
 return async.time
