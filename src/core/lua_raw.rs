@@ -299,6 +299,34 @@ pub unsafe fn read_table<R>(table: &mlua::Table, room: c_int, read: impl FnOnce(
     })
 }
 
+/// As `read_table`, for the value of the registry reference `reference`
+/// (pushed at the index `read` is given, whatever it is): a read through
+/// a reference kept in Rust without holding an mlua value.
+///
+/// # Safety
+/// As for `read_table`.
+pub unsafe fn read_registry<R>(
+    lua: &mlua::Lua,
+    reference: c_int,
+    room: c_int,
+    read: impl FnOnce(*mut ffi::lua_State, c_int) -> R,
+) -> Option<R> {
+    // SAFETY: `room` slots are checked for before anything is pushed; a
+    // raw read of the registry by an integer raises nothing; per the
+    // contract `read` raises nothing, so the top is always restored.
+    lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        if ffi::lua_checkstack(state, room) == 0 {
+            return None;
+        }
+        let top = ffi::lua_gettop(state);
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, reference as ffi::lua_Integer);
+        let result = read(state, top + 1);
+        ffi::lua_settop(state, top);
+        Some(result)
+    })
+}
+
 /// Whether Lua code is running in a coroutine (a fiber) rather than the
 /// main program: Lua 5.1 has no function for it that user code cannot
 /// replace (`coroutine.running` is a global).

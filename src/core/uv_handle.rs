@@ -216,21 +216,42 @@ pub unsafe fn token_state<S: 'static>(state: *mut ffi::lua_State, index: c_int) 
 /// The state of the handle behind a handle object, unless it is closed or
 /// the object holds no token of kind `S`.
 pub fn state_of<S: HandleState>(object: &Table) -> Result<Option<&S>> {
-    // SAFETY: a raw read with a light userdata key neither allocates nor
-    // calls a metamethod, so nothing here raises; it uses one slot above
-    // the object. Only the checked pointer leaves.
-    let found: *const S = unsafe {
-        lua_raw::read_table(object, 2, |state, at| {
-            ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
-            ffi::lua_rawget(state, at);
-            token_state::<S>(state, -1)
-        })
-    }
-    .unwrap_or(std::ptr::null());
+    // SAFETY: state_in raises nothing and uses one slot above the object.
+    let found = unsafe { lua_raw::read_table(object, 2, |state, at| state_in::<S>(state, at)) };
     // SAFETY: a live token's pointer (see token_state); the close callback
     // that frees the state cannot run while the caller, on this thread,
     // uses the reference during one call.
-    Ok((!found.is_null()).then(|| unsafe { &*found }))
+    Ok(found.filter(|found| !found.is_null()).map(|found| unsafe { &*found }))
+}
+
+/// As `state_of`, for the object held by the registry reference
+/// `reference` (see stream/socket_ref.rs): no mlua value is made.
+pub fn state_of_registered<S: HandleState>(lua: &Lua, reference: c_int) -> Option<&S> {
+    // SAFETY: state_in raises nothing and uses one slot above the object
+    // (and reads nothing when the reference holds no table).
+    let found = unsafe {
+        lua_raw::read_registry(lua, reference, 2, |state, at| {
+            if ffi::lua_type(state, at) == ffi::LUA_TTABLE { state_in::<S>(state, at) } else { std::ptr::null() }
+        })
+    };
+    // SAFETY: as in state_of.
+    found.filter(|found| !found.is_null()).map(|found| unsafe { &*found })
+}
+
+/// The state pointer of the token in the handle object at `at`, or null.
+///
+/// # Safety
+/// `at` is the absolute index of a table on the live `state`, with one free
+/// slot above the top; nothing here raises (a raw read with a light
+/// userdata key neither allocates nor calls a metamethod). The pushed
+/// value is left for the caller to pop.
+unsafe fn state_in<S: HandleState>(state: *mut ffi::lua_State, at: c_int) -> *const S {
+    // SAFETY: per the contract.
+    unsafe {
+        ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
+        ffi::lua_rawget(state, at);
+        token_state::<S>(state, -1)
+    }
 }
 
 /// The state of a handle, from inside a libuv callback.

@@ -21,6 +21,7 @@ use crate::http;
 /// `async.http`: `listen`, `codes`, and the client's functions.
 pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     boundary::register_lua_binder(lua)?;
+    server::register_request_keys(lua)?;
     let http_table = lua.create_table()?;
     http_table.set("listen", boundary::function(lua, "listen", server::listen)?)?;
     let codes = lua.create_table()?;

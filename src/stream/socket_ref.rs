@@ -42,9 +42,20 @@ impl SocketRef {
         self.0.borrow_mut().take();
     }
 
-    /// Runs `f` on the stream while it is open; None after.
+    /// Runs `f` on the stream while it is open; None after. The stream is
+    /// found through the registry reference with the C API: a hot path
+    /// (an HTTP response takes three), where making the object's mlua
+    /// value cost more than the rest of the lookup.
     pub fn with_stream<R>(&self, f: impl FnOnce(&Stream) -> R) -> Result<Option<R>> {
-        let Some(object) = self.get() else { return Ok(None) };
-        Ok(uv_handle::state_of::<Stream>(&object)?.map(f))
+        let found = {
+            let held = self.0.borrow();
+            let Some((weak, key)) = held.as_ref() else { return Ok(None) };
+            let Some(lua) = weak.try_upgrade() else { return Ok(None) };
+            uv_handle::state_of_registered::<Stream>(&lua, key.id()).map(|s| s as *const Stream)
+        };
+        // SAFETY: a live stream state (see uv_handle::state_of): its close
+        // callback cannot run during this call on this thread. The borrow
+        // of the reference ended above, so `f` may release it.
+        Ok(found.map(|stream| f(unsafe { &*stream })))
     }
 }
