@@ -28,6 +28,7 @@ local CLASS_OF_KIND = {
    file = 'async.File',
    tty = 'async.Tty',
    process = 'async.Process',
+   ['fs.watcher'] = 'async.fs.Watcher',
 }
 
 local function read_file(path)

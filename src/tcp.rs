@@ -22,7 +22,7 @@ use crate::core::class::{Class, Method};
 use crate::core::errors::{UvError, uv_message};
 use crate::core::lua_raw::PrivateKey;
 use crate::core::runtime::Runtime;
-use crate::core::uv_handle::{self, HandleState, Tie};
+use crate::core::uv_handle::{self, HandleState, Plain, Tie, close_method, onclose_method};
 use crate::core::uv_request::{Callback, UvRequest};
 use crate::dns::{self, Hints};
 use crate::domain::{Domain, domain_of, url_parts};
@@ -33,7 +33,7 @@ static SOCKET: Class = Class { kind: "tcp", methods: &[stream::METHODS, SOCKET_M
 static SERVER: Class = Class { kind: "tcp.server", methods: &[SERVER_METHODS], lua_methods: None };
 
 static SOCKET_METHODS: &[(&str, Method)] = &[("setNoDelay", set_no_delay), ("setKeepAlive", set_keep_alive)];
-static SERVER_METHODS: &[(&str, Method)] = &[("close", close_server), ("onclose", onclose_server)];
+static SERVER_METHODS: &[(&str, Method)] = &[("close", close_method::<Server>), ("onclose", onclose_method)];
 
 /// Node's default listen backlog.
 const BACKLOG: c_int = 511;
@@ -41,19 +41,8 @@ const BACKLOG: c_int = 511;
 // Private key of a server object: its connection callback.
 static ON_CONNECTION: PrivateKey = PrivateKey::new();
 
-struct Server {
-    tie: Tie,
-}
-
-impl HandleState for Server {
-    fn tie(&self) -> &Tie {
-        &self.tie
-    }
-
-    fn closed(&self, _: &Lua, _: &Table) -> Result<()> {
-        Ok(())
-    }
-}
+/// A listening server: its handle, nothing more.
+type Server = Plain;
 
 /// `tcp.protocols[scheme]`, for URLs without a port.
 fn protocol_port(lua: &Lua, scheme: &str) -> Option<u16> {
@@ -200,16 +189,10 @@ pub fn listen_with(lua: &Lua, domain: &Domain, on_connection: Function) -> Resul
     let object = lua.create_table()?;
     object.set_metatable(Some(SERVER.metatable(lua)?))?;
     object.raw_set(ON_CONNECTION.value(), on_connection)?;
-    let server = uv_handle::open::<Server, uv::uv_tcp_t>(
-        lua,
-        &object,
-        Server { tie: Tie::new(SERVER.kind) },
-        "listen",
-        |uv_loop, raw| {
-            // SAFETY: `raw` is a fresh handle for this loop.
-            unsafe { uv::uv_tcp_init(uv_loop, raw) }
-        },
-    )?;
+    let server = uv_handle::open::<Server, uv::uv_tcp_t>(lua, &object, Plain::new(SERVER.kind, ()), "listen", |uv_loop, raw| {
+        // SAFETY: `raw` is a fresh handle for this loop.
+        unsafe { uv::uv_tcp_init(uv_loop, raw) }
+    })?;
     let backlog = domain.backlog.unwrap_or(BACKLOG);
     let rt = Runtime::of(lua)?;
     if let Some(ip) = socket_address::ip_literal(&domain.host) {
@@ -288,22 +271,6 @@ extern "C" fn on_connection(raw: *mut uv::uv_stream_t, status: c_int) {
         let on_connection: Function = server_object.raw_get(ON_CONNECTION.value())?;
         rt.callback(&lua, on_connection, client).map(drop)
     });
-}
-
-fn close_server(lua: &Lua, args: Args) -> Result<MultiValue> {
-    let this = args.this()?;
-    if let Some(callback) = args.opt_function(1)? {
-        uv_handle::when_closed(lua, &this, callback)?;
-    }
-    if let Some(server) = uv_handle::state_of::<Server>(&this)? {
-        server.tie.close();
-    }
-    Ok(MultiValue::new())
-}
-
-fn onclose_server(_: &Lua, args: Args) -> Result<MultiValue> {
-    uv_handle::set_onclose(&args.this()?, args.opt_function(1)?)?;
-    Ok(MultiValue::new())
 }
 
 // ---- clients ----

@@ -53,6 +53,29 @@ pub trait HandleState: Sized + 'static {
     fn closed(&self, lua: &Lua, object: &Table) -> Result<()>;
 }
 
+/// The state of a handle that needs nothing but its tie and some plain
+/// `data` (a server, a watcher and its path).
+pub struct Plain<T: 'static = ()> {
+    pub tie: Tie,
+    pub data: T,
+}
+
+impl<T: 'static> Plain<T> {
+    pub fn new(kind: &'static str, data: T) -> Plain<T> {
+        Plain { tie: Tie::new(kind), data }
+    }
+}
+
+impl<T: 'static> HandleState for Plain<T> {
+    fn tie(&self) -> &Tie {
+        &self.tie
+    }
+
+    fn closed(&self, _: &Lua, _: &Table) -> Result<()> {
+        Ok(())
+    }
+}
+
 #[repr(C)]
 struct Owned<S, H> {
     raw: H,
@@ -332,4 +355,24 @@ pub fn when_closed(lua: &Lua, object: &Table, f: Function) -> Result<()> {
 /// `h.onclose(cb)`: `cb()` once the handle is closed.
 pub fn set_onclose(object: &Table, f: Option<Function>) -> Result<()> {
     object.raw_set(ON_CLOSE.value(), f)
+}
+
+/// `h.close([cb])` of a handle with nothing to flush (a server, a
+/// watcher): starts closing it; `cb()` once it is closed (on the next turn
+/// if it is already).
+pub fn close_method<S: HandleState>(lua: &Lua, args: crate::core::boundary::Args) -> Result<mlua::MultiValue> {
+    let this = args.this()?;
+    if let Some(callback) = args.opt_function(1)? {
+        when_closed(lua, &this, callback)?;
+    }
+    if let Some(state) = state_of::<S>(&this)? {
+        state.tie().close();
+    }
+    Ok(mlua::MultiValue::new())
+}
+
+/// `h.onclose(cb)` as a handle method.
+pub fn onclose_method(_: &Lua, args: crate::core::boundary::Args) -> Result<mlua::MultiValue> {
+    set_onclose(&args.this()?, args.opt_function(1)?)?;
+    Ok(mlua::MultiValue::new())
 }

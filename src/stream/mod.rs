@@ -43,8 +43,10 @@ use libuv_sys2 as uv;
 use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
 
 mod fiber_reads;
+pub mod file;
 mod idle;
 mod methods;
+mod pipe;
 mod read;
 pub mod socket_ref;
 mod write;
@@ -210,6 +212,9 @@ struct Buffers {
     /// Writes made before the connect finished.
     early_writes: Vec<Written>,
     consumer: Option<Rc<dyn Consumer>>,
+    /// A file stream's reads and writes, which are file requests instead
+    /// of libuv stream calls (file.rs).
+    file: Option<Rc<file::FileIo>>,
 }
 
 /// A write waiting for libuv: its bytes and its callback.
@@ -266,6 +271,19 @@ impl Stream {
         }
     }
 
+    /// The stream of a file (fs.createReadStream, fs.createWriteStream).
+    pub(crate) fn of_file(kind: &'static str, io: file::FileIo) -> Stream {
+        let stream = Stream::new(kind);
+        stream.buffers().file = Some(Rc::new(io));
+        stream
+    }
+
+    /// A file stream's reads and writes (file.rs); None for every other
+    /// kind.
+    fn file(&self) -> Option<Rc<file::FileIo>> {
+        self.buffers.borrow().as_ref().and_then(|b| b.file.clone())
+    }
+
     /// `peername` or `sockname` as a Lua table, nil if unknown.
     pub fn address(&self, lua: &Lua, field: &str) -> Result<Value> {
         match (self.addresses.get(), field) {
@@ -304,7 +322,10 @@ impl Stream {
         self.buffers.borrow_mut().as_mut().map(|b| std::mem::take(&mut b.early_writes)).unwrap_or_default()
     }
 
+    /// The libuv stream; never called for a file stream, whose handle is
+    /// no stream (file.rs).
     fn raw(&self) -> *mut uv::uv_stream_t {
+        debug_assert!(self.file().is_none());
         self.tie.handle() as *mut uv::uv_stream_t
     }
 
@@ -360,7 +381,10 @@ impl Stream {
     pub fn destroy(&self) {
         self.release_timer();
         self.reading.set(false);
-        self.tie.close();
+        match self.file() {
+            Some(file) => file.destroy(self),
+            None => self.tie.close(),
+        }
     }
 
     /// Closes after the queued writes are sent: a shutdown, then the close.
@@ -369,7 +393,9 @@ impl Stream {
         if self.done() {
             return;
         }
-        if self.connecting.get() {
+        // A connect that never finished has nobody to flush to; a file
+        // being opened flushes its writes once it is open (file.rs).
+        if self.connecting.get() && self.file().is_none() {
             return self.destroy();
         }
         self.shutting.set(true);
@@ -379,6 +405,9 @@ impl Stream {
     }
 
     fn shutdown(&self) {
+        if let Some(file) = self.file() {
+            return file.shutdown(self);
+        }
         let started = UvRequest::<uv::uv_shutdown_t, ()>::start((), |req| {
             // SAFETY: the stream is open; `req` lives until `on_shutdown`.
             unsafe { uv::uv_shutdown(req, self.raw(), Some(on_shutdown)) }
