@@ -64,14 +64,22 @@ fn call_back<A: IntoLuaMulti>(watcher: &Watcher, handle: *const uv::uv_handle_t,
     });
 }
 
+/// The callback of `watch` and `watchFile`: argument 2, or 3 after
+/// options. Returns its index and the function.
+fn required_callback(args: &Args) -> Result<(usize, Function)> {
+    match callback_arg(args, 2, 3)? {
+        (at, Some(callback)) => Ok((at, callback)),
+        (_, None) => args.bad(if args.get(2).is_nil() { 2 } else { 3 }, "function"),
+    }
+}
+
 /// `fs.watch(path[, {recursive=}], cb)` -> watcher; `cb(event, filename)`
 /// with event `"rename"` or `"change"` and the name of the entry that
 /// changed (in a watched folder; the file's own name for a file), or
 /// `cb(nil, nil, err)`.
 pub(super) fn watch(lua: &Lua, args: Args) -> Result<Table> {
     let (path, text) = path_arg(&args, 1)?;
-    let (at, callback) = callback_arg(&args, 2, 3)?;
-    let Some(callback) = callback else { return args.bad(at.min(3), "function") };
+    let (at, callback) = required_callback(&args)?;
     let table = if at == 3 { args.opt_table(2)? } else { None };
     if OptionTable::new(table.as_ref(), "watch").boolean("recursive")? == Some(true) {
         return boundary::fail("watch: recursive is not supported on Linux (libuv watches one folder, not its subfolders)");
@@ -107,8 +115,7 @@ extern "C" fn on_event(raw: *mut uv::uv_fs_event_t, filename: *const c_char, eve
 /// read, `cb(curr, prev, err)` once, `curr` all zeros.
 pub(super) fn watch_file(lua: &Lua, args: Args) -> Result<Table> {
     let (path, text) = path_arg(&args, 1)?;
-    let (at, callback) = callback_arg(&args, 2, 3)?;
-    let Some(callback) = callback else { return args.bad(at.min(3), "function") };
+    let (at, callback) = required_callback(&args)?;
     let interval = match args.get(2) {
         Value::Table(table) if at == 3 => OptionTable::new(Some(&table), "watchFile").positive("interval")?,
         Value::Function(_) | Value::Nil => None,
