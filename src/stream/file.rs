@@ -145,7 +145,7 @@ impl FileIo {
         let fd = self.fd.replace(-1);
         if fd >= 0 {
             let closing = self.submit(stream, |uv_loop, req| {
-                // SAFETY: `req` lives until `on_done`; `fd` is the stream's
+                // SAFETY: `req` lives until `on_closed`; `fd` is the stream's
                 // own descriptor, closed once (it was taken out above).
                 unsafe { uv::uv_fs_close(uv_loop, req, fd, Some(on_closed)) }
             });

@@ -1,5 +1,5 @@
-//! The stream layer: what every TCP socket and process pipe offers Lua
-//! (`async.handle` in the contract). Reading in one of several modes
+//! The stream layer: what every TCP socket, process pipe and file stream
+//! offers Lua (`async.handle` in the contract). Reading in one of several modes
 //! (`ondata` strings, `onrawdata` buffers, `onsplitdata` pieces, fiber
 //! reads after `sync()`), ordered writes with backpressure, an idle
 //! timeout, and a close that flushes what is queued.
@@ -8,7 +8,9 @@
 //! `core/uv_handle.rs`; its Lua callbacks are kept in its Lua object under
 //! private keys, so they are visible to the garbage collector and go with
 //! the object. A kind of stream (tcp.rs, process.rs's pipes) makes the
-//! libuv handle and a `Stream`, and lists `METHODS` in its class.
+//! libuv handle and a `Stream`, and lists `METHODS` in its class. A file
+//! is no libuv stream: a file stream's reads and writes are file requests
+//! (`file.rs`), behind the same state and methods.
 //!
 //! Every callback into Lua goes through the runtime's dispatch (an error
 //! stops the loop); a stream's own failure (reset, broken pipe) goes to its
@@ -30,9 +32,12 @@
 //! failure, close); the rest is split along its seams: `read.rs`,
 //! `write.rs`, `idle.rs` (the idle timeout), `fiber_reads.rs` (the
 //! primitives `lua/stream.lua` suspends fibers around), `methods.rs` (the
-//! Lua methods) and `socket_ref.rs` (how protocols hold a socket's object).
+//! Lua methods), `pipe.rs` (`pipe`, a consumer writing to another stream),
+//! `file.rs` (file streams) and `socket_ref.rs` (how protocols hold a
+//! socket's object).
 //!
-//! May touch: libuv streams and their requests; the stream's Lua object.
+//! May touch: libuv streams and their requests (file requests for file
+//! streams); the stream's Lua object.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
