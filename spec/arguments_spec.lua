@@ -27,6 +27,10 @@ local function try_all(name, f, bad)
       if not ok and type(err) ~= 'string' then
          bad[#bad + 1] = name .. ': error object is a ' .. type(err)
       end
+      -- A number as a path names a real file here: a file stream or a
+      -- watcher made of it is closed, as its owner would.
+      local made = ok and type(err) == 'table' and tostring(err) or ''
+      if made:match('^file: ') or made:match('^fs%.watcher: ') then err.close() end
    end
    return #values
 end
@@ -85,7 +89,7 @@ describe('every function given wrong arguments', function()
       assert.are.same({}, bad)
    end)
 
-   it('including the methods of sockets, servers, timers, immediates, signals and processes', function()
+   it('including the methods of sockets, servers, timers, immediates, signals, processes, file streams and watchers', function()
       local bad, calls = {}, 0
       local function fuzz(kind, handle)
          local names = {}
@@ -120,6 +124,12 @@ describe('every function given wrong arguments', function()
       fuzz('process', proc)
       fuzz('pipe', proc.stdout)
       proc.kill('SIGKILL')
+      local file_stream = async.fs.createReadStream(scratch .. '/missing')
+      fuzz('file stream', file_stream)
+      file_stream.destroy()
+      local watcher = async.fs.watch(scratch, function() end)
+      fuzz('watcher', watcher)
+      watcher.close()
       settle()
       assert.is_true(calls > 800, calls .. ' calls')
       assert.are.same({}, bad)

@@ -17,26 +17,11 @@ local root = io.popen('id -u'):read('*l') == '0'
 
 -- A fresh scratch directory per test.
 local dir
-before_each(function()
-   dir = io.popen('mktemp -d /tmp/async-fs-spec.XXXXXX'):read('*l')
-end)
-after_each(function()
-   os.execute("rm -rf '" .. dir .. "'")
-end)
+before_each(function() dir = support.temp_folder('fs-spec') end)
+after_each(function() support.remove_folder(dir) end)
 
-local function put(name, content)
-   local f = assert(io.open(dir .. '/' .. name, 'wb'))
-   f:write(content)
-   f:close()
-   return dir .. '/' .. name
-end
-
-local function get(path)
-   local f = assert(io.open(path, 'rb'))
-   local content = f:read('*a')
-   f:close()
-   return content
-end
+local function put(name, content) return support.put(dir, name, content) end
+local get = support.read_file
 
 -- Asserts the results of a call that failed: nil, then the message (or
 -- a message matching a pattern).

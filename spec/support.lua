@@ -49,6 +49,40 @@ function support.heap_kib()
    return collectgarbage('count')
 end
 
+-- A fresh folder under /tmp (for a spec's files: the checkout stays
+-- clean), and its removal with everything in it.
+function support.temp_folder(name)
+   return io.popen('mktemp -d /tmp/async-' .. name .. '.XXXXXX'):read('*l')
+end
+
+function support.remove_folder(path)
+   os.execute("rm -rf '" .. path .. "'")
+end
+
+-- The whole content of a file (which must exist).
+function support.read_file(path)
+   local f = assert(io.open(path, 'rb'))
+   local content = f:read('*a')
+   f:close()
+   return content
+end
+
+-- Writes `content` to the file `name` in `folder`; returns its path.
+function support.put(folder, name, content)
+   local f = assert(io.open(folder .. '/' .. name, 'wb'))
+   f:write(content)
+   f:close()
+   return folder .. '/' .. name
+end
+
+-- The keys of a table, sorted.
+function support.sorted_keys(t)
+   local keys = {}
+   for k in pairs(t) do keys[#keys + 1] = k end
+   table.sort(keys)
+   return keys
+end
+
 -- Runs `body(done)` and then the loop, with a watchdog: a test that hangs
 -- fails after `seconds` instead. `done()` disarms the watchdog.
 function support.run(seconds, body)

@@ -32,14 +32,10 @@ local CLASS_OF_KIND = {
    process = 'async.Process',
    signal = 'async.Signal',
    immediate = 'async.Immediate',
+   ['fs.watcher'] = 'async.fs.Watcher',
 }
 
-local function read_file(path)
-   local f = assert(io.open(path, 'rb'))
-   local text = f:read('*a')
-   f:close()
-   return text
-end
+local read_file = support.read_file
 
 local function list(command)
    local names = {}
@@ -50,12 +46,7 @@ local function list(command)
    return names
 end
 
-local function sorted_keys(set)
-   local keys = {}
-   for k in pairs(set) do keys[#keys + 1] = k end
-   table.sort(keys)
-   return keys
-end
+local sorted_keys = support.sorted_keys
 
 -- The names in `a` that are not in `b` (nor in `except`).
 local function missing(a, b, except)

@@ -57,6 +57,29 @@ pub trait HandleState: Sized + 'static {
     fn closed(&self, lua: &Lua, object: &Table) -> Result<()>;
 }
 
+/// The state of a handle that needs nothing but its tie and some plain
+/// `data` (a server, a watcher and its path).
+pub struct Plain<T: 'static = ()> {
+    pub tie: Tie,
+    pub data: T,
+}
+
+impl<T: 'static> Plain<T> {
+    pub fn new(kind: &'static str, data: T) -> Plain<T> {
+        Plain { tie: Tie::new(kind), data }
+    }
+}
+
+impl<T: 'static> HandleState for Plain<T> {
+    fn tie(&self) -> &Tie {
+        &self.tie
+    }
+
+    fn closed(&self, _: &Lua, _: &Table) -> Result<()> {
+        Ok(())
+    }
+}
+
 #[repr(C)]
 struct Owned<S, H> {
     raw: H,

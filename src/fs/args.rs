@@ -58,10 +58,22 @@ pub(super) fn mode_arg(args: &Args, i: usize, default: c_int) -> Result<c_int> {
     }
 }
 
+/// What the flags accept, for errors.
+pub(super) const FLAGS: &str = "flags 'r', 'r+', 'w', 'w+', 'wx', 'wx+', 'a', 'a+', 'ax' or 'ax+'";
+
 /// `fs.open`'s flags.
 pub(super) fn flags_arg(args: &Args, i: usize) -> Result<c_int> {
+    let text = args.opt_string(i)?.map(|s| s.to_string_lossy());
+    match open_flags(text.as_deref().unwrap_or("r")) {
+        Some(flags) => Ok(flags),
+        None => args.bad(i, FLAGS),
+    }
+}
+
+/// The `open(2)` flags of a flags string ("r", "w", "a+", ...).
+pub(super) fn open_flags(text: &str) -> Option<c_int> {
     let (create, truncate, append, exclusive) = (libc::O_CREAT, libc::O_TRUNC, libc::O_APPEND, libc::O_EXCL);
-    let flags = match args.opt_string(i)?.map(|s| s.to_string_lossy()).as_deref().unwrap_or("r") {
+    let flags = match text {
         "r" => libc::O_RDONLY,
         "r+" => libc::O_RDWR,
         "w" => libc::O_WRONLY | create | truncate,
@@ -72,7 +84,7 @@ pub(super) fn flags_arg(args: &Args, i: usize) -> Result<c_int> {
         "a+" => libc::O_RDWR | create | append,
         "ax" => libc::O_WRONLY | create | append | exclusive,
         "ax+" => libc::O_RDWR | create | append | exclusive,
-        _ => return args.bad(i, "flags 'r', 'r+', 'w', 'w+', 'wx', 'wx+', 'a', 'a+', 'ax' or 'ax+'"),
+        _ => return None,
     };
-    Ok(flags)
+    Some(flags)
 }

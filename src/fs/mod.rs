@@ -45,6 +45,8 @@ use crate::core::uv_request::{Callback, UvRequest};
 
 mod args;
 mod ops;
+mod streams;
+mod watch;
 mod whole_files;
 
 use args::*;
@@ -420,6 +422,10 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     for (name, f) in plain {
         fs.set(name, boundary::function(lua, name, f)?)?;
     }
+    fs.set("createReadStream", boundary::function(lua, "createReadStream", streams::create_read_stream)?)?;
+    fs.set("createWriteStream", boundary::function(lua, "createWriteStream", streams::create_write_stream)?)?;
+    fs.set("watch", boundary::function(lua, "watch", watch::watch)?)?;
+    fs.set("watchFile", boundary::function(lua, "watchFile", watch::watch_file)?)?;
     fs.set("copyFile", boundary::function(lua, "copyFile", |lua, args| two_paths(lua, args, TwoPaths::CopyFile))?)?;
     let table = fs.clone();
     fs.set("read", boundary::function(lua, "read", move |lua, args| read(lua, args, &table))?)?;

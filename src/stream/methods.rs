@@ -86,11 +86,6 @@ pub(super) fn onerr(_: &Lua, args: Args) -> Result<MultiValue> {
     set_handler(&args, &ON_ERR)
 }
 
-pub(super) fn onclose(_: &Lua, args: Args) -> Result<MultiValue> {
-    uv_handle::set_onclose(&args.this()?, args.opt_function(1)?)?;
-    nothing()
-}
-
 pub(super) fn ondrain(_: &Lua, args: Args) -> Result<MultiValue> {
     set_handler(&args, &ON_DRAIN)
 }
@@ -261,7 +256,7 @@ pub static METHODS: &[(&str, Method)] = &[
     ("onsplitdata", onsplitdata),
     ("onend", onend),
     ("onerr", onerr),
-    ("onclose", onclose),
+    ("onclose", uv_handle::onclose_method),
     ("ondrain", ondrain),
     ("close", close),
     ("destroy", destroy),
@@ -272,6 +267,7 @@ pub static METHODS: &[(&str, Method)] = &[
     ("writeQueueSize", write_queue_size),
     ("setTimeout", set_timeout),
     ("setMaxLineSize", set_max_line_size),
+    ("pipe", super::pipe::pipe),
 ];
 
 /// The methods this layer makes itself: `read`, `readsplit`, `readline`

@@ -1,15 +1,18 @@
-//! The stream layer: what every TCP socket, Unix domain socket and process
-//! pipe offers Lua (`async.handle` in the contract). Reading in one of
-//! several modes (`ondata` strings, `onrawdata` buffers, `onsplitdata`
-//! pieces, fiber reads after `sync()`), ordered writes with
-//! backpressure, an idle timeout, and a close that flushes what is queued.
+//! The stream layer: what every TCP socket, Unix domain socket, process
+//! pipe and file stream offers Lua (`async.handle` in the contract).
+//! Reading in one of several modes (`ondata` strings, `onrawdata`
+//! buffers, `onsplitdata` pieces, fiber reads after `sync()`), ordered
+//! writes with backpressure, an idle timeout, and a close that flushes
+//! what is queued.
 //!
 //! The state of a stream is `Stream`, held in the handle allocation of
 //! `core/uv_handle.rs`; its Lua callbacks are kept in its Lua object under
 //! private keys, so they are visible to the garbage collector and go with
 //! the object. A kind of stream (tcp.rs, pipe.rs, process.rs's pipes)
 //! makes the libuv handle and a `Stream`, and lists `METHODS` in its class;
-//! the sockets share their servers and connects (`socket.rs`).
+//! the sockets share their servers and connects (`socket.rs`). A file is
+//! no libuv stream: a file stream's reads and writes are file requests
+//! (`file.rs`), behind the same state and methods.
 //!
 //! Every callback into Lua goes through the runtime's dispatch (an error
 //! stops the loop); a stream's own failure (reset, broken pipe) goes to its
@@ -32,10 +35,12 @@
 //! `write.rs`, `idle.rs` (the idle timeout), `fiber_reads.rs` (the
 //! primitives `lua/stream.lua` suspends fibers around), `methods.rs` (the
 //! Lua methods), `socket.rs` (the servers and connects of TCP and Unix
-//! domain sockets) and `socket_ref.rs` (how protocols hold a socket's
-//! object).
+//! domain sockets), `pipe.rs` (`pipe`, a consumer writing to another
+//! stream), `file.rs` (file streams) and `socket_ref.rs` (how protocols
+//! hold a socket's object).
 //!
-//! May touch: libuv streams and their requests; the stream's Lua object.
+//! May touch: libuv streams and their requests (file requests for file
+//! streams); the stream's Lua object.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
@@ -46,8 +51,10 @@ use libuv_sys2 as uv;
 use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value, ffi};
 
 mod fiber_reads;
+pub mod file;
 mod idle;
 mod methods;
+mod pipe;
 mod read;
 pub mod socket;
 pub mod socket_ref;
@@ -214,6 +221,9 @@ struct Buffers {
     /// Writes made before the connect finished.
     early_writes: Vec<Written>,
     consumer: Option<Rc<dyn Consumer>>,
+    /// A file stream's reads and writes, which are file requests instead
+    /// of libuv stream calls (file.rs).
+    file: Option<Rc<file::FileIo>>,
 }
 
 /// A write waiting for libuv: its bytes and its callback.
@@ -270,6 +280,19 @@ impl Stream {
         }
     }
 
+    /// The stream of a file (fs.createReadStream, fs.createWriteStream).
+    pub(crate) fn of_file(kind: &'static str, io: file::FileIo) -> Stream {
+        let stream = Stream::new(kind);
+        stream.buffers().file = Some(Rc::new(io));
+        stream
+    }
+
+    /// A file stream's reads and writes (file.rs); None for every other
+    /// kind.
+    fn file(&self) -> Option<Rc<file::FileIo>> {
+        self.buffers.borrow().as_ref().and_then(|b| b.file.clone())
+    }
+
     /// `peername` or `sockname` as a Lua table, nil if unknown.
     pub fn address(&self, lua: &Lua, field: &str) -> Result<Value> {
         match (self.addresses.get(), field) {
@@ -308,7 +331,10 @@ impl Stream {
         self.buffers.borrow_mut().as_mut().map(|b| std::mem::take(&mut b.early_writes)).unwrap_or_default()
     }
 
+    /// The libuv stream; never called for a file stream, whose handle is
+    /// no stream (file.rs).
     fn raw(&self) -> *mut uv::uv_stream_t {
+        debug_assert!(self.file().is_none());
         self.tie.handle() as *mut uv::uv_stream_t
     }
 
@@ -364,7 +390,10 @@ impl Stream {
     pub fn destroy(&self) {
         self.release_timer();
         self.reading.set(false);
-        self.tie.close();
+        match self.file() {
+            Some(file) => file.destroy(self),
+            None => self.tie.close(),
+        }
     }
 
     /// Closes after the queued writes are sent: a shutdown, then the close.
@@ -373,7 +402,9 @@ impl Stream {
         if self.done() {
             return;
         }
-        if self.connecting.get() {
+        // A connect that never finished has nobody to flush to; a file
+        // being opened flushes its writes once it is open (file.rs).
+        if self.connecting.get() && self.file().is_none() {
             return self.destroy();
         }
         self.shutting.set(true);
@@ -383,6 +414,9 @@ impl Stream {
     }
 
     fn shutdown(&self) {
+        if let Some(file) = self.file() {
+            return file.shutdown(self);
+        }
         let started = UvRequest::<uv::uv_shutdown_t, ()>::start((), |req| {
             // SAFETY: the stream is open; `req` lives until `on_shutdown`.
             unsafe { uv::uv_shutdown(req, self.raw(), Some(on_shutdown)) }

@@ -21,6 +21,10 @@ impl Stream {
         if want == self.reading.get() {
             return;
         }
+        if let Some(file) = self.file() {
+            self.reading.set(want);
+            return file.reading_changed(self);
+        }
         // SAFETY: the stream is open (not `done`, or we only stop).
         let rc = unsafe {
             if want { uv::uv_read_start(self.raw(), Some(on_alloc), Some(on_read)) } else { uv::uv_read_stop(self.raw()) }
@@ -37,9 +41,9 @@ impl Stream {
     /// buffer, delivered as the mode says.
     ///
     /// # Safety
-    /// `start..start + len` is the part of the runtime's read buffer that
-    /// libuv just filled (memory the runtime owns, writable), and nothing
-    /// else uses the read buffer until this returns.
+    /// `start..start + len` is the part of a read buffer (the runtime's, or
+    /// a file stream's) just filled (writable memory), and nothing else
+    /// uses that buffer until this returns.
     pub(super) unsafe fn deliver(&self, lua: &Lua, object: &Table, start: *mut u8, len: usize) -> Result<()> {
         if self.mode.get() == Mode::Buffers {
             // SAFETY: per this function's contract the bytes stay valid, and
@@ -183,33 +187,44 @@ pub(super) extern "C" fn on_read(raw: *mut uv::uv_stream_t, nread: isize, buf: *
         return;
     }
     let Some(lua) = rt.lua() else { return };
-    rt.dispatch(|| {
+    // SAFETY: libuv filled `nread` bytes of the read buffer that on_alloc
+    // handed it, which nothing else uses until this callback returns.
+    rt.dispatch(|| unsafe { stream.received(&lua, nread, (*buf).base as *mut u8) });
+}
+
+impl Stream {
+    /// What a read gave: `nread` bytes at `start`, the end (`UV_EOF`) or
+    /// an error code. From libuv's read callback and a file stream's read
+    /// completion (stream/file.rs).
+    ///
+    /// # Safety
+    /// When `nread` is positive, `start..start + nread` is a read buffer
+    /// just filled (writable memory), which nothing else uses until this
+    /// returns.
+    pub(super) unsafe fn received(&self, lua: &Lua, nread: isize, start: *mut u8) -> Result<()> {
         if nread > 0 {
-            stream.touch();
-            // SAFETY: libuv filled `nread` bytes of the read buffer that
-            // on_alloc handed it, which nothing else uses until this
-            // callback returns.
-            let (start, len) = unsafe { ((*buf).base as *mut u8, nread as usize) };
-            let mode = stream.mode.get();
+            self.touch();
+            let len = nread as usize;
+            let mode = self.mode.get();
             if matches!(mode, Mode::Strings | Mode::Consumer) {
-                // SAFETY: as above; the slice is used during this call only.
+                // SAFETY: per this function's contract; the slice is used
+                // during this call only.
                 let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, len) };
                 return if mode == Mode::Strings {
-                    stream.deliver_string(&lua, bytes)
+                    self.deliver_string(lua, bytes)
                 } else {
-                    stream.deliver_to_consumer(&lua, bytes)
+                    self.deliver_to_consumer(lua, bytes)
                 };
             }
-            let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
-            // SAFETY: as above: the filled part of the read buffer, unused
-            // by anything else until this callback returns.
-            return unsafe { stream.deliver(&lua, &object, start, len) };
+            let Some(object) = self.tie.object(lua)? else { return Ok(()) };
+            // SAFETY: per this function's contract.
+            return unsafe { self.deliver(lua, &object, start, len) };
         }
-        let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
+        let Some(object) = self.tie.object(lua)? else { return Ok(()) };
         if nread == uv::uv_errno_t_UV_EOF as isize {
-            stream.end_of_stream(&lua, &object)
+            self.end_of_stream(lua, &object)
         } else {
-            stream.fail(&lua, &object, uv_message(nread as c_int, None))
+            self.fail(lua, &object, uv_message(nread as c_int, None))
         }
-    });
+    }
 }

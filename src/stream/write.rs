@@ -9,6 +9,10 @@ use super::*;
 impl Stream {
     /// Queues a write with libuv; its completion is `on_written`.
     pub(super) fn queue_write(&self, lua: &Lua, written: Written) -> Result<()> {
+        if let Some(file) = self.file() {
+            file.queue_write(self, written);
+            return Ok(());
+        }
         let buf = uv::uv_buf_t { base: written.bytes.as_ptr() as *mut _, len: written.bytes.len() };
         let started = UvRequest::<uv::uv_write_t, Written>::start(written, |req| {
             // SAFETY: the stream is open; the bytes live in the request,
@@ -21,13 +25,21 @@ impl Stream {
             if let Some(callback) = written.callback {
                 Runtime::call_later(lua, callback.into_function(lua)?, message.clone())?;
             }
-            if let Some(object) = self.tie.object(lua)? {
-                let report = boundary::internal(lua, move |lua, object: Table| match uv_handle::state_of::<Stream>(&object)? {
-                    Some(stream) => stream.fail(lua, &object, message.clone()),
-                    None => Ok(()),
-                })?;
-                Runtime::call_later(lua, report, object)?;
-            }
+            self.fail_later(lua, message)?;
+        }
+        Ok(())
+    }
+
+    /// Fails the stream on the next turn of the loop: for a failure found
+    /// inside a call of the user's (a write, a resume), whose handlers must
+    /// not run inside that call.
+    pub(super) fn fail_later(&self, lua: &Lua, message: String) -> Result<()> {
+        if let Some(object) = self.tie.object(lua)? {
+            let report = boundary::internal(lua, move |lua, object: Table| match uv_handle::state_of::<Stream>(&object)? {
+                Some(stream) => stream.fail(lua, &object, message.clone()),
+                None => Ok(()),
+            })?;
+            Runtime::call_later(lua, report, object)?;
         }
         Ok(())
     }
@@ -35,6 +47,9 @@ impl Stream {
     /// Bytes waiting to be written.
     pub(super) fn queued(&self) -> usize {
         let early: usize = self.buffers.borrow().as_ref().map_or(0, |b| b.early_writes.iter().map(|w| w.bytes.len()).sum());
+        if let Some(file) = self.file() {
+            return early + file.queued();
+        }
         if self.tie.closing() {
             return early;
         }
@@ -61,7 +76,7 @@ impl Stream {
     /// Writes what the socket takes without blocking, if nothing is queued
     /// before it; returns the bytes sent.
     pub(super) fn try_now(&self, pieces: &[&[u8]]) -> usize {
-        if self.done() || self.connecting.get() || self.queued() != 0 {
+        if self.done() || self.connecting.get() || self.file().is_some() || self.queued() != 0 {
             return 0;
         }
         let buf = |p: &&[u8]| uv::uv_buf_t { base: p.as_ptr() as *mut _, len: p.len() };
@@ -81,6 +96,9 @@ impl Stream {
 
     /// Queues what `try_now` did not send (from byte `sent` of `pieces`).
     pub(super) fn write_rest(&self, lua: &Lua, pieces: &[&[u8]], sent: usize, callback: Option<Function>) -> Result<bool> {
+        if let Some(file) = self.file() {
+            file.check_writable()?;
+        }
         let total: usize = pieces.iter().map(|p| p.len()).sum();
         self.touch();
         if sent < total || callback.is_some() {
@@ -124,31 +142,40 @@ pub(super) extern "C" fn on_written(req: *mut uv::uv_write_t, status: c_int) {
     // SAFETY: the loop is a runtime's; this runs inside uv_run.
     let rt = unsafe { Runtime::from_loop((*raw).loop_) };
     let Written { callback, .. } = request.state;
-    let message = (status < 0).then(|| uv_message(status, None));
-    if let Some(callback) = callback {
-        let message = message.clone();
-        if !callback.call(rt, |_| Ok(message)) {
-            return;
+    stream.write_finished(rt, callback, status);
+}
+
+impl Stream {
+    /// A write completed with `status`: its callback, then the stream's
+    /// failure or its drain. From libuv's write callback and a file
+    /// stream's write completion (stream/file.rs).
+    pub(super) fn write_finished(&self, rt: &Runtime, callback: Option<Callback>, status: c_int) {
+        let message = (status < 0).then(|| uv_message(status, None));
+        if let Some(callback) = callback {
+            let message = message.clone();
+            if !callback.call(rt, |_| Ok(message)) {
+                return;
+            }
         }
+        let Some(lua) = rt.lua() else { return };
+        rt.dispatch(|| {
+            let Some(object) = self.tie.object(&lua)? else { return Ok(()) };
+            if let Some(message) = message {
+                if status != uv::uv_errno_t_UV_ECANCELED {
+                    self.fail(&lua, &object, message)?;
+                }
+                return Ok(());
+            }
+            if self.want_drain.get() && !self.done() && self.queued() == 0 {
+                self.want_drain.set(false);
+                if let Some(consumer) = self.consumer() {
+                    consumer.drain(&lua)?;
+                }
+                notify(&lua, &object, &ON_DRAIN, ())?;
+            }
+            Ok(())
+        });
     }
-    let Some(lua) = rt.lua() else { return };
-    rt.dispatch(|| {
-        let Some(object) = stream.tie.object(&lua)? else { return Ok(()) };
-        if let Some(message) = message {
-            if status != uv::uv_errno_t_UV_ECANCELED {
-                stream.fail(&lua, &object, message)?;
-            }
-            return Ok(());
-        }
-        if stream.want_drain.get() && !stream.done() && stream.queued() == 0 {
-            stream.want_drain.set(false);
-            if let Some(consumer) = stream.consumer() {
-                consumer.drain(&lua)?;
-            }
-            notify(&lua, &object, &ON_DRAIN, ())?;
-        }
-        Ok(())
-    });
 }
 
 pub(super) extern "C" fn on_shutdown(req: *mut uv::uv_shutdown_t, _status: c_int) {

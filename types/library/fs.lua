@@ -36,6 +36,17 @@ local async = {}
 
 ---@alias async.fs.Flags 'r'|'r+'|'w'|'w+'|'a'|'a+'|'wx'|'wx+'|'ax'|'ax+'
 
+---What `fs.watch` and `fs.watchFile` return.
+---@class async.fs.Watcher: async.Handle
+---@field close fun(cb?: fun()) stops watching; `cb()` once closed
+---@field onclose fun(cb?: fun()) `cb()` once closed
+
+---Options of `fs.createReadStream`.
+---@class async.fs.ReadStreamOptions
+---@field start? integer the first byte read (default 0)
+---@field end? integer the last byte read, inclusive (default: to the end of the file)
+---@field highWaterMark? integer the most bytes one read gives (default 65536)
+
 ---`require 'async.fs'`.
 ---@class async.fs
 ---@field bufferSize integer what `read` reads when given no length (1024)
@@ -186,5 +197,40 @@ function async.fs.symlink(target, path, cb) end
 ---@param to string
 ---@param cb async.fs.Done
 function async.fs.copyFile(from, to, cb) end
+
+---A stream reading a file (`async.File`): `ondata`, `onend`, `pause`,
+---`pipe`, fiber reads... A missing file reaches `onerr` (or stderr).
+---@param path string
+---@param options? async.fs.ReadStreamOptions
+---@return async.File
+function async.fs.createReadStream(path, options) end
+
+---A stream writing a file (`async.File`): `write` (false past 64 KiB
+---queued), `ondrain`, `close(cb)` once all is written.
+---@param path string
+---@param options? {flags: async.fs.Flags?} default `'w'`; `'r'` is refused
+---@return async.File
+function async.fs.createWriteStream(path, options) end
+
+---Watches a file or a folder (inotify): `cb(event, filename)` with
+---`'rename'` or `'change'` and the entry's name, or `cb(nil, nil, err)`
+---(then the watcher is closed when it could not start).
+---`{recursive = true}` is refused: Linux watches one folder.
+---@param path string
+---@param options? {recursive: boolean?}
+---@param cb fun(event: 'rename'|'change'|nil, filename: string?, err: string?)
+---@return async.fs.Watcher
+---@overload fun(path: string, cb: fun(event: 'rename'|'change'|nil, filename: string?, err: string?)): async.fs.Watcher
+function async.fs.watch(path, options, cb) end
+
+---Polls a file's stats every `interval` ms (default 5007): `cb(curr, prev)`
+---when they change; `cb(curr, prev, err)` once while the file cannot be
+---read (`curr` all zeros).
+---@param path string
+---@param interval? number|{interval: number?}
+---@param cb fun(curr: async.fs.Stats, prev: async.fs.Stats, err: string?)
+---@return async.fs.Watcher
+---@overload fun(path: string, cb: fun(curr: async.fs.Stats, prev: async.fs.Stats, err: string?)): async.fs.Watcher
+function async.fs.watchFile(path, interval, cb) end
 
 return async.fs

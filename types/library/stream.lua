@@ -64,6 +64,15 @@ local async = {}
 ---@field read fun(): string|async.Buffer|nil, string? inside a fiber: what is buffered, or the next chunk; nil at the end
 ---@field readsplit fun(separator: string|async.Splitter): string?, string? inside a fiber: the next piece up to the separator
 ---@field readline fun(): string?, string? inside a fiber: the next line
+---@field pipe fun(dest: async.Stream|async.Writer, options?: {end: boolean?}): async.Stream|async.Writer writes what this stream reads to `dest` with backpressure; closes `dest` at the end unless `{['end'] = false}`; returns `dest`
+
+---What `pipe` can write to besides a stream: a table with a `write`
+---method that returns false past its mark, an `ondrain` method whose
+---callback it calls once drained, and a `close` method.
+---@class async.Writer
+---@field write fun(data: string): boolean
+---@field ondrain? fun(cb: fun())
+---@field close? fun()
 
 ---A process pipe (`proc.stdin`, `proc.stdout`, `proc.stderr`), a
 ---standard stream that is a pipe, or a Unix domain socket (`async.pipe`).
@@ -71,7 +80,8 @@ local async = {}
 ---@field sockname string? a socket's own path (nil if unbound, and for process pipes)
 ---@field peername string? the path of a socket's peer (nil if unbound, and for process pipes)
 
----A standard stream that is a file (copied by a thread through a pipe).
+---A file stream (`fs.createReadStream`, `fs.createWriteStream`), or a
+---standard stream that is a file (copied by a thread through a pipe).
 ---@class async.File: async.Stream
 
 ---`require 'async.handle'`: what every stream offers, for reference.
