@@ -34,6 +34,7 @@ mod tcp;
 mod time;
 mod tty;
 mod url;
+mod work;
 
 #[cfg(test)]
 mod proptests;
@@ -101,6 +102,7 @@ fn open(lua: &Lua) -> Result<Table> {
     curl::install(lua, &module)?;
     tty::install(lua, &module)?;
     repl::install(lua, &module)?;
+    work::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     load_penlight(lua);
     Ok(module)

@@ -1,0 +1,244 @@
+//! The values `async.work` carries from one Lua state to another: the
+//! arguments into a worker state, the result back to the loop's state.
+//!
+//! A value is read off one state's stack into a `Copied` tree (plain Rust
+//! data, which may cross threads) and pushed onto the other's. What can be
+//! copied is what JSON can say, and a little more: nil, booleans, numbers,
+//! strings (any bytes), `json.null` (the light userdata NULL), and tables
+//! of those, whose keys are strings, numbers or booleans. A table is
+//! copied with its own pairs only (no metatable); a table met twice is
+//! copied twice; a table inside itself is refused, as are functions,
+//! userdata, threads, cdata, and nesting deeper than `MAX_DEPTH`. Errors
+//! say what and where, as `json.encode`'s do: `cannot copy a function
+//! value at args[2].f`.
+//!
+//! Reading allocates nothing in Lua: it only calls `lua_next` over tables
+//! it does not change, `lua_rawgeti` and the `to*` readers on values that
+//! need no conversion, and `lua_checkstack` per nested table (which in
+//! LuaJIT raises when the stack must grow and memory is out). Pushing
+//! makes tables and strings. Both therefore run inside a protected call
+//! (mlua's `exec_raw` on the loop's state, `lua_cpcall` on a worker's),
+//! where such an error unwinds to the protection; they must not panic,
+//! and their Rust allocations are fallible (`core::memory`).
+//!
+//! May touch: the Lua stack of the state it is given. Never libuv.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+
+use mlua::ffi;
+
+use crate::core::lua_raw::bytes_at;
+use crate::core::memory;
+use crate::json::{Step, path_text};
+
+/// How deep tables may nest, as `json.encode` allows by default.
+pub const MAX_DEPTH: usize = 1000;
+
+/// A Lua value, held by Rust between two states.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Copied {
+    Nil,
+    Boolean(bool),
+    Number(f64),
+    /// `json.null`: the light userdata NULL, the same in every state.
+    Null,
+    String(Vec<u8>),
+    /// Key-value pairs, in the order `next` gave them.
+    Table(Vec<(Copied, Copied)>),
+}
+
+impl Copied {
+    /// The bytes of all its strings, keys included: what copying it cost.
+    pub fn string_bytes(&self) -> usize {
+        match self {
+            Copied::String(bytes) => bytes.len(),
+            Copied::Table(pairs) => pairs.iter().map(|(k, v)| k.string_bytes() + v.string_bytes()).sum(),
+            _ => 0,
+        }
+    }
+}
+
+/// Reads the value at the absolute stack `index` of `state`. `root` names
+/// it in errors (`args[1]`, `result`); they read `cannot copy ... at
+/// ROOT.path`. The stack is left as it was.
+///
+/// # Safety
+/// `state` is a live Lua state, used by this thread only, with a value at
+/// `index`, inside a protected call (see the module doc).
+pub unsafe fn read(state: *mut ffi::lua_State, index: c_int, root: &str) -> Result<Copied, String> {
+    let mut reader = Reader { state, root, path: Vec::new(), enclosing: Vec::new() };
+    // SAFETY: per the contract; every path out of the reader is followed
+    // by resetting the top it may have left higher.
+    unsafe {
+        let top = ffi::lua_gettop(state);
+        let value = reader.value(index);
+        ffi::lua_settop(state, top);
+        value
+    }
+}
+
+struct Reader<'r> {
+    state: *mut ffi::lua_State,
+    root: &'r str,
+    /// The steps from the root to the value being read.
+    path: Vec<Step>,
+    /// The tables that enclose the value being read, outermost first.
+    enclosing: Vec<*const c_void>,
+}
+
+impl Reader<'_> {
+    fn refuse(&self, what: &str) -> String {
+        format!("cannot copy {what} at {}{}", self.root, path_text(&self.path))
+    }
+
+    /// # Safety
+    /// As for `read`; `index` is absolute.
+    unsafe fn value(&mut self, index: c_int) -> Result<Copied, String> {
+        let state = self.state;
+        // SAFETY: per the contract; strings are read where they lie,
+        // without conversion.
+        unsafe {
+            Ok(match ffi::lua_type(state, index) {
+                ffi::LUA_TNIL => Copied::Nil,
+                ffi::LUA_TBOOLEAN => Copied::Boolean(ffi::lua_toboolean(state, index) != 0),
+                ffi::LUA_TNUMBER => Copied::Number(ffi::lua_tonumber(state, index)),
+                ffi::LUA_TSTRING => Copied::String(memory::copy(bytes_at(state, index)).map_err(|e| e.to_string())?),
+                ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(state, index).is_null() => Copied::Null,
+                ffi::LUA_TTABLE => self.table(index)?,
+                _ => return Err(self.refuse(&format!("a {} value", type_name(state, index)))),
+            })
+        }
+    }
+
+    /// # Safety
+    /// As for `value`, with a table at `index`.
+    unsafe fn table(&mut self, index: c_int) -> Result<Copied, String> {
+        let state = self.state;
+        // SAFETY: per the contract; lua_checkstack makes room for the key
+        // and value lua_next pushes above `top`. The value is popped after
+        // it is read, and the key is only read (a string key is not
+        // converted), as lua_next requires.
+        unsafe {
+            let identity = ffi::lua_topointer(state, index);
+            if self.enclosing.contains(&identity) {
+                return Err(self.refuse("a table that contains itself"));
+            }
+            if self.enclosing.len() >= MAX_DEPTH {
+                return Err(format!("cannot copy tables nested deeper than {MAX_DEPTH} (in {})", self.root));
+            }
+            if ffi::lua_checkstack(state, 2) == 0 {
+                return Err(format!("cannot copy tables nested this deep (in {}): no room on the Lua stack", self.root));
+            }
+            self.enclosing.push(identity);
+            let top = ffi::lua_gettop(state);
+            let mut pairs = Vec::new();
+            ffi::lua_pushnil(state);
+            while ffi::lua_next(state, index) != 0 {
+                let (key, step) = match ffi::lua_type(state, top + 1) {
+                    ffi::LUA_TSTRING => {
+                        let bytes = bytes_at(state, top + 1);
+                        (Copied::String(memory::copy(bytes).map_err(|e| e.to_string())?), Step::Key(bytes.to_vec()))
+                    }
+                    ffi::LUA_TNUMBER => {
+                        let x = ffi::lua_tonumber(state, top + 1);
+                        (Copied::Number(x), Step::Index(x))
+                    }
+                    ffi::LUA_TBOOLEAN => {
+                        let b = ffi::lua_toboolean(state, top + 1) != 0;
+                        (Copied::Boolean(b), Step::Boolean(b))
+                    }
+                    _ => {
+                        let kind = type_name(state, top + 1);
+                        return Err(self.refuse(&format!("a {kind} key (keys must be strings, numbers or booleans)")));
+                    }
+                };
+                self.path.push(step);
+                let value = self.value(top + 2)?;
+                self.path.pop();
+                memory::reserve(&mut pairs, 1).map_err(|e| e.to_string())?;
+                pairs.push((key, value));
+                ffi::lua_settop(state, top + 1);
+            }
+            self.enclosing.pop();
+            Ok(Copied::Table(pairs))
+        }
+    }
+}
+
+/// The name of the type of the value at `index`, as `type()` says it.
+///
+/// # Safety
+/// `index` is a valid stack index of the live `state`.
+unsafe fn type_name(state: *mut ffi::lua_State, index: c_int) -> String {
+    // SAFETY: lua_typename returns a static C string for every type tag.
+    unsafe { CStr::from_ptr(ffi::lua_typename(state, ffi::lua_type(state, index))).to_string_lossy().into_owned() }
+}
+
+/// Pushes `value` onto `state`'s stack. Fails (pushing nothing) only when
+/// the stack cannot hold tables nested this deep.
+///
+/// # Safety
+/// `state` is a live Lua state, used by this thread only, with a free
+/// stack slot, inside a protected call (see the module doc).
+pub unsafe fn push(state: *mut ffi::lua_State, value: &Copied) -> Result<(), String> {
+    // SAFETY: per the contract; a table is filled with one key and one
+    // value above it at a time (lua_checkstack makes room for both), and
+    // lua_rawset takes them off again.
+    unsafe {
+        match value {
+            Copied::Nil => ffi::lua_pushnil(state),
+            Copied::Boolean(b) => ffi::lua_pushboolean(state, *b as c_int),
+            Copied::Number(x) => ffi::lua_pushnumber(state, *x),
+            Copied::Null => ffi::lua_pushlightuserdata(state, std::ptr::null_mut()),
+            Copied::String(bytes) => {
+                ffi::lua_pushlstring(state, bytes.as_ptr() as *const c_char, bytes.len());
+            }
+            Copied::Table(pairs) => {
+                if ffi::lua_checkstack(state, 3) == 0 {
+                    return Err("cannot copy tables nested this deep: no room on the Lua stack".into());
+                }
+                let array = pairs.iter().filter(|(key, _)| is_array_index(key, pairs.len())).count();
+                ffi::lua_createtable(state, array as c_int, (pairs.len() - array) as c_int);
+                for (key, value) in pairs {
+                    let pushed = push(state, key).and_then(|()| push(state, value).inspect_err(|_| ffi::lua_pop(state, 1)));
+                    if let Err(message) = pushed {
+                        ffi::lua_pop(state, 1);
+                        return Err(message);
+                    }
+                    ffi::lua_rawset(state, -3);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `key` goes in the array part of a table of `count` pairs.
+fn is_array_index(key: &Copied, count: usize) -> bool {
+    matches!(key, Copied::Number(x) if x.fract() == 0.0 && *x >= 1.0 && *x <= count as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_bytes_count_keys_and_nested_values() {
+        let value = Copied::Table(vec![
+            (Copied::String(b"ab".to_vec()), Copied::String(b"cde".to_vec())),
+            (Copied::Number(1.0), Copied::Table(vec![(Copied::Boolean(true), Copied::String(b"f".to_vec()))])),
+        ]);
+        assert_eq!(value.string_bytes(), 6);
+        assert_eq!(Copied::Null.string_bytes(), 0);
+    }
+
+    #[test]
+    fn whole_numbers_from_one_to_the_count_are_array_indexes() {
+        assert!(is_array_index(&Copied::Number(1.0), 2));
+        assert!(is_array_index(&Copied::Number(2.0), 2));
+        assert!(!is_array_index(&Copied::Number(3.0), 2));
+        assert!(!is_array_index(&Copied::Number(0.0), 2));
+        assert!(!is_array_index(&Copied::Number(1.5), 2));
+        assert!(!is_array_index(&Copied::String(b"1".to_vec()), 2));
+    }
+}
