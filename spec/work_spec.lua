@@ -106,6 +106,8 @@ describe('async.work', function()
       local cycle = {}
       cycle.list = {cycle}
       assert.are.equal('work: cannot copy a table that contains itself at args[1].list[1]', refused('', {cycle}, cb))
+      local many = {n = 7001}
+      assert.are.equal('work: too many arguments (7001; at most 7000)', refused('', many, cb))
       -- Nothing was queued by the refused calls.
       async.go()
    end)
@@ -220,6 +222,13 @@ describe('async.work', function()
          local _, e = work('return require(...)', {name})
          assert.are.equal("require '" .. name .. "': the async module is not available inside async.work", e)
       end
+   end)
+
+   it('refuses os.exit inside a job, which would end the process from a pool thread', function()
+      local _, err = work('os.exit(3)')
+      assert.are.equal('work:1: os.exit is not available inside async.work (return, and exit from the callback)', err)
+      local n = work('return select("#", ...)', {n = 7000})
+      assert.are.equal(7000, n)
    end)
 
    it('keeps queued work through async.stop: its callback runs at the next go()', function()

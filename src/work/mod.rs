@@ -94,6 +94,10 @@ fn work(lua: &Lua, args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The most arguments a job takes: they must fit on a Lua stack (8000
+/// slots in LuaJIT); a larger list goes better in one table.
+const MAX_ARGUMENTS: usize = 7000;
+
 /// The elements `1..n` of `args`, copied: `n` is `args.n` if it is a
 /// number (as `table.pack` sets it), else `#args`. A value that cannot be
 /// copied is an error raised at the call.
@@ -111,6 +115,11 @@ fn copy_arguments(lua: &Lua, table: &Table) -> Result<Vec<Copied>> {
                 _ => ffi::lua_objlen(state, at),
             };
             ffi::lua_settop(state, at);
+            if count > MAX_ARGUMENTS {
+                copied = Some(Err(format!("too many arguments ({count}; at most {MAX_ARGUMENTS})")));
+                ffi::lua_settop(state, at - 1);
+                return;
+            }
             let mut elements = Vec::new();
             for i in 1..=count {
                 ffi::lua_rawgeti(state, at, i as _);

@@ -237,31 +237,47 @@ impl Pool {
     /// Runs one job in an idle state (a new one if none is), on the
     /// calling thread, and gives the state back.
     pub fn run(&self, source: &[u8], arguments: &[Copied]) -> Result<Copied, String> {
-        let taken = {
+        let (taken, mut running) = {
             let mut shared = self.shared();
             if shared.closed {
                 return Err(uv_message(libuv_sys2::uv_errno_t_UV_ECANCELED, None));
             }
             shared.running += 1;
-            shared.idle.pop()
+            (shared.idle.pop(), Running { pool: self, worker: None })
         };
-        let mut worker = match taken {
-            Some(worker) => Ok(worker),
-            None => WorkerState::new(),
-        };
-        let outcome = worker.as_mut().map_err(|e| e.clone()).and_then(|worker| worker.run(source, arguments));
-        let mut shared = self.shared();
+        let worker = running.worker.insert(match taken {
+            Some(worker) => worker,
+            None => WorkerState::new()?,
+        });
+        worker.run(source, arguments)
+    }
+}
+
+/// A job running: when it ends, however it ends, its state goes back to
+/// the pool (unless the pool is closed) and `Owner::drop` is told.
+struct Running<'p> {
+    pool: &'p Pool,
+    worker: Option<WorkerState>,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let mut shared = self.pool.shared();
         // Room is asked first: a push that had to grow the vector and
-        // could not would abort. Without room the state is just closed.
-        if let Ok(worker) = worker
-            && !shared.closed
-            && memory::reserve(&mut shared.idle, 1).is_ok()
-        {
-            shared.idle.push(worker);
-        }
+        // could not would abort. Without room the state is just closed
+        // (after the lock is let go).
+        let kept = !shared.closed && memory::reserve(&mut shared.idle, 1).is_ok();
+        let closing = match self.worker.take() {
+            Some(worker) if kept => {
+                shared.idle.push(worker);
+                None
+            }
+            other => other,
+        };
         shared.running -= 1;
-        self.job_ended.notify_all();
-        outcome
+        self.pool.job_ended.notify_all();
+        drop(shared);
+        drop(closing);
     }
 }
 
