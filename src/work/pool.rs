@@ -275,7 +275,10 @@ impl Drop for Running<'_> {
             other => other,
         };
         shared.running -= 1;
-        self.pool.job_ended.notify_all();
+        // Only `Owner::drop` waits, and only once the pool is closed.
+        if shared.closed {
+            self.pool.job_ended.notify_all();
+        }
         drop(shared);
         drop(closing);
     }
