@@ -10,7 +10,8 @@
 //! copied twice; a table inside itself is refused, as are functions,
 //! userdata, threads, cdata, and nesting deeper than `MAX_DEPTH`. Errors
 //! say what and where, as `json.encode`'s do: `cannot copy a function
-//! value at args[2].f`.
+//! value at args[2].f` (the path is gathered only on the way out of a
+//! refusal: reading a value that can be copied costs none).
 //!
 //! Reading allocates nothing in Lua: it only calls `lua_next` over tables
 //! it does not change, `lua_rawgeti` and the `to*` readers on values that
@@ -58,15 +59,49 @@ impl Copied {
     }
 }
 
-/// Reads the value at the absolute stack `index` of `state`. `root` names
-/// it in errors (`args[1]`, `result`); they read `cannot copy ... at
-/// ROOT.path`. The stack is left as it was.
+/// Why a value was not copied.
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    /// A value that cannot be copied (`what`: "a function value"), and the
+    /// steps to it from the value read, innermost first (they are added
+    /// on the way out, so that reading costs no path).
+    At {
+        what: String,
+        path: Vec<Step>,
+    },
+    /// A limit of the whole value: nesting, stack room.
+    Within(String),
+    OutOfMemory,
+}
+
+impl Refusal {
+    /// The message, for a value named `root` (`args[1]`, `result`).
+    pub fn message(self, root: &str) -> String {
+        match self {
+            Refusal::At { what, mut path } => {
+                path.reverse();
+                format!("cannot copy {what} at {root}{}", path_text(&path))
+            }
+            Refusal::Within(what) => format!("{what} (in {root})"),
+            Refusal::OutOfMemory => memory::MESSAGE.to_string(),
+        }
+    }
+}
+
+impl From<memory::OutOfMemory> for Refusal {
+    fn from(_: memory::OutOfMemory) -> Refusal {
+        Refusal::OutOfMemory
+    }
+}
+
+/// Reads the value at the absolute stack `index` of `state`. The stack is
+/// left as it was.
 ///
 /// # Safety
 /// `state` is a live Lua state, used by this thread only, with a value at
 /// `index`, inside a protected call (see the module doc).
-pub unsafe fn read(state: *mut ffi::lua_State, index: c_int, root: &str) -> Result<Copied, String> {
-    let mut reader = Reader { state, root, path: Vec::new(), enclosing: Vec::new() };
+pub unsafe fn read(state: *mut ffi::lua_State, index: c_int) -> Result<Copied, Refusal> {
+    let mut reader = Reader { state, enclosing: Vec::new() };
     // SAFETY: per the contract; every path out of the reader is followed
     // by resetting the top it may have left higher.
     unsafe {
@@ -77,23 +112,21 @@ pub unsafe fn read(state: *mut ffi::lua_State, index: c_int, root: &str) -> Resu
     }
 }
 
-struct Reader<'r> {
+struct Reader {
     state: *mut ffi::lua_State,
-    root: &'r str,
-    /// The steps from the root to the value being read.
-    path: Vec<Step>,
     /// The tables that enclose the value being read, outermost first.
     enclosing: Vec<*const c_void>,
 }
 
-impl Reader<'_> {
-    fn refuse(&self, what: &str) -> String {
-        format!("cannot copy {what} at {}{}", self.root, path_text(&self.path))
-    }
+/// A refusal of the value itself (no path yet).
+fn refuse<T>(what: String) -> Result<T, Refusal> {
+    Err(Refusal::At { what, path: Vec::new() })
+}
 
+impl Reader {
     /// # Safety
     /// As for `read`; `index` is absolute.
-    unsafe fn value(&mut self, index: c_int) -> Result<Copied, String> {
+    unsafe fn value(&mut self, index: c_int) -> Result<Copied, Refusal> {
         let state = self.state;
         // SAFETY: per the contract; strings are read where they lie,
         // without conversion.
@@ -102,17 +135,17 @@ impl Reader<'_> {
                 ffi::LUA_TNIL => Copied::Nil,
                 ffi::LUA_TBOOLEAN => Copied::Boolean(ffi::lua_toboolean(state, index) != 0),
                 ffi::LUA_TNUMBER => Copied::Number(ffi::lua_tonumber(state, index)),
-                ffi::LUA_TSTRING => Copied::String(memory::copy(bytes_at(state, index)).map_err(|e| e.to_string())?),
+                ffi::LUA_TSTRING => Copied::String(memory::copy(bytes_at(state, index))?),
                 ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(state, index).is_null() => Copied::Null,
                 ffi::LUA_TTABLE => self.table(index)?,
-                _ => return Err(self.refuse(&format!("a {} value", type_name(state, index)))),
+                _ => return refuse(format!("a {} value", type_name(state, index))),
             })
         }
     }
 
     /// # Safety
     /// As for `value`, with a table at `index`.
-    unsafe fn table(&mut self, index: c_int) -> Result<Copied, String> {
+    unsafe fn table(&mut self, index: c_int) -> Result<Copied, Refusal> {
         let state = self.state;
         // SAFETY: per the contract; lua_checkstack makes room for the key
         // and value lua_next pushes above `top`. The value is popped after
@@ -121,47 +154,54 @@ impl Reader<'_> {
         unsafe {
             let identity = ffi::lua_topointer(state, index);
             if self.enclosing.contains(&identity) {
-                return Err(self.refuse("a table that contains itself"));
+                return refuse("a table that contains itself".into());
             }
             if self.enclosing.len() >= MAX_DEPTH {
-                return Err(format!("cannot copy tables nested deeper than {MAX_DEPTH} (in {})", self.root));
+                return Err(Refusal::Within(format!("cannot copy tables nested deeper than {MAX_DEPTH}")));
             }
             if ffi::lua_checkstack(state, 2) == 0 {
-                return Err(format!("cannot copy tables nested this deep (in {}): no room on the Lua stack", self.root));
+                return Err(Refusal::Within("cannot copy tables nested this deep: no room on the Lua stack".into()));
             }
             self.enclosing.push(identity);
             let top = ffi::lua_gettop(state);
             let mut pairs = Vec::new();
             ffi::lua_pushnil(state);
             while ffi::lua_next(state, index) != 0 {
-                let (key, step) = match ffi::lua_type(state, top + 1) {
-                    ffi::LUA_TSTRING => {
-                        let bytes = bytes_at(state, top + 1);
-                        (Copied::String(memory::copy(bytes).map_err(|e| e.to_string())?), Step::Key(bytes.to_vec()))
-                    }
-                    ffi::LUA_TNUMBER => {
-                        let x = ffi::lua_tonumber(state, top + 1);
-                        (Copied::Number(x), Step::Index(x))
-                    }
-                    ffi::LUA_TBOOLEAN => {
-                        let b = ffi::lua_toboolean(state, top + 1) != 0;
-                        (Copied::Boolean(b), Step::Boolean(b))
-                    }
+                let key = match ffi::lua_type(state, top + 1) {
+                    ffi::LUA_TSTRING => Copied::String(memory::copy(bytes_at(state, top + 1))?),
+                    ffi::LUA_TNUMBER => Copied::Number(ffi::lua_tonumber(state, top + 1)),
+                    ffi::LUA_TBOOLEAN => Copied::Boolean(ffi::lua_toboolean(state, top + 1) != 0),
                     _ => {
                         let kind = type_name(state, top + 1);
-                        return Err(self.refuse(&format!("a {kind} key (keys must be strings, numbers or booleans)")));
+                        return refuse(format!("a {kind} key (keys must be strings, numbers or booleans)"));
                     }
                 };
-                self.path.push(step);
-                let value = self.value(top + 2)?;
-                self.path.pop();
-                memory::reserve(&mut pairs, 1).map_err(|e| e.to_string())?;
+                let value = match self.value(top + 2) {
+                    Ok(value) => value,
+                    Err(Refusal::At { what, mut path }) => {
+                        path.push(step_of(&key));
+                        return Err(Refusal::At { what, path });
+                    }
+                    Err(other) => return Err(other),
+                };
+                memory::reserve(&mut pairs, 1)?;
                 pairs.push((key, value));
                 ffi::lua_settop(state, top + 1);
             }
             self.enclosing.pop();
             Ok(Copied::Table(pairs))
         }
+    }
+}
+
+/// The path step of a key.
+fn step_of(key: &Copied) -> Step {
+    match key {
+        Copied::String(bytes) => Step::Key(bytes.clone()),
+        Copied::Number(x) => Step::Index(*x),
+        Copied::Boolean(b) => Step::Boolean(*b),
+        // Keys are only ever those three.
+        _ => Step::Key(Vec::new()),
     }
 }
 
@@ -230,6 +270,16 @@ mod tests {
         ]);
         assert_eq!(value.string_bytes(), 6);
         assert_eq!(Copied::Null.string_bytes(), 0);
+    }
+
+    #[test]
+    fn refusals_name_the_path_from_the_root() {
+        let at = Refusal::At { what: "a function value".into(), path: vec![Step::Key(b"f".to_vec()), Step::Index(2.0)] };
+        assert_eq!(at.message("args[1]"), "cannot copy a function value at args[1][2].f");
+        let key = Refusal::At { what: "a thread value".into(), path: vec![Step::Boolean(true)] };
+        assert_eq!(key.message("result"), "cannot copy a thread value at result[true]");
+        assert_eq!(Refusal::Within("too deep".into()).message("result"), "too deep (in result)");
+        assert_eq!(Refusal::OutOfMemory.message("result"), memory::MESSAGE);
     }
 
     #[test]

@@ -123,9 +123,10 @@ fn copy_arguments(lua: &Lua, table: &Table) -> Result<Vec<Copied>> {
             let mut elements = Vec::new();
             for i in 1..=count {
                 ffi::lua_rawgeti(state, at, i as _);
-                let element = copy::read(state, at + 1, &format!("args[{i}]"));
+                let element = copy::read(state, at + 1).map_err(|refusal| refusal.message(&format!("args[{i}]")));
                 ffi::lua_settop(state, at);
-                match element.and_then(|e| memory::reserve(&mut elements, 1).map(|()| e).map_err(|e| e.to_string())) {
+                let room = memory::reserve(&mut elements, 1).map_err(|e| e.to_string());
+                match room.and(element) {
                     Ok(element) => elements.push(element),
                     Err(message) => {
                         copied = Some(Err(message));

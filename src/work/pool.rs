@@ -164,8 +164,8 @@ unsafe extern "C-unwind" fn run_in_state(state: *mut ffi::lua_State) -> c_int {
             run.outcome = Some(Err(plain_string_at(state, -1)));
             return 0;
         }
-        let result = copy::read(state, ffi::lua_gettop(state), "result");
-        run.outcome = Some(result.map_err(|message| format!("work: {message}")));
+        let result = copy::read(state, ffi::lua_gettop(state));
+        run.outcome = Some(result.map_err(|refusal| format!("work: {}", refusal.message("result"))));
     }
     0
 }
