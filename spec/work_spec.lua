@@ -31,6 +31,10 @@ describe('async.work', function()
       async.work('return select("#", ...)', function(r) got = r end)
       async.go()
       assert.are.equal(0, got)
+      -- As with any Lua function, extra arguments are ignored.
+      async.work('return 5', function(r) got = r end, 'extra')
+      async.go()
+      assert.are.equal(5, got)
    end)
 
    it('copies arguments and results of every kind, both ways', function()

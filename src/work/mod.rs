@@ -68,7 +68,7 @@ fn pool_of(lua: &Lua) -> Arc<Pool> {
 fn work(lua: &Lua, args: Args) -> Result<()> {
     let Value::String(source) = args.get(1) else { return args.bad(1, "string") };
     let (given, callback) = match (args.get(2), args.get(3)) {
-        (Value::Function(callback), Value::Nil) => (None, callback),
+        (Value::Function(callback), _) => (None, callback),
         (Value::Table(given), _) => (Some(given), args.function(3)?),
         (Value::Nil, Value::Function(callback)) => (None, callback),
         _ => return args.bad(2, "table or function"),
