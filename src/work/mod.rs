@@ -170,14 +170,15 @@ extern "C" fn job_done(req: *mut uv::uv_work_t, status: c_int) {
         Some(outcome) if status == 0 => outcome,
         _ => Err(uv_message(if status < 0 { status } else { uv::uv_errno_t_UV_ECANCELED }, None)),
     };
-    callback.call(rt, |lua| match outcome {
-        Ok(result) => Ok((push_result(lua, &result)?, Value::Nil)),
+    callback.call(rt, |lua| match outcome.and_then(|result| push_result(lua, &result)) {
+        Ok(result) => Ok((result, Value::Nil)),
         Err(message) => Ok((Value::Nil, Value::String(lua.create_string(message)?))),
     });
 }
 
-/// The result as a value of the loop's Lua state.
-fn push_result(lua: &Lua, result: &Copied) -> Result<Value> {
+/// The result as a value of the loop's Lua state, or why it could not be
+/// made (memory running out is the job's error, as in the worker).
+fn push_result(lua: &Lua, result: &Copied) -> std::result::Result<Value, String> {
     let mut failure = None;
     // SAFETY: exec_raw runs this protected, on the loop thread, with a
     // free slot; exactly one value is left, the copy (or nil).
@@ -187,11 +188,12 @@ fn push_result(lua: &Lua, result: &Copied) -> Result<Value> {
                 failure = Some(message);
                 ffi::lua_pushnil(state);
             }
-        })?
+        })
     };
-    match failure {
-        Some(message) => boundary::fail(format!("work: {message}")),
-        None => Ok(value),
+    match (value, failure) {
+        (Ok(value), None) => Ok(value),
+        (_, Some(message)) => Err(format!("work: {message}")),
+        (Err(error), None) => Err(format!("work: {}", boundary::plain_message(&error))),
     }
 }
 
