@@ -14,8 +14,8 @@
 //! callback has run. Stopping the loop (`async.stop`, a failing callback)
 //! does not stop work: jobs go on, and their callbacks wait for the next
 //! `go()`. A job that has not started when the Lua state closes is
-//! skipped; one that runs then is waited for (libuv joins its threads at
-//! exit).
+//! skipped; one that runs then is waited for, as the state closes (see
+//! `pool::Owner`). Its callback never runs.
 //!
 //! May touch: libuv work requests, the registry (callbacks), this Lua
 //! state's app data (its pool).
