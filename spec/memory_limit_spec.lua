@@ -168,4 +168,29 @@ describe('memory running out', function()
          print('ok')
       ]]
    end)
+
+   it('makes a job that runs out of memory, or whose result memory cannot hold, fail alone', function()
+      assert_ok [[
+         local outcomes = {}
+         local function record(r, e)
+            outcomes[#outcomes + 1] = e or #r
+         end
+         -- Too much for the worker itself.
+         async.work('return string.rep("y", 500 * 2^20)', record)
+         async.go()
+         assert(outcomes[1] == 'not enough memory', outcomes[1])
+         -- Copied in, and made again in the worker; then too much to copy
+         -- back, with another 32 MiB held here: the copy out of the worker
+         -- (ENOMEM) or into this state (LuaJIT's own wording) fails.
+         local pad = string.rep('p', 32 * 2^20)
+         async.work('return (...)', {s}, record)
+         async.go()
+         assert(tostring(outcomes[2]):match('^work: .*not enough memory$'), outcomes[2])
+         -- And the pool still works.
+         async.work('return ("z"):rep(3)', function(r, e) outcomes[3] = r end)
+         async.go()
+         assert(outcomes[3] == 'zzz', tostring(outcomes[3]))
+         print('ok')
+      ]]
+   end)
 end)

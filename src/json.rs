@@ -112,15 +112,18 @@ fn array_length(count: usize, max: usize, settings: &Settings) -> std::result::R
     Ok((count > 0).then_some(max))
 }
 
-/// One step of the path to a value inside what `encode` was given.
+/// One step of the path to a value inside a Lua value: what `encode` was
+/// given here, or what `async.work` copies (work/copy.rs), whose tables
+/// may have boolean keys too.
 #[derive(Debug, Clone, PartialEq)]
-enum Step {
+pub(crate) enum Step {
     Index(f64),
     Key(Vec<u8>),
+    Boolean(bool),
 }
 
 /// A path as Lua would index it, outermost step first: `.list[2]["a b"]`.
-fn path_text(steps: &[Step]) -> String {
+pub(crate) fn path_text(steps: &[Step]) -> String {
     let mut out = String::new();
     for step in steps {
         match step {
@@ -133,6 +136,7 @@ fn path_text(steps: &[Step]) -> String {
                 out.push_str(&String::from_utf8_lossy(k));
             }
             Step::Key(k) => out.push_str(&format!("[{:?}]", String::from_utf8_lossy(k))),
+            Step::Boolean(b) => out.push_str(&format!("[{b}]")),
         }
     }
     out

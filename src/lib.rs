@@ -38,6 +38,7 @@ mod time;
 mod tty;
 mod udp;
 mod url;
+mod work;
 
 #[cfg(test)]
 mod proptests;
@@ -109,6 +110,7 @@ fn open(lua: &Lua) -> Result<Table> {
     curl::install(lua, &module)?;
     tty::install(lua, &module)?;
     repl::install(lua, &module)?;
+    work::install(lua, &module)?;
     lua.set_named_registry_value(MODULE_KEY, &module)?;
     load_penlight(lua);
     Ok(module)

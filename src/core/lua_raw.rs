@@ -173,7 +173,7 @@ pub unsafe fn bytes_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8]
 ///
 /// # Safety
 /// `index` is a valid stack index of the live `state`.
-unsafe fn plain_string_at(state: *mut ffi::lua_State, index: i32) -> String {
+pub unsafe fn plain_string_at(state: *mut ffi::lua_State, index: i32) -> String {
     // SAFETY: per the contract; a string value converts without allocating.
     unsafe {
         if ffi::lua_type(state, index) == ffi::LUA_TSTRING {

@@ -148,6 +148,23 @@ function async.getCpuInfo() end
 ---@param cb fun(results: async.AddrInfo[], err: string?)
 function async.getAddrInfo(options, cb) end
 
+---A value `async.work` copies between Lua states: nil, a boolean, a
+---number, a string (any bytes), `json.null`, or a table of those whose
+---keys are strings, numbers or booleans.
+---@alias async.WorkValue nil|boolean|number|string|lightuserdata|table
+
+---Runs the Lua source `code` in a worker Lua state on libuv's thread pool,
+---with the elements of `args` (`1..args.n`, else `1..#args`) as `...`;
+---`cb(result)` gets its first result, or `cb(nil, err)` its error
+---(syntax, runtime, or a result that cannot be copied). `args` may be
+---left out: `async.work(code, cb)`. Raises at the call for an argument
+---that cannot be copied.
+---@param code string
+---@param args async.WorkValue[]|nil
+---@param cb fun(result: async.WorkValue, err: string?)
+---@overload fun(code: string, cb: fun(result: async.WorkValue, err: string?))
+function async.work(code, args, cb) end
+
 ---Wraps `cb` so that an error inside it is reported (to `handler`, else
 ---printed) with the traceback of where the wrapper was made, instead of
 ---stopping the loop. The wrapper returns `cb`'s results.
