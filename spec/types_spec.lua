@@ -311,3 +311,46 @@ describe('the type annotations in types/', function()
       assert.are.equal('udp', seen.udp)
    end)
 end)
+
+-- The reference manual names every public function and handle method: a
+-- function `async.x.y` appears as `y(` on some page of docs/, and so does
+-- every method of every kind of handle. (What each says is for a reader
+-- to judge; that nothing public is left out is checked here.)
+describe('the reference manual in docs/', function()
+   local text = {}
+   for _, path in ipairs(list('ls docs/*.md')) do text[#text + 1] = read_file(path) end
+   text = table.concat(text, '\n')
+   local function documented(name)
+      return text:find('%f[%w_]' .. name .. '%(') ~= nil
+   end
+   -- Families of functions documented by one pattern: the colour
+   -- functions, one per name of `repl.colors`, as `repl.colorize.NAME(`.
+   local FAMILIES = {['async.repl.colorize'] = 'repl.colorize.NAME('}
+
+   it('names every function of the module with its arguments', function()
+      local functions = module_functions()
+      local undocumented, count = {}, 0
+      for name in pairs(functions) do
+         count = count + 1
+         local family = FAMILIES[name:match('^(.*)%.[%w_]+$')]
+         local by_family = family and text:find(family, 1, true) and async.repl.colors[name:match('([%w_]+)$')]
+         if not (by_family or documented(name:match('([%w_]+)$'))) then undocumented[#undocumented + 1] = name end
+      end
+      table.sort(undocumented)
+      assert.is_true(count > 100, count)
+      assert.are.same({}, undocumented)
+   end)
+
+   it('names every method of every kind of handle with its arguments', function()
+      local undocumented, count = {}, 0
+      for kind, methods in pairs(rust_kinds()) do
+         for method in pairs(methods) do
+            count = count + 1
+            if not documented(method) then undocumented[#undocumented + 1] = kind .. '.' .. method end
+         end
+      end
+      table.sort(undocumented)
+      assert.is_true(count > 100, count)
+      assert.are.same({}, undocumented)
+   end)
+end)
