@@ -5,11 +5,14 @@
 //! May touch: the Runtime; the `fiber` table (for `run`); the count of
 //! pending immediates (`immediate.rs`).
 
+use std::collections::BTreeMap;
+
 use mlua::{Function, Lua, Result, Table, Value};
 
 use crate::core::boundary::{self, Args};
 use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
+use crate::core::uv_handle;
 
 pub fn install(lua: &Lua, module: &Table) -> Result<()> {
     module.set("go", boundary::function(lua, "go", |lua, args: Args| Runtime::of(lua)?.go(lua, args.opt_function(1)?))?)?;
@@ -39,7 +42,8 @@ fn handles(lua: &Lua, args: Args) -> Result<Table> {
     let rt = Runtime::of(lua)?;
     if OptionTable::new(options.as_ref(), "handles").boolean("list")?.unwrap_or(false) {
         let list = lua.create_table()?;
-        for info in rt.walk_handles() {
+        let kinds = uv_handle::open_handles(&rt).into_iter().map(|(kind, handle)| (handle as usize, kind)).collect();
+        for info in rt.walk_handles(&kinds) {
             let entry = lua.create_table()?;
             entry.set("kind", info.kind.unwrap_or("internal"))?;
             entry.set("type", info.libuv_type)?;
@@ -52,7 +56,16 @@ fn handles(lua: &Lua, args: Args) -> Result<Table> {
         return Ok(list);
     }
     let open = lua.create_table()?;
-    for (kind, n) in rt.open_handles() {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (kind, _) in uv_handle::open_handles(&rt) {
+        *counts.entry(kind).or_insert(0) += 1;
+    }
+    // Pending user timers count as "timer" (they share one libuv timer).
+    let timers = rt.timers.live();
+    if timers > 0 {
+        counts.insert("timer", timers);
+    }
+    for (kind, n) in counts {
         open.set(kind, n)?;
     }
     let immediates = crate::immediate::pending(lua)?;

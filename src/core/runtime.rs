@@ -23,7 +23,7 @@
 //! `TimerSink` trait, the Lua side of the timers.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::c_int;
 use std::mem::ManuallyDrop;
 use std::os::fd::AsRawFd;
@@ -72,9 +72,9 @@ pub struct Runtime {
     pub timers: TimerDriver,
     timer_sink: OnceCell<Box<dyn TimerSink>>,
     observers: RefCell<Vec<Rc<dyn LoopObserver>>>,
-    /// The kind of each open handle of the handle core, by the address
-    /// of its libuv handle, for `async.handles()`.
-    open: RefCell<HashMap<usize, &'static str>>,
+    /// The head of the list of open handles that core/uv_handle.rs keeps
+    /// through their ties, for `async.handles()`.
+    open: Cell<*const std::ffi::c_void>,
     /// The buffer every stream reads into. A read callback consumes the
     /// bytes before it returns, and libuv makes one read at a time, so one
     /// buffer serves all streams (as Node's slab does): idle connections
@@ -190,7 +190,7 @@ impl Runtime {
             timers: TimerDriver::new(),
             timer_sink: OnceCell::new(),
             observers: RefCell::new(Vec::new()),
-            open: RefCell::new(HashMap::new()),
+            open: Cell::new(std::ptr::null()),
             // Never freed, like the loop: it lives as long as the process.
             read_buffer: Box::into_raw(vec![0u8; READ_BUFFER_SIZE].into_boxed_slice()) as *mut u8,
         })
@@ -354,38 +354,21 @@ impl Runtime {
         }
     }
 
-    /// Open handles by kind (pending user timers as "timer").
-    pub fn open_handles(&self) -> Vec<(&'static str, usize)> {
-        let mut open = BTreeMap::new();
-        for kind in self.open.borrow().values() {
-            *open.entry(*kind).or_insert(0) += 1;
-        }
-        let timers = self.timers.live();
-        if timers > 0 {
-            open.insert("timer", timers);
-        }
-        open.into_iter().collect()
-    }
-
-    /// A handle of the handle core was opened (`uv_handle::open`).
-    pub fn opened(&self, kind: &'static str, handle: *const uv::uv_handle_t) {
-        self.open.borrow_mut().insert(handle as usize, kind);
-    }
-
-    /// Its close callback ran.
-    pub fn closed(&self, handle: *const uv::uv_handle_t) {
-        self.open.borrow_mut().remove(&(handle as usize));
+    /// Where core/uv_handle.rs keeps its list of open handles.
+    pub fn open_list(&self) -> &Cell<*const std::ffi::c_void> {
+        &self.open
     }
 
     /// Every libuv handle of the loop now, the module's own internal ones
     /// (the timer driver's timer, setImmediate's check and idle handles,
-    /// ...) included, those of libuv itself not.
-    pub fn walk_handles(&self) -> Vec<HandleInfo> {
+    /// ...) included, those of libuv itself not; `kinds` names the
+    /// module's kind of each handle of the handle core, by address (none
+    /// for the internal ones).
+    pub fn walk_handles(&self, kinds: &HashMap<usize, &'static str>) -> Vec<HandleInfo> {
         let mut found: Vec<*mut uv::uv_handle_t> = Vec::new();
         // SAFETY: uv_walk calls `collect_handle` with `found`, alive for the
         // call, for each live handle of the initialised loop.
         unsafe { uv::uv_walk(self.uv_loop, Some(collect_handle), &mut found as *mut _ as *mut std::ffi::c_void) };
-        let open = self.open.borrow();
         found
             .into_iter()
             .map(|handle| {
@@ -396,7 +379,7 @@ impl Runtime {
                     let mut fd: uv::uv_os_fd_t = -1;
                     let kind_name = std::ffi::CStr::from_ptr(uv::uv_handle_type_name(uv::uv_handle_get_type(handle)));
                     HandleInfo {
-                        kind: open.get(&(handle as usize)).copied(),
+                        kind: kinds.get(&(handle as usize)).copied(),
                         libuv_type: kind_name.to_str().unwrap_or("unknown"),
                         active: uv::uv_is_active(handle) != 0,
                         referenced: uv::uv_has_ref(handle) != 0,

@@ -510,9 +510,11 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
 #[cfg(test)]
 mod tests {
     /// Every open connection carries a `Stream` next to its uv_tcp_t: keep
-    /// it small (idle connections are measured in bench/tcp).
+    /// it small (idle connections are measured in bench/tcp). 184 bytes
+    /// since its tie holds its place in the list of open handles (16
+    /// bytes, where a map by address cost about 40 per handle).
     #[test]
     fn a_stream_state_stays_small() {
-        assert!(std::mem::size_of::<super::Stream>() <= 168, "Stream is {} bytes", std::mem::size_of::<super::Stream>());
+        assert!(std::mem::size_of::<super::Stream>() <= 184, "Stream is {} bytes", std::mem::size_of::<super::Stream>());
     }
 }
