@@ -175,11 +175,20 @@ pub unsafe fn raw_call(
 /// # Safety
 /// `state` is a live state with three free stack slots.
 pub unsafe fn push_failure(state: *mut ffi::lua_State, message: &str) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { push_failure_at(state, message, 2) }
+}
+
+/// As `push_failure`, blaming `level` (what `message_of` gives an error).
+///
+/// # Safety
+/// As for `push_failure`.
+pub unsafe fn push_failure_at(state: *mut ffi::lua_State, message: &str, level: i32) -> c_int {
     // SAFETY: per the contract; the string is copied by Lua.
     unsafe {
         ffi::lua_pushboolean(state, 0);
         ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
-        ffi::lua_pushinteger(state, 2);
+        ffi::lua_pushinteger(state, level as ffi::lua_Integer);
     }
     3
 }

@@ -280,23 +280,9 @@ impl Drop for NoUnwind {
 pub unsafe fn read_table<R>(table: &mlua::Table, room: c_int, read: impl FnOnce(*mut ffi::lua_State, c_int) -> R) -> Option<R> {
     use mlua::IntoLua;
     let lua = table.weak_lua().try_upgrade()?;
-    // SAFETY: `room` slots are checked for before anything is pushed; the
-    // table is pushed from mlua's reference (no allocation); per the
-    // contract `read` raises nothing, so the top is always restored.
-    lua.exec_raw_lua(|raw| unsafe {
-        let state = raw.state();
-        if ffi::lua_checkstack(state, room) == 0 {
-            return None;
-        }
-        let top = ffi::lua_gettop(state);
-        if table.push_into_stack(raw).is_err() {
-            ffi::lua_settop(state, top);
-            return None;
-        }
-        let result = read(state, top + 1);
-        ffi::lua_settop(state, top);
-        Some(result)
-    })
+    // SAFETY: the table is pushed from mlua's reference (no allocation);
+    // `read` is as the contract says.
+    unsafe { read_pushed(&lua, room, |raw, _| table.push_into_stack(raw).is_ok(), read) }
 }
 
 /// As `read_table`, for the value of the registry reference `reference`
@@ -311,19 +297,46 @@ pub unsafe fn read_registry<R>(
     room: c_int,
     read: impl FnOnce(*mut ffi::lua_State, c_int) -> R,
 ) -> Option<R> {
-    // SAFETY: `room` slots are checked for before anything is pushed; a
-    // raw read of the registry by an integer raises nothing; per the
-    // contract `read` raises nothing, so the top is always restored.
+    // SAFETY: a raw read of the registry by an integer raises nothing;
+    // `read` is as the contract says.
+    unsafe {
+        read_pushed(
+            lua,
+            room,
+            |_, state| {
+                ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, reference as ffi::lua_Integer);
+                true
+            },
+            read,
+        )
+    }
+}
+
+/// What `read_table` and `read_registry` share: `push` pushes one value
+/// (false if it could not), `read` reads it at the absolute index it is
+/// given, and the stack is put back either way.
+///
+/// # Safety
+/// `push` pushes at most one value and raises nothing; `read` is as for
+/// `read_table`.
+unsafe fn read_pushed<R>(
+    lua: &mlua::Lua,
+    room: c_int,
+    push: impl FnOnce(&mlua::state::RawLua, *mut ffi::lua_State) -> bool,
+    read: impl FnOnce(*mut ffi::lua_State, c_int) -> R,
+) -> Option<R> {
+    // SAFETY: `room` slots are checked for before anything is pushed; per
+    // the contract neither `push` nor `read` raises, so the top is always
+    // restored.
     lua.exec_raw_lua(|raw| unsafe {
         let state = raw.state();
         if ffi::lua_checkstack(state, room) == 0 {
             return None;
         }
         let top = ffi::lua_gettop(state);
-        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, reference as ffi::lua_Integer);
-        let result = read(state, top + 1);
+        let result = push(raw, state).then(|| read(state, top + 1));
         ffi::lua_settop(state, top);
-        Some(result)
+        result
     })
 }
 

@@ -733,10 +733,7 @@ unsafe extern "C-unwind" fn respond_fast(state: *mut ffi::lua_State) -> c_int {
             Ok(Err(error)) => boundary::message_of(&error),
             Err(panic) => (format!("internal error in 'res': {}", boundary::panic_text(&panic)), 2),
         };
-        ffi::lua_pushboolean(state, 0);
-        ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
-        ffi::lua_pushinteger(state, level as ffi::lua_Integer);
-        3
+        boundary::push_failure_at(state, &message, level)
     }
 }
 

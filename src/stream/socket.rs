@@ -18,7 +18,7 @@ use crate::core::class::{Class, Method};
 use crate::core::errors::{UvError, uv_message};
 use crate::core::lua_raw::PrivateKey;
 use crate::core::runtime::Runtime;
-use crate::core::uv_handle::{self, HandleState, Tie};
+use crate::core::uv_handle::{self, HandleState, Plain};
 use crate::core::uv_request::{Callback, UvRequest};
 use crate::stream::Stream;
 
@@ -41,25 +41,8 @@ pub trait SocketKind: 'static {
     fn describe(target: &Self::Target) -> String;
 }
 
-pub struct Server {
-    tie: Tie,
-}
-
-impl Server {
-    pub fn tie(&self) -> &Tie {
-        &self.tie
-    }
-}
-
-impl HandleState for Server {
-    fn tie(&self) -> &Tie {
-        &self.tie
-    }
-
-    fn closed(&self, _: &Lua, _: &Table) -> Result<()> {
-        Ok(())
-    }
-}
+/// A listening server: its handle, nothing more.
+pub type Server = Plain;
 
 /// The methods of every server handle.
 pub static SERVER_METHODS: &[(&str, Method)] =
@@ -80,7 +63,7 @@ pub fn open_server<H>(
     let object = lua.create_table()?;
     object.set_metatable(Some(class.metatable(lua)?))?;
     object.raw_set(ON_CONNECTION.value(), on_connection)?;
-    let server = uv_handle::open::<Server, H>(lua, &object, Server { tie: Tie::new(class.kind) }, "listen", init)?;
+    let server = uv_handle::open::<Server, H>(lua, &object, Plain::new(class.kind, ()), "listen", init)?;
     Ok((object, server))
 }
 
