@@ -2,6 +2,8 @@
 local measure = {}
 
 measure.N = tonumber(os.getenv('TIMERS_N')) or 1000000
+-- TIMERS_API=setInterval: how many intervals share the N ticks.
+measure.INTERVALS = tonumber(os.getenv('TIMERS_INTERVALS')) or 10000
 
 -- Peak resident set size of this process, in KiB.
 local function peak_rss_kib()

@@ -7,6 +7,10 @@
 //! grows with every arming; that gives the global firing order: by
 //! deadline, then by when the timer was set.
 //!
+//! The lists sit in a vector and the heap names them by index, so firing
+//! a timer hashes nothing; only arming looks its duration up (with a fast
+//! integer hash), and an emptied list's place is reused.
+//!
 //! A timer is a slot; a list entry is live while its slot still carries the
 //! entry's `order`. Cancelling frees the slot at once; its list entry turns
 //! stale and is skipped, and stale entries are compacted once they
@@ -15,7 +19,10 @@
 //! May touch: nothing outside itself.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::binary_heap::PeekMut;
+use std::collections::{BinaryHeap, VecDeque};
+
+use rustc_hash::FxHashMap;
 
 /// A timer, as the queue names it: an index that is reused once freed.
 pub type Slot = u32;
@@ -34,14 +41,22 @@ struct SlotState {
 /// A list entry: (deadline ms, order, slot).
 type Entry = (u64, u64, Slot);
 
+/// A list's place in `Queue::lists`.
+type ListId = u32;
+
 #[derive(Default)]
 pub struct Queue {
     slots: Vec<SlotState>,
     free: Vec<Slot>,
-    lists: HashMap<u64, VecDeque<Entry>>,
+    /// The list of each duration that has timers; emptied lists stay as
+    /// free places (`free_lists`) until the queue empties.
+    lists: Vec<VecDeque<Entry>>,
+    /// Which list holds the timers of a duration (ms).
+    list_of: FxHashMap<u64, ListId>,
+    free_lists: Vec<ListId>,
     /// One entry per non-empty list: its head's (deadline, order), and the
-    /// list's duration.
-    heads: BinaryHeap<Reverse<(u64, u64, u64)>>,
+    /// list, with its duration.
+    heads: BinaryHeap<Reverse<(u64, u64, ListId, u64)>>,
     next_order: u64,
     live: usize,
     internal: usize,
@@ -103,11 +118,29 @@ impl Queue {
         let order = self.next_order;
         self.next_order += 1;
         self.slots[slot as usize].order = order;
-        let list = self.lists.entry(ms).or_default();
+        let id = self.list_for(ms);
+        let list = &mut self.lists[id as usize];
         if list.is_empty() {
-            self.heads.push(Reverse((deadline, order, ms)));
+            self.heads.push(Reverse((deadline, order, id, ms)));
         }
         list.push_back((deadline, order, slot));
+    }
+
+    /// The list of the timers of `ms`, made (or a free place taken) if
+    /// there is none.
+    fn list_for(&mut self, ms: u64) -> ListId {
+        if let Some(&id) = self.list_of.get(&ms) {
+            return id;
+        }
+        let id = match self.free_lists.pop() {
+            Some(id) => id,
+            None => {
+                self.lists.push(VecDeque::new());
+                (self.lists.len() - 1) as ListId
+            }
+        };
+        self.list_of.insert(ms, id);
+        id
     }
 
     fn is_live(&self, (_, order, slot): Entry) -> bool {
@@ -117,21 +150,28 @@ impl Queue {
     /// Takes the head of the list with the earliest head, keeping the heap
     /// in step.
     fn pop_head(&mut self) -> Option<Entry> {
-        let Reverse((_, _, ms)) = self.heads.pop()?;
-        let list = self.lists.get_mut(&ms).expect("a head has its list");
+        let mut top = self.heads.peek_mut()?;
+        let Reverse((_, _, id, ms)) = *top;
+        let list = &mut self.lists[id as usize];
         let entry = list.pop_front().expect("a head has an entry");
         match list.front() {
-            Some(&(deadline, order, _)) => self.heads.push(Reverse((deadline, order, ms))),
+            // The list's next entry takes its place: one sift, not a pop
+            // and a push.
+            Some(&(deadline, order, _)) => *top = Reverse((deadline, order, id, ms)),
             None => {
-                self.lists.remove(&ms);
+                PeekMut::pop(top);
+                // Its memory goes: a burst of timers leaves no big buffer.
+                *list = VecDeque::new();
+                self.list_of.remove(&ms);
+                self.free_lists.push(id);
             }
         }
         Some(entry)
     }
 
     fn drop_stale_heads(&mut self) {
-        while let Some(&Reverse((deadline, order, ms))) = self.heads.peek() {
-            let slot = self.lists[&ms].front().expect("a head has an entry").2;
+        while let Some(&Reverse((deadline, order, id, _))) = self.heads.peek() {
+            let slot = self.lists[id as usize].front().expect("a head has an entry").2;
             if self.is_live((deadline, order, slot)) {
                 return;
             }
@@ -144,7 +184,7 @@ impl Queue {
     /// a repeating one is armed again for `now + interval`.
     pub fn pop_due(&mut self, now: u64, limit: u64) -> Option<Due> {
         self.drop_stale_heads();
-        let &Reverse((deadline, order, _)) = self.heads.peek()?;
+        let &Reverse((deadline, order, _, _)) = self.heads.peek()?;
         if deadline > now || order >= limit {
             return None;
         }
@@ -161,7 +201,7 @@ impl Queue {
     /// The earliest deadline of a live timer.
     pub fn earliest(&mut self) -> Option<u64> {
         self.drop_stale_heads();
-        self.heads.peek().map(|Reverse((deadline, _, _))| *deadline)
+        self.heads.peek().map(|Reverse((deadline, _, _, _))| *deadline)
     }
 
     fn release(&mut self, slot: Slot) {
@@ -196,25 +236,25 @@ impl Queue {
     fn compact(&mut self) {
         let slots = &self.slots;
         let live = |&(_, order, slot): &Entry| slots[slot as usize].order == order;
-        self.lists.retain(|_, list| {
+        let mut heads = BinaryHeap::new();
+        for (&ms, &id) in &self.list_of {
+            let list = &mut self.lists[id as usize];
             list.retain(live);
             list.shrink_to_fit();
-            !list.is_empty()
-        });
-        self.heads = self
-            .lists
-            .iter()
-            .map(|(&ms, list)| {
-                let (deadline, order, _) = list[0];
-                Reverse((deadline, order, ms))
-            })
-            .collect();
+            if let Some(&(deadline, order, _)) = list.front() {
+                heads.push(Reverse((deadline, order, id, ms)));
+            }
+        }
+        let lists = &self.lists;
+        self.list_of.retain(|_, id| !lists[*id as usize].is_empty());
+        self.free_lists = (0..lists.len() as ListId).filter(|&id| lists[id as usize].is_empty()).collect();
+        self.heads = heads;
         self.stale = 0;
     }
 
     #[cfg(test)]
     fn entries(&self) -> usize {
-        self.lists.values().map(VecDeque::len).sum()
+        self.lists.iter().map(VecDeque::len).sum()
     }
 }
 
@@ -315,7 +355,34 @@ mod tests {
             q.cancel(slot);
         }
         assert!(q.is_empty());
-        assert_eq!((q.slots.capacity(), q.heads.capacity(), q.lists.capacity()), (0, 0, 0));
+        assert_eq!((q.slots.capacity(), q.heads.capacity(), q.lists.capacity(), q.list_of.capacity()), (0, 0, 0, 0));
+    }
+
+    #[test]
+    fn emptied_lists_give_their_place_to_new_durations() {
+        let mut q = Queue::default();
+        let keep = q.add(0, 1_000_000, false, false);
+        for ms in 0..1_000 {
+            q.add(ms, ms, false, false);
+            assert_eq!(fire_all(&mut q, 2 * ms).len(), 1);
+        }
+        assert_eq!(q.lists.len(), 2, "one list for `keep`, one place reused");
+        assert_eq!(q.list_of.len(), 1);
+        assert_eq!(fire_all(&mut q, 1_000_000), vec![keep]);
+    }
+
+    #[test]
+    fn compaction_keeps_the_order_across_durations() {
+        let mut q = Queue::default();
+        let late = q.add(0, 7, false, false);
+        let early = q.add(0, 3, false, false);
+        for _ in 0..3_000 {
+            let slot = q.add(0, 5, false, false);
+            q.cancel(slot);
+        }
+        assert!(q.entries() <= 1026);
+        let mid = q.add(0, 5, false, false);
+        assert_eq!(fire_all(&mut q, 10), vec![early, mid, late]);
     }
 
     #[test]
