@@ -205,13 +205,11 @@ pub unsafe fn push_failure_at(state: *mut ffi::lua_State, message: &str, level: 
 /// (the message is copied into Lua and dropped here before the raise).
 pub unsafe fn raise_at_caller(state: *mut ffi::lua_State, message: String) -> c_int {
     // SAFETY: per the contract; the string is copied by Lua before it is
-    // dropped, and lua_error unwinds only frames that own nothing.
+    // dropped, and the raise unwinds only frames that own nothing.
     unsafe {
-        ffi::luaL_where(state, 1);
         ffi::lua_pushlstring(state, message.as_ptr() as *const c_char, message.len());
         drop(message);
-        ffi::lua_concat(state, 2);
-        ffi::lua_error(state)
+        raise_top(state, 2)
     }
 }
 

@@ -13,6 +13,19 @@ use crate::core::memory::{self, OutOfMemory};
 /// them: one more entry in a vectored write costs more than the copy.
 pub(crate) const COPY_BODY_PIECES_UP_TO: usize = 1024;
 
+/// `n` in decimal, written at the end of `digits`.
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[start..];
+        }
+    }
+}
+
 /// One message ready to be sent: owned framing and borrowed body pieces,
 /// in order, for one vectored write (or [`Outgoing::to_vec`]).
 #[derive(Debug, Default)]
@@ -38,26 +51,22 @@ impl<'a> Outgoing<'a> {
         Outgoing { pieces: vec![Cow::Owned(Vec::with_capacity(capacity))] }
     }
 
-    /// Appends a decimal number to the owned piece at the end.
-    pub(crate) fn put_decimal(&mut self, mut n: u64) {
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.put(&digits[start..]);
-    }
-
     /// Appends a copy of `bytes` to the owned piece at the end.
     pub(crate) fn put(&mut self, bytes: &[u8]) {
-        match self.pieces.last_mut() {
-            Some(Cow::Owned(last)) => last.extend_from_slice(bytes),
-            _ => self.pieces.push(Cow::Owned(bytes.to_vec())),
+        self.put_all(&[bytes]);
+    }
+
+    /// Appends copies of `parts`, in order, to the owned piece at the end:
+    /// one lookup of that piece and one capacity check for a whole line.
+    pub(crate) fn put_all(&mut self, parts: &[&[u8]]) {
+        if !matches!(self.pieces.last(), Some(Cow::Owned(_))) {
+            self.pieces.push(Cow::Owned(Vec::new()));
+        }
+        if let Some(Cow::Owned(last)) = self.pieces.last_mut() {
+            last.reserve(parts.iter().map(|part| part.len()).sum());
+            for part in parts {
+                last.extend_from_slice(part);
+            }
         }
     }
 
@@ -73,16 +82,12 @@ impl<'a> Outgoing<'a> {
     }
 
     pub(crate) fn put_header(&mut self, name: &[u8], value: &[u8]) {
-        self.put(name);
-        self.put(b": ");
-        self.put(value);
-        self.put(b"\r\n");
+        self.put_all(&[name, b": ", value, b"\r\n"]);
     }
 
     pub(crate) fn put_content_length(&mut self, length: u64) {
-        self.put(b"Content-Length: ");
-        self.put_decimal(length);
-        self.put(b"\r\n");
+        let mut digits = [0u8; 20];
+        self.put_all(&[b"Content-Length: ", decimal(length, &mut digits), b"\r\n"]);
     }
 
     /// The given headers in order, but those whose name `left_out` says.

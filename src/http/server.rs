@@ -88,7 +88,7 @@ use super::incoming::{
     AfterMessage, Event, Framing, Head, HeadParser, HeaderList, HeaderSpan, MessageReader, Span, TransferCoding, content_length,
     header_spans, parse_with_header_room, transfer_coding, version_keeps_alive,
 };
-use super::outgoing::{COPY_BODY_PIECES_UP_TO, GivenHeaders, InvalidMessage, Outgoing};
+use super::outgoing::{COPY_BODY_PIECES_UP_TO, GivenHeaders, InvalidMessage, Outgoing, decimal};
 use super::strict::{CHUNKED_NOT_FINAL, CODING_IN_HTTP_1_0, LENGTH_AND_CODING, check_host, check_transfer_codings};
 use super::{Limits, ParseError};
 
@@ -491,11 +491,8 @@ pub fn serialize_response_with<'a>(
     let framing: usize = headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum();
     let mut message = Outgoing::with_capacity(160 + framing + small_body);
     let reason = reason_phrase(status).unwrap_or("unknown");
-    message.put(b"HTTP/1.1 ");
-    message.put_decimal(status.into());
-    message.put(b" ");
-    message.put(reason.as_bytes());
-    message.put(b"\r\n");
+    let mut digits = [0u8; 20];
+    message.put_all(&[b"HTTP/1.1 ", decimal(status.into(), &mut digits), b" ", reason.as_bytes(), b"\r\n"]);
     let dropping = drop_coding || drop_length || drop_connection;
     message.put_headers_except(headers, |name| {
         dropping

@@ -34,11 +34,12 @@
 //! requests; the server's own Lua object (a close hook).
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ffi::{CStr, c_char, c_int};
 use std::rc::Rc;
 
 use mlua::{Function, Lua, LuaString, Result, Table, Value, WeakLua, ffi};
+use rustc_hash::FxHashMap;
 
 use crate::core::boundary::{self, Args};
 use crate::core::lua_raw::PrivateKey;
@@ -159,7 +160,7 @@ struct Shared {
     respond: OnceCell<Function>,
     json_decode: Function,
     options: Options,
-    conns: RefCell<HashMap<u64, Rc<ServerConn>>>,
+    conns: RefCell<FxHashMap<u64, Rc<ServerConn>>>,
     next_conn: Cell<u64>,
     /// The server was closed: connections close once nothing is owed.
     closed: Cell<bool>,
@@ -769,7 +770,7 @@ fn body_pieces(lua: &Lua, args: &Args) -> Result<Vec<LuaString>> {
     }
 }
 
-fn header_pairs(args: &Args) -> Result<Option<HeaderPairs>> {
+fn header_pairs(args: &Args) -> Result<Option<HeaderPairs<'static>>> {
     match args.get(2) {
         Value::Nil => Ok(None),
         Value::Table(table) => header_table_pairs(&table, "res").map(Some),
@@ -932,15 +933,19 @@ unsafe fn push_request(state: *mut ffi::lua_State, request: &Request, names: &[u
         ffi::lua_pushlightuserdata(state, REQUEST_KEYS.pointer());
         ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
         let keys = ffi::lua_gettop(state);
-        ffi::lua_createtable(state, 0, 9);
+        // Sized for its eight fields: LuaJIT rounds a hash part up to a
+        // power of two, so one more would double it (the request table is
+        // most of what a request allocates in Lua).
+        ffi::lua_createtable(state, 0, 8);
         set_field(state, keys, Key::Method, || push_bytes(state, request.method().as_bytes()));
         set_field(state, keys, Key::Url, || {
-            ffi::lua_createtable(state, 0, 3);
+            let (query, fragment) = (request.query(), request.fragment());
+            ffi::lua_createtable(state, 0, 1 + query.is_some() as c_int + fragment.is_some() as c_int);
             set_field(state, keys, Key::Path, || push_bytes(state, request.path()));
-            if let Some(query) = request.query() {
+            if let Some(query) = query {
                 set_field(state, keys, Key::Query, || push_bytes(state, query));
             }
-            if let Some(fragment) = request.fragment() {
+            if let Some(fragment) = fragment {
                 set_field(state, keys, Key::Fragment, || push_bytes(state, fragment));
             }
         });
@@ -1047,7 +1052,7 @@ pub fn listen(lua: &Lua, args: Args) -> Result<Table> {
         respond: OnceCell::new(),
         json_decode,
         options,
-        conns: RefCell::new(HashMap::new()),
+        conns: RefCell::new(FxHashMap::default()),
         next_conn: Cell::new(0),
         closed: Cell::new(false),
         lua: lua.weak(),
