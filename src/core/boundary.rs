@@ -6,7 +6,9 @@
 //! (`lua/boundary.lua`) turns the latter into a plain-string `error()`. Lua
 //! programs therefore see ordinary string errors positioned at their own
 //! call (`file.lua:3: bad argument #2 to 'setTimeout' (function expected,
-//! got nil)`), never mlua's wrapped error objects. A Rust panic is caught
+//! got nil)`), never mlua's wrapped error objects. (The hottest raw C
+//! functions, `setTimeout` and `setInterval`, skip the shim's frame and
+//! raise the same error themselves: `raise_at_caller`.) A Rust panic is caught
 //! here too and becomes an error (in a raw C function, where it cannot be
 //! caught, it aborts instead): none may unwind into Lua.
 //!
