@@ -71,19 +71,30 @@ describe('tcp', function()
       local probe = io.open('/proc/net/if_inet6')
       if not probe or not probe:read('*l') then pending('no IPv6 on this machine') return end
       probe:close()
-      local got, family
+      local got, family, port, names = nil, nil, nil, {}
       run(5, function(done)
          local server; server = tcp.listen({host = '::1', port = 0}, function(client)
+            names.server_peer = client.peername
             client.ondata(function(chunk) client.write(chunk) end)
          end)
-         family = server.sockname.family
+         family, port = server.sockname.family, server.sockname.port
          tcp.connect('tcp://[::1]:' .. server.sockname.port .. '/', function(client)
-            client.ondata(function(chunk) got = chunk; client.close(); server.close(done) end)
+            client.ondata(function(chunk)
+               got = chunk
+               -- The names, first read once the socket is closed.
+               client.close(function()
+                  names.client, names.client_peer = client.sockname, client.peername
+                  server.close(done)
+               end)
+            end)
             client.write('six')
          end)
       end)
       assert.are.equal('six', got)
       assert.are.equal(10, family)
+      assert.are.same({address = '::1', port = port, family = 10}, names.client_peer)
+      assert.are.same({address = '::1', port = names.client.port, family = 10}, names.server_peer)
+      assert.are.equal(10, names.client.family)
    end)
 
    it('sends 64 MiB and gets it back byte-exact', function()

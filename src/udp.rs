@@ -252,12 +252,8 @@ fn bind(lua: &Lua, args: Args) -> Result<Table> {
     let flags = if reuse { uv::uv_udp_flags_UV_UDP_REUSEADDR } else { 0 };
     let object = lua.create_table()?;
     object.set_metatable(Some(SOCKET.metatable(lua)?))?;
-    let state = Socket {
-        tie: Tie::new(SOCKET.kind),
-        local: Cell::new(None),
-        waiting: RefCell::new(Vec::new()),
-        receiving: Cell::new(false),
-    };
+    let state =
+        Socket { tie: Tie::new(&SOCKET), local: Cell::new(None), waiting: RefCell::new(Vec::new()), receiving: Cell::new(false) };
     let socket = uv_handle::open::<Socket, uv::uv_udp_t>(lua, &object, state, "bind", |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop.
         unsafe { uv::uv_udp_init(uv_loop, raw) }

@@ -31,6 +31,7 @@ use libuv_sys2 as uv;
 use mlua::{Function, Lua, MultiValue, Result, Table, Value, ffi};
 
 use crate::core::boundary::Args;
+use crate::core::class::Class;
 
 use crate::core::errors::UvError;
 use crate::core::lua_raw::{self, PrivateKey};
@@ -38,7 +39,9 @@ use crate::core::runtime::Runtime;
 
 /// The part of every handle state that this core manages.
 pub struct Tie {
-    kind: &'static str,
+    /// The handle's class, for its kind (a thin pointer, where the kind's
+    /// `&str` took 16 bytes).
+    class: &'static Class,
     /// Registry reference of the Lua object while the handle is open.
     object: Cell<c_int>,
     /// Registry reference of the object's token while the handle is open.
@@ -69,8 +72,8 @@ pub struct Plain<T: 'static = ()> {
 }
 
 impl<T: 'static> Plain<T> {
-    pub fn new(kind: &'static str, data: T) -> Plain<T> {
-        Plain { tie: Tie::new(kind), data }
+    pub fn new(class: &'static Class, data: T) -> Plain<T> {
+        Plain { tie: Tie::new(class), data }
     }
 }
 
@@ -91,9 +94,9 @@ struct Owned<S, H> {
 }
 
 impl Tie {
-    pub fn new(kind: &'static str) -> Tie {
+    pub fn new(class: &'static Class) -> Tie {
         Tie {
-            kind,
+            class,
             object: Cell::new(ffi::LUA_NOREF),
             token: Cell::new(ffi::LUA_NOREF),
             closing: Cell::new(false),
@@ -105,7 +108,7 @@ impl Tie {
     }
 
     pub fn kind(&self) -> &'static str {
-        self.kind
+        self.class.kind
     }
 
     /// Whether `close` was called (the handle may still be shutting down).
@@ -201,7 +204,7 @@ pub fn open_handles(rt: &Runtime) -> Vec<(&'static str, *mut uv::uv_handle_t)> {
     // SAFETY: every tie in the list is live (see OpenList::insert), and
     // nothing runs on the loop during this walk.
     while let Some(tie) = unsafe { at.as_ref() } {
-        found.push((tie.kind, tie.handle.get()));
+        found.push((tie.kind(), tie.handle.get()));
         at = tie.next.get();
     }
     found
