@@ -411,8 +411,10 @@ unsafe extern "C-unwind" fn send_fast(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: the whole block runs only in the bound form made by
     // `boundary::bind` (upvalue 1 the general method, upvalue 2 the socket
     // object), with the caller's arguments; a state pointer comes only from
-    // a live token of a UDP socket (see uv_handle::token_state). Each push
-    // uses one of the LUA_MINSTACK slots and is popped before the next. A
+    // the table of open handles, for a number naming a live UDP socket (see
+    // uv_handle::state_at). Each push uses one of the LUA_MINSTACK slots
+    // (state_at's one above the value it reads) and is popped before the
+    // next. A
     // Lua error (out of memory in a push, or one call_bound raises)
     // unwinds through frames that own nothing.
     unsafe {
@@ -424,7 +426,7 @@ unsafe extern "C-unwind" fn send_fast(state: *mut ffi::lua_State) -> c_int {
         if simple {
             ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
             ffi::lua_rawget(state, object);
-            let socket = uv_handle::token_state::<Socket>(state, -1);
+            let socket = uv_handle::state_at::<Socket>(state, -1);
             ffi::lua_pop(state, 1);
             if let Some(socket) = socket.as_ref()
                 && let Some(to) = literal_destination(state, 2)
