@@ -478,6 +478,32 @@ describe('tcp', function()
       assert.are.equal(3, closes)
    end)
 
+   it('lets go of closed sockets whose handlers hold them', function()
+      -- The accepted sockets: a connecting one is also held by mlua's
+      -- registry key of its connect until mlua next frees the keys dropped.
+      local weak = setmetatable({}, {__mode = 'v'})
+      run(5, function(done)
+         local closed, server = 0, nil
+         local function one_closed()
+            closed = closed + 1
+            if closed == 2 then server.close(done) end
+         end
+         server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+            weak[#weak + 1] = client
+            client.ondata(function(chunk) client.write(chunk) end)
+            client.ondrain(function() client.resume() end)
+            client.onclose(one_closed)
+         end)
+         tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c)
+            c.ondrain(function() c.resume() end)
+            c.ondata(function() c.close(one_closed) end)
+            c.write('x')
+         end)
+      end)
+      collectgarbage('collect'); collectgarbage('collect')
+      assert.is_nil(next(weak))
+   end)
+
    it('lets the loop end once the server is closed', function()
       local server; server = tcp.listen({host = '127.0.0.1', port = 0}, function() end)
       local closed = false

@@ -27,7 +27,7 @@ use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value, ffi};
 use crate::core::boundary::{self, Args};
 use crate::core::class::{Class, Method};
 use crate::core::errors::uv_message;
-use crate::core::lua_raw::{self, PrivateKey};
+use crate::core::lua_raw::{self, HandlerAt, PrivateKey};
 use crate::core::memory;
 use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
@@ -540,7 +540,7 @@ extern "C" fn on_received(raw: *mut uv::uv_udp_t, nread: isize, buf: *const uv::
         return;
     }
     rt.dispatch(|| {
-        lua_raw::call_handler(&lua, socket.tie.object_ref(), &ON_MESSAGE, 2, |state, _| {
+        lua_raw::call_handler(&lua, socket.tie.object_ref(), HandlerAt::Key(&ON_MESSAGE), 2, |state, _| {
             // SAFETY: libuv filled `nread` bytes of the read buffer that
             // on_alloc handed it, which nothing else uses until this
             // callback returns; Lua copies them into the string. The pushes

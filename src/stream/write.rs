@@ -171,7 +171,7 @@ impl Stream {
                 if let Some(consumer) = self.consumer() {
                     consumer.drain(&lua)?;
                 }
-                notify(&lua, &object, &ON_DRAIN, ())?;
+                self.on_drain.notify(&lua, ())?;
             }
             Ok(())
         });
