@@ -234,13 +234,14 @@ impl Handles {
 
     /// The state of type `S` that `number` names, or null.
     fn find<S: 'static>(&self, number: f64) -> *const S {
-        // Only a whole number from 0 below 2^52 can name a slot: the casts
-        // below neither round nor saturate.
-        let limit = (1u64 << (SLOT_BITS + GENERATION_BITS)) as f64;
-        if !(0.0..limit).contains(&number) || number.fract() != 0.0 {
+        // Only a whole number from 0 below 2^52 can name a slot: one that
+        // the cast to an integer (which saturates, and makes NaN 0) does
+        // not change, and below that bound.
+        let whole = number as u64;
+        if whole as f64 != number || whole >= 1 << (SLOT_BITS + GENERATION_BITS) {
             return std::ptr::null();
         }
-        let number = number as u64;
+        let number = whole;
         let (slot, generation) = (number & ((1 << SLOT_BITS) - 1), number >> SLOT_BITS);
         match self.slots.borrow().entries.get(slot as usize) {
             Some(entry) if entry.generation as u64 == generation && entry.kind == TypeId::of::<S>() => entry.state as *const S,
@@ -519,4 +520,73 @@ pub fn close_method<S: HandleState>(lua: &Lua, args: Args) -> Result<MultiValue>
 pub fn onclose_method(_: &Lua, args: Args) -> Result<MultiValue> {
     set_onclose(&args.this()?, args.opt_function(1)?)?;
     Ok(MultiValue::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A class no Lua code sees. Its methods are a named empty list, so
+    /// that spec/types_spec.lua, which reads the kinds of handles from the
+    /// `Class { kind: .., methods: &[..] }`s of the source, passes it by.
+    const NO_METHODS: &[&[(&str, crate::core::class::Method)]] = &[];
+    static KIND: Class = Class { kind: "test", methods: NO_METHODS, lua_methods: None };
+
+    /// The number of slot `slot` in generation `generation`.
+    fn number(slot: u64, generation: u64) -> f64 {
+        (generation << SLOT_BITS | slot) as f64
+    }
+
+    #[test]
+    fn a_number_names_one_live_state_of_its_type() {
+        let handles = Handles::default();
+        let (first, second) = (Tie::new(&KIND), Tie::new(&KIND));
+        let (state, other) = (1u8, 2u8);
+        let address = &state as *const u8;
+        let n = handles.insert(address as *const c_void, &first, TypeId::of::<u8>()).unwrap();
+        assert_eq!(n, number(0, 1));
+        assert_eq!(handles.find::<u8>(n), address);
+        assert!(handles.find::<u16>(n).is_null(), "another type");
+        let made_up = [
+            0.0,
+            1.0,
+            -0.0,
+            -n,
+            n + 0.5,
+            n - 1.0,
+            n + 1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            2f64.powi(52),
+            2f64.powi(60),
+        ];
+        for made_up in made_up {
+            assert!(handles.find::<u8>(made_up).is_null(), "{made_up}");
+        }
+        let m = handles.insert(&other as *const u8 as *const c_void, &second, TypeId::of::<u8>()).unwrap();
+        assert_eq!(m, number(1, 1));
+        assert_eq!(handles.list().len(), 2);
+        // Freed, the slot is reused in the next generation: the old
+        // number names nothing.
+        handles.remove(&first);
+        assert!(handles.find::<u8>(n).is_null());
+        assert_eq!(handles.list().len(), 1);
+        let again = handles.insert(address as *const c_void, &first, TypeId::of::<u8>()).unwrap();
+        assert_eq!(again, number(0, 2));
+        assert!(handles.find::<u8>(n).is_null());
+        assert_eq!(handles.find::<u8>(again), address);
+        // A slot whose generations have run out is never used again.
+        handles.slots.borrow_mut().entries[0].generation = (1 << GENERATION_BITS) - 1;
+        handles.remove(&first);
+        let last = number(0, (1 << GENERATION_BITS) - 1);
+        assert!(handles.find::<u8>(last).is_null());
+        let fresh = handles.insert(address as *const c_void, &first, TypeId::of::<u8>()).unwrap();
+        assert_eq!(fresh, number(2, 1));
+        // Removing a tie twice, or one never inserted, does nothing.
+        handles.remove(&first);
+        handles.remove(&first);
+        handles.remove(&Tie::new(&KIND));
+        assert_eq!(handles.find::<u8>(m), &other as *const u8);
+    }
 }
