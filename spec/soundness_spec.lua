@@ -67,11 +67,12 @@ describe('soundness', function()
       assert_ok [[
          local async = require 'async'
          -- What the private keys of an object hold that is not a Lua
-         -- function or a plain value: what could point into Rust.
+         -- function or a table: what could lead into Rust (a handle's
+         -- number names its state).
          local function private(object)
             local found = {}
             for k, v in pairs(object) do
-               if type(k) == 'userdata' and type(v) == 'userdata' then found[k] = v end
+               if type(k) == 'userdata' and (type(v) == 'userdata' or type(v) == 'number') then found[k] = v end
             end
             return found
          end
@@ -85,6 +86,7 @@ describe('soundness', function()
          local saved
          local c = async.tcp.connect({host = '127.0.0.1', port = port}, function(c)
             saved = private(c)
+            assert(next(saved), 'a socket keeps something under a private key')
             c.close()
          end)
          c.onclose(function()
@@ -109,6 +111,64 @@ describe('soundness', function()
             end)
          end)
          async.go()
+         print('ok')
+      ]]
+   end)
+
+   it('finds no handle by a made-up number, or one kept from a closed handle', function()
+      assert_ok [[
+         local async = require 'async'
+         -- The private key under which an object keeps its number.
+         local function number_of(object)
+            for k, v in pairs(object) do
+               if type(k) == 'userdata' and type(v) == 'number' then return k, v end
+            end
+            error('no number under a private key')
+         end
+         local server = async.tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+            client.ondata(function() end)
+         end)
+         local port = server.sockname.port
+         local _, server_number = number_of(server)
+         local udp = async.udp.bind({host = '127.0.0.1', port = 0})
+         local _, udp_number = number_of(udp)
+         local old
+         local c = async.tcp.connect({host = '127.0.0.1', port = port}, function(c)
+            local _, n = number_of(c)
+            old = n
+            c.close()
+         end)
+         c.onclose(function()
+            async.tcp.connect({host = '127.0.0.1', port = port}, function(d)
+               local key, own = number_of(d)
+               local made_up = {
+                  old, -- the closed socket's (its slot may be reused by now)
+                  0, 1, 2, 3, 100, -1, -0.0, 0.5, own + 0.5, 1 / 0, -1 / 0, 0 / 0,
+                  2 ^ 26, 2 ^ 52, 2 ^ 53, 2 ^ 60, -own,
+                  own + 2 ^ 26, own - 2 ^ 26, -- its slot, another generation
+                  server_number, udp_number, -- open handles of other kinds
+               }
+               for _, n in ipairs(made_up) do
+                  rawset(d, key, n)
+                  -- As on a closed socket: nothing reaches a state.
+                  assert(d.writeQueueSize() == 0)
+                  assert(d.write('x') == false, n)
+                  d.pause(); d.resume(); d.sync()
+                  if n ~= udp_number then
+                     rawset(udp, key, n)
+                     assert(not pcall(udp.send, 'x', {address = '127.0.0.1', port = port}), n)
+                  end
+               end
+               rawset(udp, key, udp_number)
+               assert(udp.send('x', {address = '127.0.0.1', port = 9}) == true)
+               rawset(d, key, own)
+               d.destroy()
+               udp.close()
+               server.close()
+            end)
+         end)
+         async.go()
+         assert(next(async.handles()) == nil)
          print('ok')
       ]]
    end)

@@ -71,19 +71,30 @@ describe('tcp', function()
       local probe = io.open('/proc/net/if_inet6')
       if not probe or not probe:read('*l') then pending('no IPv6 on this machine') return end
       probe:close()
-      local got, family
+      local got, family, port, names = nil, nil, nil, {}
       run(5, function(done)
          local server; server = tcp.listen({host = '::1', port = 0}, function(client)
+            names.server_peer = client.peername
             client.ondata(function(chunk) client.write(chunk) end)
          end)
-         family = server.sockname.family
+         family, port = server.sockname.family, server.sockname.port
          tcp.connect('tcp://[::1]:' .. server.sockname.port .. '/', function(client)
-            client.ondata(function(chunk) got = chunk; client.close(); server.close(done) end)
+            client.ondata(function(chunk)
+               got = chunk
+               -- The names, first read once the socket is closed.
+               client.close(function()
+                  names.client, names.client_peer = client.sockname, client.peername
+                  server.close(done)
+               end)
+            end)
             client.write('six')
          end)
       end)
       assert.are.equal('six', got)
       assert.are.equal(10, family)
+      assert.are.same({address = '::1', port = port, family = 10}, names.client_peer)
+      assert.are.same({address = '::1', port = names.client.port, family = 10}, names.server_peer)
+      assert.are.equal(10, names.client.family)
    end)
 
    it('sends 64 MiB and gets it back byte-exact', function()
@@ -465,6 +476,32 @@ describe('tcp', function()
       assert.is_false(plain_result)
       assert.matches('^EPIPE', write_error)
       assert.are.equal(3, closes)
+   end)
+
+   it('lets go of closed sockets whose handlers hold them', function()
+      -- The accepted sockets: a connecting one is also held by mlua's
+      -- registry key of its connect until mlua next frees the keys dropped.
+      local weak = setmetatable({}, {__mode = 'v'})
+      run(5, function(done)
+         local closed, server = 0, nil
+         local function one_closed()
+            closed = closed + 1
+            if closed == 2 then server.close(done) end
+         end
+         server = tcp.listen({host = '127.0.0.1', port = 0}, function(client)
+            weak[#weak + 1] = client
+            client.ondata(function(chunk) client.write(chunk) end)
+            client.ondrain(function() client.resume() end)
+            client.onclose(one_closed)
+         end)
+         tcp.connect({host = '127.0.0.1', port = server.sockname.port}, function(c)
+            c.ondrain(function() c.resume() end)
+            c.ondata(function() c.close(one_closed) end)
+            c.write('x')
+         end)
+      end)
+      collectgarbage('collect'); collectgarbage('collect')
+      assert.is_nil(next(weak))
    end)
 
    it('lets the loop end once the server is closed', function()

@@ -40,7 +40,7 @@ const PATH_CAPACITY: usize = std::mem::size_of::<libc::sockaddr_un>() - std::mem
 pub fn new_pipe(lua: &Lua) -> Result<(Table, &'static Stream)> {
     let object = lua.create_table()?;
     object.set_metatable(Some(PIPE.metatable(lua)?))?;
-    let stream = uv_handle::open::<Stream, uv::uv_pipe_t>(lua, &object, Stream::new(PIPE.kind), "pipe", |uv_loop, raw| {
+    let stream = uv_handle::open::<Stream, uv::uv_pipe_t>(lua, &object, Stream::new(&PIPE), "pipe", |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop.
         unsafe { uv::uv_pipe_init(uv_loop, raw, 0) }
     })?;

@@ -299,7 +299,7 @@ fn start(lua: &Lua, command: &Command, stdio: [Stdio; 3]) -> Result<std::result:
     options.stdio_count = containers.len() as c_int;
     options.stdio = containers.as_mut_ptr();
     let spawned = Cell::new(0);
-    let state = Process { tie: Tie::new(PROCESS.kind), started: Cell::new(false) };
+    let state = Process { tie: Tie::new(&PROCESS), started: Cell::new(false) };
     // uv_spawn initialises the handle even when it fails, and such a handle
     // must still be closed: so the init step always succeeds, and a failed
     // spawn is closed below through the handle core like any other.

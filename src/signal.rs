@@ -133,7 +133,7 @@ fn watch(lua: &Lua, args: Args) -> Result<Table> {
     let watcher = uv_handle::open::<Watcher, uv::uv_signal_t>(
         lua,
         &object,
-        Watcher { tie: Tie::new(SIGNAL.kind), number },
+        Watcher { tie: Tie::new(&SIGNAL), number },
         "signal",
         // SAFETY: `raw` is the zeroed handle `open` allocated, on its loop.
         |uv_loop, raw| unsafe { uv::uv_signal_init(uv_loop, raw) },

@@ -27,7 +27,7 @@ use crate::dns::{self, Hints};
 use crate::domain::{Domain, domain_of, url_parts};
 use crate::socket_address::{self, address_table, c_socket_addr, read_address};
 use crate::stream::socket::{self, Server, SocketKind};
-use crate::stream::{self, Stream};
+use crate::stream::{self, Names, Stream};
 
 static SOCKET: Class = Class { kind: "tcp", methods: &[stream::METHODS, SOCKET_METHODS], lua_methods: Some(stream::lua_methods) };
 static SERVER: Class = Class { kind: "tcp.server", methods: &[socket::SERVER_METHODS], lua_methods: None };
@@ -115,7 +115,7 @@ fn tcp_address(handle: *const uv::uv_tcp_t, peer: bool) -> std::result::Result<S
 
 /// Keeps the addresses of a connected socket for `sockname`/`peername`.
 fn set_names(stream: &Stream, handle: *const uv::uv_tcp_t) -> std::result::Result<(), UvError> {
-    stream.addresses.set(Some((tcp_address(handle, true)?, tcp_address(handle, false)?)));
+    stream.set_names(Names::new(tcp_address(handle, true)?, tcp_address(handle, false)?));
     Ok(())
 }
 
@@ -151,7 +151,7 @@ fn socket_metatable(lua: &Lua) -> Result<Table> {
 fn new_socket(lua: &Lua) -> Result<(Table, &'static Stream)> {
     let object = lua.create_table()?;
     object.set_metatable(Some(socket_metatable(lua)?))?;
-    let stream = uv_handle::open::<Stream, uv::uv_tcp_t>(lua, &object, Stream::new(SOCKET.kind), "tcp", |uv_loop, raw| {
+    let stream = uv_handle::open::<Stream, uv::uv_tcp_t>(lua, &object, Stream::new(&SOCKET), "tcp", |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop.
         unsafe { uv::uv_tcp_init(uv_loop, raw) }
     })?;

@@ -104,7 +104,7 @@ fn open(lua: &Lua, fd: c_int) -> Result<Table> {
     let what = "tty.open";
     match kind {
         Some(Kind::Tty) => {
-            uv_handle::open::<Stream, uv::uv_tty_t>(lua, &object, Stream::new(class.kind), what, |uv_loop, raw| {
+            uv_handle::open::<Stream, uv::uv_tty_t>(lua, &object, Stream::new(class), what, |uv_loop, raw| {
                 // SAFETY: `raw` is a fresh handle for this loop; libuv opens
                 // the terminal again, so that non-blocking mode on its own
                 // descriptor leaves `fd` (shared with the shell) alone.
@@ -123,7 +123,7 @@ fn open(lua: &Lua, fd: c_int) -> Result<Table> {
 }
 
 fn open_pipe(lua: &Lua, object: &Table, class: &'static Class, fd: c_int) -> Result<()> {
-    uv_handle::open::<Stream, uv::uv_pipe_t>(lua, object, Stream::new(class.kind), "tty.open", |uv_loop, raw| {
+    uv_handle::open::<Stream, uv::uv_pipe_t>(lua, object, Stream::new(class), "tty.open", |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop, `fd` an open
         // descriptor that the handle owns from now on.
         let rc = unsafe { uv::uv_pipe_init(uv_loop, raw, 0) };

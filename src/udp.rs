@@ -27,7 +27,7 @@ use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Result, Table, Value, ffi};
 use crate::core::boundary::{self, Args};
 use crate::core::class::{Class, Method};
 use crate::core::errors::uv_message;
-use crate::core::lua_raw::{self, PrivateKey};
+use crate::core::lua_raw::{self, HandlerAt, PrivateKey};
 use crate::core::memory;
 use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
@@ -252,12 +252,8 @@ fn bind(lua: &Lua, args: Args) -> Result<Table> {
     let flags = if reuse { uv::uv_udp_flags_UV_UDP_REUSEADDR } else { 0 };
     let object = lua.create_table()?;
     object.set_metatable(Some(SOCKET.metatable(lua)?))?;
-    let state = Socket {
-        tie: Tie::new(SOCKET.kind),
-        local: Cell::new(None),
-        waiting: RefCell::new(Vec::new()),
-        receiving: Cell::new(false),
-    };
+    let state =
+        Socket { tie: Tie::new(&SOCKET), local: Cell::new(None), waiting: RefCell::new(Vec::new()), receiving: Cell::new(false) };
     let socket = uv_handle::open::<Socket, uv::uv_udp_t>(lua, &object, state, "bind", |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop.
         unsafe { uv::uv_udp_init(uv_loop, raw) }
@@ -415,8 +411,10 @@ unsafe extern "C-unwind" fn send_fast(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: the whole block runs only in the bound form made by
     // `boundary::bind` (upvalue 1 the general method, upvalue 2 the socket
     // object), with the caller's arguments; a state pointer comes only from
-    // a live token of a UDP socket (see uv_handle::token_state). Each push
-    // uses one of the LUA_MINSTACK slots and is popped before the next. A
+    // the table of open handles, for a number naming a live UDP socket (see
+    // uv_handle::state_at). Each push uses one of the LUA_MINSTACK slots
+    // (state_at's one above the value it reads) and is popped before the
+    // next. A
     // Lua error (out of memory in a push, or one call_bound raises)
     // unwinds through frames that own nothing.
     unsafe {
@@ -428,7 +426,7 @@ unsafe extern "C-unwind" fn send_fast(state: *mut ffi::lua_State) -> c_int {
         if simple {
             ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
             ffi::lua_rawget(state, object);
-            let socket = uv_handle::token_state::<Socket>(state, -1);
+            let socket = uv_handle::state_at::<Socket>(state, -1);
             ffi::lua_pop(state, 1);
             if let Some(socket) = socket.as_ref()
                 && let Some(to) = literal_destination(state, 2)
@@ -542,7 +540,7 @@ extern "C" fn on_received(raw: *mut uv::uv_udp_t, nread: isize, buf: *const uv::
         return;
     }
     rt.dispatch(|| {
-        lua_raw::call_handler(&lua, socket.tie.object_ref(), &ON_MESSAGE, 2, |state, _| {
+        lua_raw::call_handler(&lua, socket.tie.object_ref(), HandlerAt::Key(&ON_MESSAGE), 2, |state, _| {
             // SAFETY: libuv filled `nread` bytes of the read buffer that
             // on_alloc handed it, which nothing else uses until this
             // callback returns; Lua copies them into the string. The pushes

@@ -65,8 +65,16 @@ pub unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result
     }
 }
 
-/// Calls the handler kept under the private key `anchor` in a handle
-/// object (held by the registry reference `object`), protected, on the
+/// Where a handle keeps one of its handlers: under a private key of its
+/// Lua object, or by a registry reference of its own (LUA_NOREF: none).
+#[derive(Clone, Copy)]
+pub enum HandlerAt {
+    Key(&'static PrivateKey),
+    Registry(c_int),
+}
+
+/// Calls the handler kept at `handler` for a handle object (held by the
+/// registry reference `object`), protected, on the
 /// stack of the thread running `go()` — as mlua's own calls do — with the
 /// arguments `push_args` pushes: it gets the object's stack index, pushes
 /// at most `room` values, and returns how many. Without a handler nothing
@@ -86,13 +94,13 @@ pub unsafe fn call_protected(state: *mut ffi::lua_State, nargs: c_int) -> Result
 pub fn call_handler(
     lua: &mlua::Lua,
     object: c_int,
-    anchor_of_handler: &'static PrivateKey,
+    handler: HandlerAt,
     room: c_int,
     push_args: impl FnOnce(*mut ffi::lua_State, c_int) -> c_int,
 ) -> mlua::Result<()> {
     let mut push_args = Some(push_args);
     let mut push = |state: *mut ffi::lua_State, object: c_int| push_args.take().map_or(0, |push| push(state, object));
-    let mut call = HandlerCall { object, handler: anchor_of_handler, room, push: &mut push, failure: None };
+    let mut call = HandlerCall { object, handler, room, push: &mut push, failure: None };
     let state = lua.state();
     // SAFETY: `state` is the thread inside `go()`, whose C call is in
     // progress below us, so its stack is ours to use above its top, which
@@ -117,7 +125,7 @@ pub fn call_handler(
 /// What `call_handler` hands its trampoline.
 struct HandlerCall<'a> {
     object: c_int,
-    handler: &'static PrivateKey,
+    handler: HandlerAt,
     room: c_int,
     push: &'a mut dyn FnMut(*mut ffi::lua_State, c_int) -> c_int,
     /// The handler's error, message and traceback.
@@ -141,8 +149,15 @@ unsafe extern "C-unwind" fn handler_call(state: *mut ffi::lua_State) -> c_int {
         }
         const OBJECT: c_int = 1;
         ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, call.object as _);
-        ffi::lua_pushlightuserdata(state, call.handler.pointer());
-        ffi::lua_rawget(state, OBJECT);
+        match call.handler {
+            HandlerAt::Key(key) => {
+                ffi::lua_pushlightuserdata(state, key.pointer());
+                ffi::lua_rawget(state, OBJECT);
+            }
+            HandlerAt::Registry(reference) => {
+                ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, reference as ffi::lua_Integer);
+            }
+        }
         if ffi::lua_type(state, -1) != ffi::LUA_TFUNCTION {
             return 0;
         }

@@ -37,6 +37,7 @@ use mlua::{Error, FromLuaMulti, Function, IntoLuaMulti, Lua, Result};
 use crate::core::boundary::{self, fail};
 use crate::core::lua_raw;
 use crate::core::timer_driver::{Slot, TimerDriver};
+use crate::core::uv_handle::Handles;
 
 /// What runs timers when they come due: time.rs, which keeps each timer's
 /// Lua callback. Installed once per Lua state (`Runtime::set_timer_sink`).
@@ -72,9 +73,11 @@ pub struct Runtime {
     pub timers: TimerDriver,
     timer_sink: OnceCell<Box<dyn TimerSink>>,
     observers: RefCell<Vec<Rc<dyn LoopObserver>>>,
-    /// The head of the list of open handles that core/uv_handle.rs keeps
-    /// through their ties, for `async.handles()`.
-    open: Cell<*const std::ffi::c_void>,
+    /// The open handles of core/uv_handle.rs. Never freed, like the loop:
+    /// raw code reaches it through the registry (`uv_handle::publish`), so
+    /// it must outlive any Lua code, finalizers run by closing the Lua
+    /// state included.
+    handles: &'static Handles,
     /// The buffer every stream reads into. A read callback consumes the
     /// bytes before it returns, and libuv makes one read at a time, so one
     /// buffer serves all streams (as Node's slab does): idle connections
@@ -156,6 +159,7 @@ impl Runtime {
         if let Err(rc) = rt.timers.init(rt.uv_loop, on_timers_due) {
             return fail(crate::core::errors::uv_message(rc, None));
         }
+        crate::core::uv_handle::publish(lua, rt.handles)?;
         lua.set_app_data(rt.clone());
         Ok(rt)
     }
@@ -190,7 +194,7 @@ impl Runtime {
             timers: TimerDriver::new(),
             timer_sink: OnceCell::new(),
             observers: RefCell::new(Vec::new()),
-            open: Cell::new(std::ptr::null()),
+            handles: Box::leak(Box::default()),
             // Never freed, like the loop: it lives as long as the process.
             read_buffer: Box::into_raw(vec![0u8; READ_BUFFER_SIZE].into_boxed_slice()) as *mut u8,
         })
@@ -354,9 +358,9 @@ impl Runtime {
         }
     }
 
-    /// Where core/uv_handle.rs keeps its list of open handles.
-    pub fn open_list(&self) -> &Cell<*const std::ffi::c_void> {
-        &self.open
+    /// The open handles of core/uv_handle.rs.
+    pub fn handles(&self) -> &'static Handles {
+        self.handles
     }
 
     /// Every libuv handle of the loop now, the module's own internal ones

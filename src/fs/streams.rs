@@ -26,7 +26,7 @@ fn whole_option(options: &OptionTable, name: &str) -> Result<Option<u64>> {
 fn new_stream(lua: &Lua, what: &'static str, path: CString, flags: c_int, io: file::FileIo) -> Result<Table> {
     let object = lua.create_table()?;
     object.set_metatable(Some(FILE_STREAM.metatable(lua)?))?;
-    file::open(lua, &object, what, FILE_STREAM.kind, path, flags, io)?;
+    file::open(lua, &object, what, &FILE_STREAM, path, flags, io)?;
     Ok(object)
 }
 

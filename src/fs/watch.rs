@@ -43,7 +43,7 @@ fn new_watcher<H>(
     let object = lua.create_table()?;
     object.set_metatable(Some(WATCHER.metatable(lua)?))?;
     object.raw_set(ON_CHANGE.value(), callback)?;
-    let watcher = uv_handle::open::<Watcher, H>(lua, &object, Plain::new(WATCHER.kind, path), what, init)?;
+    let watcher = uv_handle::open::<Watcher, H>(lua, &object, Plain::new(&WATCHER, path), what, init)?;
     Ok((object, watcher))
 }
 

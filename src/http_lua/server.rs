@@ -43,7 +43,7 @@ use rustc_hash::FxHashMap;
 
 use crate::core::boundary::{self, Args};
 use crate::core::lua_raw::PrivateKey;
-use crate::core::lua_raw::{self, bytes_at};
+use crate::core::lua_raw::{self, HandlerAt, bytes_at};
 use crate::core::memory;
 use crate::core::options::OptionTable;
 use crate::core::runtime::Runtime;
@@ -432,7 +432,7 @@ impl ServerConn {
         let number = self.first_slot.get() + self.slots.borrow().len() as u64;
         self.slots.borrow_mut().push_back(ResponseSlot::Owed(request.reply_context()));
         let names = lower_case_names(&request);
-        lua_raw::call_handler(lua, object, &HANDLER, 8, |state, client| {
+        lua_raw::call_handler(lua, object, HandlerAt::Key(&HANDLER), 8, |state, client| {
             // SAFETY: call_handler made room for 8 values, inside its
             // protected call; pushed are the request table, `res` (a Lua
             // closure binding the client and request number to the server's

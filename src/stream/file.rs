@@ -36,6 +36,7 @@ use mlua::{Lua, Result, Table};
 
 use super::{Stream, Written};
 use crate::core::boundary;
+use crate::core::class::Class;
 use crate::core::errors::uv_message;
 use crate::core::runtime::Runtime;
 use crate::core::uv_handle;
@@ -387,8 +388,8 @@ extern "C" fn on_closed(req: *mut uv::uv_fs_t) {
 /// `path` with `flags`; the stream holds its reads and writes until the
 /// file is open, and an open that fails reaches `onerr` (or stderr) as
 /// `ENOENT: no such file or directory "path"`.
-pub fn open(lua: &Lua, object: &Table, what: &str, kind: &'static str, path: CString, flags: c_int, io: FileIo) -> Result<()> {
-    let stream = uv_handle::open::<Stream, uv::uv_idle_t>(lua, object, Stream::of_file(kind, io), what, |uv_loop, raw| {
+pub fn open(lua: &Lua, object: &Table, what: &str, class: &'static Class, path: CString, flags: c_int, io: FileIo) -> Result<()> {
+    let stream = uv_handle::open::<Stream, uv::uv_idle_t>(lua, object, Stream::of_file(class, io), what, |uv_loop, raw| {
         // SAFETY: `raw` is a fresh handle for this loop; it is never started.
         unsafe { uv::uv_idle_init(uv_loop, raw) }
     })?;

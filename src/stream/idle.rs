@@ -1,59 +1,101 @@
 //! The idle timeout (`setTimeout`): one libuv timer per stream that has
 //! one, moved lazily on reads and writes.
 //!
+//! The timer and its times are one allocation (`IdleTimer`), made by the
+//! first `setTimeout` with a positive time: a stream that never has a
+//! timeout (most connections of a plain server) holds only a null pointer.
+//!
 //! May touch: the stream's idle timer.
 
 use super::*;
 
+/// A stream's idle timer: the libuv timer and when it is due. Allocated
+/// by `set_idle_timeout`; freed by `free_timer`, once `release_timer` has
+/// closed it (whenever the stream starts closing).
+#[repr(C)]
+pub(super) struct IdleTimer {
+    /// First, so the close callback can free the whole from the timer's
+    /// pointer.
+    raw: uv::uv_timer_t,
+    ms: Cell<u64>,
+    /// Loop time at which the stream has been idle for `ms`: moved by
+    /// every read and write, without restarting the timer.
+    deadline: Cell<u64>,
+    /// Loop time at which the running timer fires; 0 while stopped. The
+    /// timer runs to its due time and is restarted from there if the
+    /// deadline moved on (a busy connection restarts it once per `ms`,
+    /// not on every read and write).
+    due: Cell<u64>,
+}
+
+impl IdleTimer {
+    fn raw(&self) -> *mut uv::uv_timer_t {
+        &self.raw as *const uv::uv_timer_t as *mut uv::uv_timer_t
+    }
+
+    /// The loop's time now.
+    fn now(&self) -> u64 {
+        // SAFETY: the timer is initialised, and so is its loop.
+        unsafe { uv::uv_now(self.raw.loop_) }
+    }
+
+    fn start(&self, ms: u64, due: u64) {
+        // SAFETY: the timer is open while the stream holds it (see
+        // release_timer).
+        unsafe { uv::uv_timer_start(self.raw(), Some(on_idle), ms, 0) };
+        self.due.set(due);
+    }
+}
+
 impl Stream {
-    /// Moves the idle deadline to `idle_ms` from now: called on every read
-    /// and write. The timer is started only if it is stopped or due after
-    /// the new deadline (a shorter timeout was set).
+    /// The idle timer, while the stream has one.
+    fn idle_timer(&self) -> Option<&IdleTimer> {
+        // SAFETY: a non-null pointer is a live allocation: `release_timer`
+        // nulls it before closing the timer, and only the close callback
+        // frees it.
+        unsafe { self.idle.get().as_ref() }
+    }
+
+    /// Moves the idle deadline to `ms` from now: called on every read and
+    /// write. The timer is started only if it is stopped or due after the
+    /// new deadline (a shorter timeout was set).
     pub(super) fn touch(&self) {
-        let timer = self.idle_timer.get();
-        let ms = self.idle_ms.get();
-        if timer.is_null() || ms == 0 {
+        let Some(timer) = self.idle_timer() else { return };
+        let ms = timer.ms.get();
+        if ms == 0 {
             return;
         }
-        // SAFETY: the timer is open while the stream is (see release_timer);
-        // its loop is the stream's.
-        let now = unsafe { uv::uv_now((*timer).loop_) };
-        let deadline = now.saturating_add(ms);
-        self.idle_deadline.set(deadline);
-        let due = self.timer_due.get();
+        let deadline = timer.now().saturating_add(ms);
+        timer.deadline.set(deadline);
+        let due = timer.due.get();
         if due == 0 || due > deadline {
-            self.start_timer(timer, ms, deadline);
+            timer.start(ms, deadline);
         }
     }
 
-    pub(super) fn start_timer(&self, timer: *mut uv::uv_timer_t, ms: u64, due: u64) {
-        // SAFETY: the timer is open while the stream is (see release_timer).
-        unsafe { uv::uv_timer_start(timer, Some(on_idle), ms, 0) };
-        self.timer_due.set(due);
-    }
-
-    /// The idle timer fired: whether the stream has really been idle for
-    /// `idle_ms`; if not, the timer is restarted for the time left.
-    pub(super) fn idle_expired(&self, timer: *mut uv::uv_timer_t) -> bool {
-        self.timer_due.set(0);
-        if self.idle_ms.get() == 0 || timer != self.idle_timer.get() {
+    /// The idle timer `timer` fired: whether the stream has really been
+    /// idle for its time; if not, the timer is restarted for the time left.
+    fn idle_expired(&self, timer: *mut uv::uv_timer_t) -> bool {
+        let Some(idle) = self.idle_timer().filter(|idle| idle.raw() == timer) else { return false };
+        idle.due.set(0);
+        if idle.ms.get() == 0 {
             return false;
         }
-        // SAFETY: the timer is open (it just fired); its loop is the stream's.
-        let now = unsafe { uv::uv_now((*timer).loop_) };
-        let deadline = self.idle_deadline.get();
+        let now = idle.now();
+        let deadline = idle.deadline.get();
         if now < deadline {
-            self.start_timer(timer, deadline - now, deadline);
+            idle.start(deadline - now, deadline);
             return false;
         }
         true
     }
 
     pub(super) fn release_timer(&self) {
-        let timer = self.idle_timer.replace(std::ptr::null_mut());
+        let timer = self.idle.replace(std::ptr::null_mut());
         if !timer.is_null() {
             // SAFETY: the timer was made by `set_idle_timeout` and is closed
-            // once; `free_timer` frees it.
+            // once (the pointer is gone from the stream); `free_timer`
+            // frees it.
             unsafe { uv::uv_close(timer as *mut uv::uv_handle_t, Some(free_timer)) };
         }
     }
@@ -61,34 +103,37 @@ impl Stream {
     /// `setTimeout(ms)` without touching the callback: also for Rust-level
     /// users (http_lua/server.rs switches between header and idle timeouts).
     pub(crate) fn set_idle_timeout(&self, ms: u64) -> Result<()> {
-        self.idle_ms.set(ms);
-        if self.idle_timer.get().is_null() && ms > 0 && !self.done() {
-            // SAFETY: zeroed memory is valid input to uv_timer_init; the
-            // timer is freed by `free_timer` after `release_timer` closes it,
-            // which happens whenever the stream starts closing.
-            let timer = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<uv::uv_timer_t>() }));
-            // SAFETY: the stream's loop is initialised; `timer` is fresh.
+        if self.idle.get().is_null() && ms > 0 && !self.done() {
+            let timer = Box::into_raw(Box::new(IdleTimer {
+                // SAFETY: zeroed memory is valid input to uv_timer_init.
+                raw: unsafe { std::mem::zeroed() },
+                ms: Cell::new(ms),
+                deadline: Cell::new(0),
+                due: Cell::new(0),
+            }));
+            // SAFETY: the stream's loop is initialised; `timer` is a fresh
+            // allocation, freed by `free_timer` after `release_timer` closes
+            // it, which happens whenever the stream starts closing.
             unsafe {
-                uv::uv_timer_init((*self.tie.handle()).loop_, timer);
-                (*timer).data = self as *const Stream as *mut c_void;
+                uv::uv_timer_init((*self.tie.handle()).loop_, &raw mut (*timer).raw);
+                (*timer).raw.data = self as *const Stream as *mut c_void;
             }
-            self.idle_timer.set(timer);
+            self.idle.set(timer);
         }
-        let timer = self.idle_timer.get();
-        if !timer.is_null() {
-            if ms > 0 {
-                self.touch();
-            } else {
-                // SAFETY: the timer is open (see release_timer).
-                unsafe { uv::uv_timer_stop(timer) };
-                self.timer_due.set(0);
-            }
+        let Some(timer) = self.idle_timer() else { return Ok(()) };
+        timer.ms.set(ms);
+        if ms > 0 {
+            self.touch();
+        } else {
+            // SAFETY: the timer is open (see release_timer).
+            unsafe { uv::uv_timer_stop(timer.raw()) };
+            timer.due.set(0);
         }
         Ok(())
     }
 }
 
-pub(super) extern "C" fn on_idle(timer: *mut uv::uv_timer_t) {
+extern "C" fn on_idle(timer: *mut uv::uv_timer_t) {
     // SAFETY: `data` is the stream that owns the timer; the timer is closed
     // (and so never fires) before the stream is freed.
     let stream = unsafe { &*((*timer).data as *const Stream) };
@@ -109,7 +154,8 @@ pub(super) extern "C" fn on_idle(timer: *mut uv::uv_timer_t) {
     });
 }
 
-pub(super) extern "C" fn free_timer(handle: *mut uv::uv_handle_t) {
-    // SAFETY: the timer was boxed by `set_idle_timeout` and is closed now.
-    drop(unsafe { Box::from_raw(handle as *mut uv::uv_timer_t) });
+extern "C" fn free_timer(handle: *mut uv::uv_handle_t) {
+    // SAFETY: the timer is the first field of an `IdleTimer` boxed by
+    // `set_idle_timeout`, and it is closed now: libuv is done with it.
+    drop(unsafe { Box::from_raw(handle as *mut IdleTimer) });
 }

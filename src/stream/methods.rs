@@ -24,21 +24,22 @@ pub(super) fn nothing() -> Result<MultiValue> {
 /// `h.ondata(cb)` and its siblings: keep `cb`, then switch mode. As in
 /// the original, `cb` may be left out: the stream is read and the data
 /// dropped.
-pub(super) fn set_reader(args: &Args, mode: Mode) -> Result<MultiValue> {
-    let (this, stream) = this_stream(args)?;
-    this.raw_set(ON_DATA.value(), args.opt_function(1)?)?;
+pub(super) fn set_reader(lua: &Lua, args: &Args, mode: Mode) -> Result<MultiValue> {
+    let (_, stream) = this_stream(args)?;
+    let callback = args.opt_function(1)?;
     if let Some(stream) = stream {
+        stream.on_data.set(lua, callback)?;
         stream.set_mode(mode);
     }
     nothing()
 }
 
-pub(super) fn ondata(_: &Lua, args: Args) -> Result<MultiValue> {
-    set_reader(&args, Mode::Strings)
+pub(super) fn ondata(lua: &Lua, args: Args) -> Result<MultiValue> {
+    set_reader(lua, &args, Mode::Strings)
 }
 
-pub(super) fn onrawdata(_: &Lua, args: Args) -> Result<MultiValue> {
-    set_reader(&args, Mode::Buffers)
+pub(super) fn onrawdata(lua: &Lua, args: Args) -> Result<MultiValue> {
+    set_reader(lua, &args, Mode::Buffers)
 }
 
 pub(super) fn onsplitdata(lua: &Lua, args: Args) -> Result<MultiValue> {
@@ -61,8 +62,8 @@ pub(super) fn onsplitdata(lua: &Lua, args: Args) -> Result<MultiValue> {
         }
         _ => return args.bad(1, "string or function"),
     };
-    this.raw_set(ON_DATA.value(), callback)?;
     if let Some(stream) = stream {
+        stream.on_data.set(lua, callback)?;
         stream.set_mode(mode);
         // Pieces already buffered (by fiber reads before) go out now.
         if mode == Mode::Split && stream.inbox_len() > 0 {
@@ -86,8 +87,13 @@ pub(super) fn onerr(_: &Lua, args: Args) -> Result<MultiValue> {
     set_handler(&args, &ON_ERR)
 }
 
-pub(super) fn ondrain(_: &Lua, args: Args) -> Result<MultiValue> {
-    set_handler(&args, &ON_DRAIN)
+pub(super) fn ondrain(lua: &Lua, args: Args) -> Result<MultiValue> {
+    let (_, stream) = this_stream(&args)?;
+    let callback = args.opt_function(1)?;
+    if let Some(stream) = stream {
+        stream.on_drain.set(lua, callback)?;
+    }
+    nothing()
 }
 
 /// Past this many pieces an array is joined into one buffer as it is read:

@@ -8,7 +8,9 @@
 //! The state of a stream is `Stream`, held in the handle allocation of
 //! `core/uv_handle.rs`; its Lua callbacks are kept in its Lua object under
 //! private keys, so they are visible to the garbage collector and go with
-//! the object. A kind of stream (tcp.rs, pipe.rs, process.rs's pipes)
+//! the object, but for the two that nearly every stream has (the data and
+//! drain handlers): those are kept by registry references in the state,
+//! which the close drops (see `Handler`). A kind of stream (tcp.rs, pipe.rs, process.rs's pipes)
 //! makes the libuv handle and a `Stream`, and lists `METHODS` in its class;
 //! the sockets share their servers and connects (`socket.rs`). A file is
 //! no libuv stream: a file stream's reads and writes are file requests
@@ -42,9 +44,9 @@
 //! May touch: libuv streams and their requests (file requests for file
 //! streams); the stream's Lua object.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::ffi::{c_int, c_void};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::rc::Rc;
 
 use libuv_sys2 as uv;
@@ -66,7 +68,7 @@ use write::on_shutdown;
 
 use crate::buffer::Buffer;
 use crate::core::boundary::{self, Args};
-use crate::core::class::Method;
+use crate::core::class::{Class, Method};
 use crate::core::errors::uv_message;
 use crate::core::lua_raw;
 use crate::core::lua_raw::PrivateKey;
@@ -154,38 +156,125 @@ pub struct Stream {
     buffers: RefCell<Option<Box<Buffers>>>,
     /// `write` returned false: call `ondrain` once the queue is empty.
     want_drain: Cell<bool>,
-    idle_timer: Cell<*mut uv::uv_timer_t>,
-    idle_ms: Cell<u64>,
-    /// Loop time at which the stream has been idle for `idle_ms`: moved
-    /// by every read and write, without restarting the timer.
-    idle_deadline: Cell<u64>,
-    /// Loop time at which the running idle timer fires; 0 while stopped.
-    /// The timer runs to its due time and is restarted from there if the
-    /// deadline moved on (a busy connection restarts it once per
-    /// `idle_ms`, not on every read and write).
-    timer_due: Cell<u64>,
+    /// The data handler (of `ondata`, `onrawdata` or `onsplitdata`) and
+    /// the `ondrain` handler.
+    on_data: Handler,
+    on_drain: Handler,
+    /// The idle timeout's timer, null until the first `setTimeout` (see
+    /// idle.rs).
+    idle: Cell<*mut idle::IdleTimer>,
     /// The peer and local addresses of a connected socket (none for
     /// pipes); made into the `peername`/`sockname` tables only when read,
     /// which saves two tables per connection that nobody looks at.
-    pub addresses: Cell<Option<(SocketAddr, SocketAddr)>>,
+    names: OnceCell<Names>,
+}
+
+/// The peer and local addresses of a connected socket, as `peername` and
+/// `sockname` give them (address, port, family): an IPv4 pair in 12 bytes
+/// of the state, any other pair (IPv6, rarer) boxed, so an IPv4
+/// connection does not carry two full `SocketAddr`s (64 bytes).
+pub enum Names {
+    V4 { peer: SocketAddrV4, local: SocketAddrV4 },
+    Other(Box<(SocketAddr, SocketAddr)>),
+}
+
+impl Names {
+    pub fn new(peer: SocketAddr, local: SocketAddr) -> Names {
+        match (peer, local) {
+            (SocketAddr::V4(peer), SocketAddr::V4(local)) => Names::V4 { peer, local },
+            _ => Names::Other(Box::new((peer, local))),
+        }
+    }
+
+    fn peer(&self) -> SocketAddr {
+        match self {
+            Names::V4 { peer, .. } => SocketAddr::V4(*peer),
+            Names::Other(pair) => pair.0,
+        }
+    }
+
+    fn local(&self) -> SocketAddr {
+        match self {
+            Names::V4 { local, .. } => SocketAddr::V4(*local),
+            Names::Other(pair) => pair.1,
+        }
+    }
 }
 
 // Private keys of a stream's Lua object.
-static ON_DATA: PrivateKey = PrivateKey::new();
 static SPLITTER: PrivateKey = PrivateKey::new();
 static ON_END: PrivateKey = PrivateKey::new();
 static ON_ERR: PrivateKey = PrivateKey::new();
-static ON_DRAIN: PrivateKey = PrivateKey::new();
 static ON_TIMEOUT: PrivateKey = PrivateKey::new();
 static WAITER: PrivateKey = PrivateKey::new();
 static FAILURE: PrivateKey = PrivateKey::new();
 
-/// Calls the data handler (`ondata`) of `object`, if there is one: the
-/// bytes are handed over as they arrive, whatever else happened.
-fn emit(object: &Table, anchor: &'static PrivateKey, args: impl IntoLuaMulti) -> Result<bool> {
-    match object.raw_get::<Option<Function>>(anchor.value())? {
-        Some(handler) => handler.call::<()>(args).map(|_| true),
-        None => Ok(false),
+/// A handler that nearly every stream has (`ondata`'s, `ondrain`'s), kept
+/// by a registry reference in the state instead of under a private key of
+/// the object: an echo server's connection object then holds two keys
+/// (its number and the cached `write`) where four doubled its hash part,
+/// which costs more than the two registry slots. Dropped by `closed`, so
+/// a handler that holds the object (as most do) keeps it no longer than
+/// the handle is open.
+struct Handler(Cell<c_int>);
+
+impl Handler {
+    fn new() -> Handler {
+        Handler(Cell::new(ffi::LUA_NOREF))
+    }
+
+    /// Keeps `f` instead of the handler before; None keeps nothing.
+    fn set(&self, lua: &Lua, f: Option<Function>) -> Result<()> {
+        let old = self.0.replace(ffi::LUA_NOREF);
+        // SAFETY: runs protected (exec_raw) with `f` (or nil) at index 1:
+        // the old reference is dropped (a no-op for none), then `f` is kept
+        // by a new one (luaL_ref pops it; nil gets LUA_REFNIL, which holds
+        // nothing), whose number is pushed as the result.
+        let new = unsafe {
+            lua.exec_raw::<c_int>(f, |state| {
+                ffi::luaL_unref(state, ffi::LUA_REGISTRYINDEX, old);
+                let reference = ffi::luaL_ref(state, ffi::LUA_REGISTRYINDEX);
+                ffi::lua_pushinteger(state, reference as ffi::lua_Integer);
+            })
+        }?;
+        self.0.set(new);
+        Ok(())
+    }
+
+    /// Where the handler is, for `lua_raw::call_handler`.
+    fn at(&self) -> lua_raw::HandlerAt {
+        lua_raw::HandlerAt::Registry(self.0.get())
+    }
+
+    fn get(&self, lua: &Lua) -> Result<Option<Function>> {
+        let reference = self.0.get();
+        if reference < 0 {
+            return Ok(None);
+        }
+        // SAFETY: pushes one registry value, which exec_raw pops as result.
+        unsafe {
+            lua.exec_raw((), |state| {
+                ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, reference as ffi::lua_Integer);
+            })
+        }
+    }
+
+    /// Calls the handler, if there is one, straight (a data handler gets
+    /// the bytes as they arrive, whatever else happened). True if there is
+    /// one.
+    fn emit(&self, lua: &Lua, args: impl IntoLuaMulti) -> Result<bool> {
+        match self.get(lua)? {
+            Some(handler) => handler.call::<()>(args).map(|_| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Calls the handler, if there is one, as `notify` calls the others.
+    fn notify(&self, lua: &Lua, args: impl IntoLuaMulti) -> Result<bool> {
+        match self.get(lua)? {
+            Some(handler) => Runtime::of(lua)?.callback(lua, handler, args).map(|_| true),
+            None => Ok(false),
+        }
     }
 }
 
@@ -238,6 +327,8 @@ impl HandleState for Stream {
     }
 
     fn closed(&self, lua: &Lua, object: &Table) -> Result<()> {
+        self.on_data.set(lua, None)?;
+        self.on_drain.set(lua, None)?;
         // The consumer holds the object (through its SocketRef): let go,
         // once the buffers are no longer borrowed.
         let consumer = self.buffers.borrow_mut().as_mut().and_then(|b| b.consumer.take());
@@ -260,9 +351,9 @@ impl HandleState for Stream {
 }
 
 impl Stream {
-    pub fn new(kind: &'static str) -> Stream {
+    pub fn new(class: &'static Class) -> Stream {
         Stream {
-            tie: Tie::new(kind),
+            tie: Tie::new(class),
             mode: Cell::new(Mode::Idle),
             reading: Cell::new(false),
             paused: Cell::new(false),
@@ -272,17 +363,16 @@ impl Stream {
             delivering: Cell::new(false),
             buffers: RefCell::new(None),
             want_drain: Cell::new(false),
-            idle_timer: Cell::new(std::ptr::null_mut()),
-            idle_ms: Cell::new(0),
-            idle_deadline: Cell::new(0),
-            timer_due: Cell::new(0),
-            addresses: Cell::new(None),
+            on_data: Handler::new(),
+            on_drain: Handler::new(),
+            idle: Cell::new(std::ptr::null_mut()),
+            names: OnceCell::new(),
         }
     }
 
     /// The stream of a file (fs.createReadStream, fs.createWriteStream).
-    pub(crate) fn of_file(kind: &'static str, io: file::FileIo) -> Stream {
-        let stream = Stream::new(kind);
+    pub(crate) fn of_file(class: &'static Class, io: file::FileIo) -> Stream {
+        let stream = Stream::new(class);
         stream.buffers().file = Some(Rc::new(io));
         stream
     }
@@ -295,11 +385,19 @@ impl Stream {
 
     /// `peername` or `sockname` as a Lua table, nil if unknown.
     pub fn address(&self, lua: &Lua, field: &str) -> Result<Value> {
-        match (self.addresses.get(), field) {
-            (Some((peer, _)), "peername") => Ok(Value::Table(crate::socket_address::address_table(lua, &peer)?)),
-            (Some((_, local)), "sockname") => Ok(Value::Table(crate::socket_address::address_table(lua, &local)?)),
-            _ => Ok(Value::Nil),
-        }
+        let address = match (self.names.get(), field) {
+            (Some(names), "peername") => names.peer(),
+            (Some(names), "sockname") => names.local(),
+            _ => return Ok(Value::Nil),
+        };
+        Ok(Value::Table(crate::socket_address::address_table(lua, &address)?))
+    }
+
+    /// Keeps the addresses of a connected socket, for `peername` and
+    /// `sockname` (also after the peer has gone). Set once, when the
+    /// socket is connected (accepted, or its connect finished).
+    pub fn set_names(&self, names: Names) {
+        let _ = self.names.set(names);
     }
 
     fn buffers(&self) -> std::cell::RefMut<'_, Buffers> {
@@ -510,11 +608,15 @@ pub fn install(lua: &Lua, module: &Table) -> Result<()> {
 #[cfg(test)]
 mod tests {
     /// Every open connection carries a `Stream` next to its uv_tcp_t: keep
-    /// it small (idle connections are measured in bench/tcp). 184 bytes
-    /// since its tie holds its place in the list of open handles (16
-    /// bytes, where a map by address cost about 40 per handle).
+    /// it small (idle connections are measured in bench/tcp). 96 bytes:
+    /// 88 since the idle timeout's fields live with its timer, the tie
+    /// names its class by a thin pointer, an IPv4 pair of names takes 12
+    /// bytes and the open handles are listed by the runtime's table of them
+    /// instead of through their ties (184 before all that); then 8 for the
+    /// references of the data and drain handlers, which leave the handle
+    /// and a uv_tcp_t in the same 352-byte malloc chunk.
     #[test]
     fn a_stream_state_stays_small() {
-        assert!(std::mem::size_of::<super::Stream>() <= 184, "Stream is {} bytes", std::mem::size_of::<super::Stream>());
+        assert!(std::mem::size_of::<super::Stream>() <= 96, "Stream is {} bytes", std::mem::size_of::<super::Stream>());
     }
 }

@@ -77,8 +77,8 @@ pub(super) fn pipe(lua: &Lua, args: Args) -> Result<MultiValue> {
         Some(piping) => piping.pause_source(false),
         None => Ok(()),
     })?;
-    if uv_handle::state_of::<Stream>(&dest)?.is_some() {
-        dest.raw_set(ON_DRAIN.value(), resume)?;
+    if let Some(stream) = uv_handle::state_of::<Stream>(&dest)? {
+        stream.on_drain.set(lua, Some(resume))?;
         let weak: Weak<Piping> = Rc::downgrade(&piping);
         let gone = boundary::internal(lua, move |_, ()| match weak.upgrade() {
             Some(piping) => piping.source.with_stream(Stream::destroy).map(drop),

@@ -51,7 +51,7 @@ impl Stream {
             // ends the loan when it drops, before this returns, whatever the
             // callback did.
             let (buffer, _loan) = unsafe { Buffer::lend(lua, start, len) }?;
-            return emit(object, &ON_DATA, &buffer).map(drop);
+            return self.on_data.emit(lua, &buffer).map(drop);
         }
         // SAFETY: per this function's contract; the slice is made from the
         // read buffer's own pointer and used only during this call.
@@ -92,7 +92,7 @@ impl Stream {
 
     /// The hot path of `ondata`: the Lua C API straight, no mlua values.
     pub(super) fn deliver_string(&self, lua: &Lua, bytes: &[u8]) -> Result<()> {
-        lua_raw::call_handler(lua, self.tie.object_ref(), &ON_DATA, 1, |state, _| {
+        lua_raw::call_handler(lua, self.tie.object_ref(), self.on_data.at(), 1, |state, _| {
             // SAFETY: call_handler made room for this one value.
             unsafe { ffi::lua_pushlstring(state, bytes.as_ptr() as *const _, bytes.len()) };
             1
@@ -129,7 +129,7 @@ impl Stream {
                 Ok(None) => return Ok(()),
                 Err(TooLong) => return self.fail_too_long(lua, object),
             };
-            emit(object, &ON_DATA, lua.create_string(piece)?)?;
+            self.on_data.emit(lua, lua.create_string(piece)?)?;
         }
         Ok(())
     }
@@ -149,7 +149,7 @@ impl Stream {
             if self.done() || self.mode.get() != Mode::SplitWith {
                 break;
             }
-            emit(object, &ON_DATA, piece?)?;
+            self.on_data.emit(lua, piece?)?;
         }
         Ok(())
     }
@@ -163,7 +163,7 @@ impl Stream {
             Mode::Split | Mode::SplitWith => {
                 let rest = self.buffers().inbox.take_all();
                 if !rest.is_empty() && !self.done() {
-                    emit(object, &ON_DATA, lua.create_string(&rest)?)?;
+                    self.on_data.emit(lua, lua.create_string(&rest)?)?;
                 }
                 self.finish_end(lua, object)
             }

@@ -63,7 +63,7 @@ pub fn open_server<H>(
     let object = lua.create_table()?;
     object.set_metatable(Some(class.metatable(lua)?))?;
     object.raw_set(ON_CONNECTION.value(), on_connection)?;
-    let server = uv_handle::open::<Server, H>(lua, &object, Plain::new(class.kind, ()), "listen", init)?;
+    let server = uv_handle::open::<Server, H>(lua, &object, Plain::new(class, ()), "listen", init)?;
     Ok((object, server))
 }
 

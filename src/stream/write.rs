@@ -171,7 +171,7 @@ impl Stream {
                 if let Some(consumer) = self.consumer() {
                     consumer.drain(&lua)?;
                 }
-                notify(&lua, &object, &ON_DRAIN, ())?;
+                self.on_drain.notify(&lua, ())?;
             }
             Ok(())
         });
@@ -193,8 +193,10 @@ pub(super) extern "C" fn on_shutdown(req: *mut uv::uv_shutdown_t, _status: c_int
 pub(super) unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: the whole block runs only in the bound form made by
     // `boundary::bind` (upvalue 1 the general method, upvalue 2 the handle
-    // object), with the caller's arguments; a state pointer comes only from
-    // a live token of a stream (see uv_handle::token_state).
+    // object), with the caller's arguments, so with LUA_MINSTACK free slots
+    // (state_at uses one above the value it reads); a state pointer comes
+    // only from the table of open handles, for a number naming a live
+    // stream (see uv_handle::state_at).
     // A Lua error (out of memory, one raised by call_bound, or the error
     // of write_rest, which `raise` takes and drops first) unwinds through
     // a frame that owns nothing.
@@ -206,7 +208,7 @@ pub(super) unsafe extern "C-unwind" fn write_fast(state: *mut ffi::lua_State) ->
         if simple {
             ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
             ffi::lua_rawget(state, object);
-            let stream = uv_handle::token_state::<Stream>(state, -1);
+            let stream = uv_handle::state_at::<Stream>(state, -1);
             ffi::lua_pop(state, 1);
             if let Some(stream) = stream.as_ref().filter(|s| !s.done()) {
                 let mut len = 0;
