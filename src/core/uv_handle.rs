@@ -377,13 +377,25 @@ pub fn state_of<S: HandleState>(object: &Table) -> Result<Option<&S>> {
 }
 
 /// As `state_of`, for the object held by the registry reference
-/// `reference` (see stream/socket_ref.rs): no mlua value is made.
-pub fn state_of_registered<S: HandleState>(lua: &Lua, reference: c_int) -> Option<&S> {
-    // SAFETY: state_in raises nothing and uses two slots above the object
-    // (and reads nothing when the reference holds no table).
+/// `reference` (see stream/socket_ref.rs), looked up in `handles` (the
+/// runtime's, which the caller keeps: one registry read fewer than
+/// `state_at`, on a path an HTTP response takes three times): no mlua
+/// value is made.
+pub fn state_of_registered<'a, S: HandleState>(lua: &Lua, handles: &'a Handles, reference: c_int) -> Option<&'a S> {
+    // SAFETY: a raw read of the object's state key raises nothing and uses
+    // one slot above the object (and nothing is read when the reference
+    // holds no table); the value read is only compared and converted.
     let found = unsafe {
-        lua_raw::read_registry(lua, reference, 3, |state, at| {
-            if ffi::lua_type(state, at) == ffi::LUA_TTABLE { state_in::<S>(state, at) } else { std::ptr::null() }
+        lua_raw::read_registry(lua, reference, 2, |state, at| {
+            if ffi::lua_type(state, at) != ffi::LUA_TTABLE {
+                return std::ptr::null();
+            }
+            ffi::lua_pushlightuserdata(state, crate::core::class::STATE.pointer());
+            ffi::lua_rawget(state, at);
+            match ffi::lua_type(state, -1) {
+                ffi::LUA_TNUMBER => handles.find::<S>(ffi::lua_tonumber(state, -1)),
+                _ => std::ptr::null(),
+            }
         })
     };
     // SAFETY: as in state_of.

@@ -16,30 +16,36 @@ use std::cell::RefCell;
 
 use mlua::{Lua, RegistryKey, Result, Table, WeakLua};
 
-use crate::core::uv_handle;
+use crate::core::runtime::Runtime;
+use crate::core::uv_handle::{self, Handles};
 use crate::stream::Stream;
 
-pub struct SocketRef(RefCell<Option<(WeakLua, RegistryKey)>>);
+pub struct SocketRef {
+    held: RefCell<Option<(WeakLua, RegistryKey)>>,
+    /// The runtime's table of open handles, where the stream is found.
+    handles: &'static Handles,
+}
 
 impl SocketRef {
     pub fn new(lua: &Lua, object: &Table) -> Result<SocketRef> {
-        Ok(SocketRef(RefCell::new(Some((lua.weak(), lua.create_registry_value(object)?)))))
+        let held = Some((lua.weak(), lua.create_registry_value(object)?));
+        Ok(SocketRef { held: RefCell::new(held), handles: Runtime::of(lua)?.handles() })
     }
 
     /// The object, until `release`.
     pub fn get(&self) -> Option<Table> {
-        let held = self.0.borrow();
+        let held = self.held.borrow();
         let (weak, key) = held.as_ref()?;
         weak.try_upgrade()?.registry_value(key).ok()
     }
 
     pub fn is_held(&self) -> bool {
-        self.0.borrow().is_some()
+        self.held.borrow().is_some()
     }
 
     /// The socket is closed: let go of its object.
     pub fn release(&self) {
-        self.0.borrow_mut().take();
+        self.held.borrow_mut().take();
     }
 
     /// Runs `f` on the stream while it is open; None after. The stream is
@@ -48,10 +54,10 @@ impl SocketRef {
     /// value cost more than the rest of the lookup.
     pub fn with_stream<R>(&self, f: impl FnOnce(&Stream) -> R) -> Result<Option<R>> {
         let found = {
-            let held = self.0.borrow();
+            let held = self.held.borrow();
             let Some((weak, key)) = held.as_ref() else { return Ok(None) };
             let Some(lua) = weak.try_upgrade() else { return Ok(None) };
-            uv_handle::state_of_registered::<Stream>(&lua, key.id()).map(|s| s as *const Stream)
+            uv_handle::state_of_registered::<Stream>(&lua, self.handles, key.id()).map(|s| s as *const Stream)
         };
         // SAFETY: a live stream state (see uv_handle::state_of): its close
         // callback cannot run during this call on this thread. The borrow
