@@ -54,7 +54,7 @@ struct Peer {
 }
 
 impl Consumer for Peer {
-    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
+    fn data(self: Rc<Self>, lua: &Lua, _: &Stream, bytes: &[u8]) -> Result<()> {
         if self.inbox.borrow_mut().push(bytes).is_err() {
             return self.fail(lua, memory::MESSAGE.to_string());
         }

@@ -438,7 +438,7 @@ impl Output {
 }
 
 impl Consumer for Output {
-    fn data(self: Rc<Self>, _: &Lua, bytes: &[u8]) -> Result<()> {
+    fn data(self: Rc<Self>, _: &Lua, _: &Stream, bytes: &[u8]) -> Result<()> {
         let mut output = self.0.borrow_mut();
         if let Ok(collected) = &mut *output
             && let Err(error) = memory::append(collected, bytes)

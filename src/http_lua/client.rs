@@ -233,8 +233,8 @@ impl ClientConn {
 
 /// A connection reads its socket as the stream's consumer.
 impl Consumer for ClientConn {
-    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
-        self.on_data(lua, bytes)
+    fn data(self: Rc<Self>, lua: &Lua, stream: &Stream, bytes: &[u8]) -> Result<()> {
+        self.socket.lending(stream, || self.on_data(lua, bytes))
     }
     fn end(self: Rc<Self>, lua: &Lua) -> Result<()> {
         self.on_end(lua)

@@ -983,8 +983,8 @@ unsafe fn push_request(state: *mut ffi::lua_State, request: &Request, names: &[u
 
 /// A connection reads its socket as the stream's consumer.
 impl Consumer for ServerConn {
-    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
-        self.on_data(lua, bytes)
+    fn data(self: Rc<Self>, lua: &Lua, stream: &Stream, bytes: &[u8]) -> Result<()> {
+        self.socket.lending(stream, || self.on_data(lua, bytes))
     }
     /// A peer that resets is ordinary for a server: no report on stderr.
     fn error(self: Rc<Self>, _: &Lua, _: &str) -> Result<bool> {

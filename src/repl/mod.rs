@@ -275,10 +275,9 @@ impl Local {
         out(&shown);
         Ok(result)
     }
-}
 
-impl Consumer for Local {
-    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
+    /// Input typed (or piped) at the local REPL.
+    fn feed(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
         if let Some(editor) = &self.editor {
             let mut shown = Vec::new();
             let events = editor.borrow_mut().feed(bytes, &mut shown);
@@ -316,9 +315,15 @@ impl Consumer for Local {
                 eprintln!("async: repl: stdin: {}", stream::line_too_long(stream::DEFAULT_MAX_LINE));
                 let rest = self.inbox.borrow_mut().take_all();
                 self.skipping.set(true);
-                self.data(lua, &rest)
+                self.feed(lua, &rest)
             }
         }
+    }
+}
+
+impl Consumer for Local {
+    fn data(self: Rc<Self>, lua: &Lua, _: &Stream, bytes: &[u8]) -> Result<()> {
+        self.feed(lua, bytes)
     }
 
     /// The end of the input: a last line without a newline still runs.

@@ -118,7 +118,7 @@ impl ServerPeer {
 }
 
 impl Consumer for ServerPeer {
-    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
+    fn data(self: Rc<Self>, lua: &Lua, _: &Stream, bytes: &[u8]) -> Result<()> {
         let (lines, stop) = lines(&self.inbox, bytes);
         lines.iter().try_for_each(|line| self.line(lua, line))?;
         // A client that sends an endless line (or more than memory holds)
@@ -225,7 +225,7 @@ struct ClientPeer {
 }
 
 impl Consumer for ClientPeer {
-    fn data(self: Rc<Self>, _: &Lua, bytes: &[u8]) -> Result<()> {
+    fn data(self: Rc<Self>, _: &Lua, _: &Stream, bytes: &[u8]) -> Result<()> {
         match self.show {
             Show::Raw => out(bytes),
             Show::Lines { mute: true } => {}
@@ -268,7 +268,7 @@ impl ClientPeer {
 struct Forward(RefCell<Vec<SocketRef>>);
 
 impl Consumer for Forward {
-    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
+    fn data(self: Rc<Self>, lua: &Lua, _: &Stream, bytes: &[u8]) -> Result<()> {
         for socket in self.0.borrow().iter() {
             socket.with_stream(|stream| stream.write(lua, &[bytes], None))?.transpose()?;
         }

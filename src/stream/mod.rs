@@ -116,7 +116,10 @@ enum Mode {
 /// it before (and whatever) the Lua handlers of the object say. The stream
 /// holds it until the stream is closed.
 pub trait Consumer {
-    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()>;
+    /// Bytes read from `stream` (whose state stays valid for the call:
+    /// it is freed only by its close callback, which runs from the loop,
+    /// never inside this one).
+    fn data(self: Rc<Self>, lua: &Lua, stream: &Stream, bytes: &[u8]) -> Result<()>;
     /// The peer finished writing; the stream is closing gracefully.
     fn end(self: Rc<Self>, _lua: &Lua) -> Result<()> {
         Ok(())

@@ -35,7 +35,7 @@ impl Piping {
 }
 
 impl Consumer for Piping {
-    fn data(self: Rc<Self>, lua: &Lua, bytes: &[u8]) -> Result<()> {
+    fn data(self: Rc<Self>, lua: &Lua, _: &Stream, bytes: &[u8]) -> Result<()> {
         let Some(dest) = self.dest.get() else { return Ok(()) };
         let accepted = match uv_handle::state_of::<Stream>(&dest)? {
             Some(stream) => stream.write(lua, &[bytes], None)?,

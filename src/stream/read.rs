@@ -85,7 +85,7 @@ impl Stream {
 
     pub(super) fn deliver_to_consumer(&self, lua: &Lua, bytes: &[u8]) -> Result<()> {
         match self.consumer() {
-            Some(consumer) => consumer.data(lua, bytes),
+            Some(consumer) => consumer.data(lua, self, bytes),
             None => Ok(()),
         }
     }
