@@ -169,7 +169,10 @@ describe('memory running out', function()
       ]]
    end)
 
-   it('makes a job that runs out of memory, or whose result memory cannot hold, fail alone', function()
+   -- Not under valgrind: its own address-space manager runs out inside
+   -- the ulimit first (a 500 MiB request in a worker thread), and the
+   -- child dies in valgrind, not in the module (seen once in CI).
+   it('makes a job that runs out of memory, or whose result memory cannot hold, fail alone #novalgrind', function()
       assert_ok [[
          local outcomes = {}
          local function record(r, e)
