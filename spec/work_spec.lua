@@ -131,25 +131,33 @@ describe('async.work', function()
       local dir = temporary_folder()
       -- Each job marks that it started, then waits (busy, without sleeping:
       -- nothing in a worker sleeps) until the other one did: two jobs run
-      -- one after the other would never see each other.
+      -- one after the other would never see each other. Then each waits,
+      -- busy again, until the loop has ticked three times meanwhile (the
+      -- ticker leaves a file): a loop held up by the jobs never would.
       local code = [[
          local dir, me, other = ...
          assert(io.open(dir .. '/' .. me, 'w')):close()
-         local deadline, spins = os.time() + 10, 0
-         while os.time() < deadline do
-            local f = io.open(dir .. '/' .. other)
-            if f then f:close() break end
-            for i = 1, 1e5 do spins = spins + i % 3 end
+         local function wait_for(name)
+            local deadline, spins = os.time() + 10, 0
+            while os.time() < deadline do
+               local f = io.open(dir .. '/' .. name)
+               if f then f:close() return true end
+               for i = 1, 1e5 do spins = spins + i % 3 end
+            end
+            return false
          end
-         local f = io.open(dir .. '/' .. other)
-         if f then f:close() end
+         local saw_other = wait_for(other)
+         local saw_ticks = wait_for('ticked')
          -- Then some real computation.
          local sum = 0
          for i = 1, 3e6 do sum = sum + i % 7 end
-         return {saw_other = f ~= nil, sum = sum}
+         return {saw_other = saw_other, saw_ticks = saw_ticks, sum = sum}
       ]]
       local results, ticks = {}, 0
-      local ticker = async.setInterval(2, function() ticks = ticks + 1 end)
+      local ticker = async.setInterval(2, function()
+         ticks = ticks + 1
+         if ticks == 3 then assert(io.open(dir .. '/ticked', 'w')):close() end
+      end)
       for _, pair in ipairs({{'a', 'b'}, {'b', 'a'}}) do
          async.work(code, {dir, pair[1], pair[2]}, function(r, e)
             assert.is_nil(e)
@@ -159,8 +167,8 @@ describe('async.work', function()
       end
       async.go()
       os.execute('rm -rf ' .. dir)
-      assert.are.same({{saw_other = true, sum = 8999997}, {saw_other = true, sum = 8999997}}, results)
-      assert.is_true(ticks >= 3, 'the loop ticked ' .. ticks .. ' times meanwhile')
+      local done = {saw_other = true, saw_ticks = true, sum = 8999997}
+      assert.are.same({done, done}, results)
    end)
 
    it('runs more jobs than the pool has threads, on as many reused states as run at once', function()
